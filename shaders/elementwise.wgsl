@@ -1,0 +1,48 @@
+// Elementwise map over one or two strided inputs (broadcast by zero strides) into a dense
+// output. {{EXPR}} is in terms of a, b (f32) and the scalar parameter c.
+// P: 0 n, 1 a offset, 2 b offset, 3..9 shape, 9..15 a strides, 15..21 b strides, 21 c.
+@group(0) @binding(1) var<storage, read> A: array<{{TA}}>;
+{{DECL_B}}
+@group(0) @binding({{OUT_BINDING}}) var<storage, read_write> O: array<{{TO}}>;
+
+const SQRT1_2 = 0.7071067811865476;
+const INV_SQRT_2PI = 0.3989422804014327;
+
+// erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7); WGSL has no erf.
+fn erf_f(x: f32) -> f32 {
+  let z = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * z);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t
+    + 0.254829592) * t * exp(-z * z);
+  return select(y, -y, x < 0.0);
+}
+fn gelu(x: f32) -> f32 { return 0.5 * x * (1.0 + erf_f(x * SQRT1_2)); }
+fn gelu_grad(x: f32) -> f32 {
+  return 0.5 * (1.0 + erf_f(x * SQRT1_2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x);
+}
+// x^p for real p; negative bases allowed for integer p.
+fn pow_c(x: f32, p: f32) -> f32 {
+  if (p == 0.0) { return 1.0; }
+  if (x == 0.0) { return select(0.0, bitcast<f32>(0x7f800000u), p < 0.0); }
+  let r = pow(abs(x), p);
+  if (x > 0.0) { return r; }
+  if (fract(p) != 0.0) { return bitcast<f32>(0x7fc00000u); }
+  return select(r, -r, fract(p * 0.5) != 0.0);
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let i = wg_linear(wid, nwg) * 256u + li;
+  if (i >= pu(0u)) { return; }
+  let c = pf(21u);
+  var ia = pu(1u) + i;
+  var ib = pu(2u) + i;
+  if ({{STRIDED}}) {
+    ia = strided_index(i, pu(1u), 9u);
+    ib = strided_index(i, pu(2u), 15u);
+  }
+  let a = f32(A[ia]);
+  {{LOAD_B}}
+  O[i] = {{TO}}({{EXPR}});
+}

@@ -1,0 +1,30 @@
+// Batched matmul C = alpha * A @ B (+ bias), register-blocked: each invocation computes a
+// {{TM}}x{{TN}} block in registers, stepping K by {{KS}}; no workgroup memory or barriers
+// (fastest on CPU rasterisers such as llvmpipe). Loads are generated per operand layout.
+// P: 0 M, 1 N, 2 K, 3 A offset, 4 A batch stride, 5 A row stride, 6 A k stride,
+//    7 B offset, 8 B batch stride, 9 B k stride, 10 B col stride, 11 bias offset,
+//    12 alpha, 13 C batch stride. Offsets and strides count scalars.
+@group(0) @binding(1) var<storage, read> A: array<{{VA}}>;
+@group(0) @binding(2) var<storage, read> B: array<{{VB}}>;
+{{DECL_BIAS}}
+@group(0) @binding({{OUT_BINDING}}) var<storage, read_write> C: array<{{TC}}>;
+
+@compute @workgroup_size({{WX}}, {{WY}})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let M = pu(0u);
+  let N = pu(1u);
+  let K = pu(2u);
+  let row0 = (wid.y * {{WY}}u + lid.y) * {{TM}}u;
+  let col0 = (wid.x * {{WX}}u + lid.x) * {{TN}}u;
+  if (row0 >= M || col0 >= N) { return; }
+  let offA = pu(3u) + wid.z * pu(4u);
+  let offB = pu(7u) + wid.z * pu(8u);
+  {{ACC}}
+  for (var k0 = 0u; k0 < K; k0 += {{KS}}u) {
+    {{LOADS}}
+    {{FMAS}}
+  }
+  let alpha = pf(12u);
+  let offC = wid.z * pu(13u);
+  {{STORE}}
+}

@@ -1,0 +1,19 @@
+// Reduces the middle axis of an [outer, n, inner] dense tensor, one thread per output.
+// P: 0 outer*inner, 1 n, 2 inner, 3 input offset, 4 scale (f32).
+@group(0) @binding(1) var<storage, read> X: array<{{T}}>;
+@group(0) @binding(2) var<storage, read_write> O: array<{{T}}>;
+
+fn op(a: f32, b: f32) -> f32 { return {{OP}}; }
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let idx = wg_linear(wid, nwg) * 256u + li;
+  if (idx >= pu(0u)) { return; }
+  let n = pu(1u);
+  let inner = pu(2u);
+  let base = pu(3u) + (idx / inner) * n * inner + idx % inner;
+  var acc = {{INIT}};
+  for (var k = 0u; k < n; k++) { acc = op(acc, f32(X[base + k * inner])); }
+  O[idx] = {{T}}(acc * pf(4u));
+}

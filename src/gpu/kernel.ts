@@ -1,0 +1,50 @@
+// Kernels: WGSL sources from shaders/, specialised by {{NAME}} substitution (dtype, tile
+// sizes, layout flags), compiled once per key and cached.
+import { gpu, GpuError, scoped } from "./device.ts";
+import prelude from "../../shaders/prelude.wgsl" with { type: "text" };
+
+export type Defs = Record<string, string | number | boolean>;
+
+export interface Kernel {
+  key: string;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+const cache = new Map<string, Kernel>();
+
+/** Substitutes {{NAME}} placeholders; every placeholder must be defined. */
+export function specialise(source: string, defs: Defs): string {
+  return source.replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
+    if (!(name in defs)) throw new GpuError(`kernel template needs a value for {{${name}}}`);
+    return String(defs[name]);
+  });
+}
+
+/** The compiled pipeline for `source` specialised with `defs` (cached by name and defs). */
+export function kernel(name: string, source: string, defs: Defs = {}): Kernel {
+  const key = name + JSON.stringify(defs);
+  let k = cache.get(key);
+  if (k) return k;
+  const usesF16 = Object.values(defs).includes("f16");
+  if (usesF16 && !gpu().hasF16) {
+    throw new GpuError(`kernel ${name} needs shader-f16, which this GPU does not offer`);
+  }
+  const code = (usesF16 ? "enable f16;\n" : "") + prelude + specialise(source, defs);
+  k = scoped(`compiling kernel ${key}`, () => {
+    const device = gpu().device;
+    const module = device.createShaderModule({ code, label: key });
+    const pipeline = device.createComputePipeline({
+      layout: "auto",
+      compute: { module, entryPoint: "main" },
+      label: key,
+    });
+    return { key, pipeline, layout: pipeline.getBindGroupLayout(0) };
+  });
+  cache.set(key, k);
+  return k;
+}
+
+export function kernelCacheSize(): number {
+  return cache.size;
+}

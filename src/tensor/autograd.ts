@@ -1,0 +1,102 @@
+// Reverse-mode autograd on a tape: each op records a Node holding its inputs and a
+// backward closure (written next to the op's forward). backward() walks the nodes in
+// reverse topological order and accumulates gradients.
+import { keep } from "./scope.ts";
+import type { Tensor } from "./tensor.ts";
+
+export interface Node {
+  inputs: Tensor[];
+  /** Gradients with respect to each input (null where none is needed). */
+  backward: (grad: Tensor) => (Tensor | null)[];
+}
+
+let enabled = true;
+
+/** Runs fn without recording (inference, the frozen encoder, optimizer updates). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = enabled;
+  enabled = false;
+  try {
+    return fn();
+  } finally {
+    enabled = prev;
+  }
+}
+
+export function gradEnabled(): boolean {
+  return enabled;
+}
+
+/** Attaches a node to `out` when recording is on and any input needs a gradient. */
+export function record(out: Tensor, inputs: Tensor[], backward: Node["backward"]): Tensor {
+  if (enabled && inputs.some((t) => t.requiresGrad)) {
+    out.requiresGrad = true;
+    out.node = { inputs, backward };
+  }
+  return out;
+}
+
+/** Ops the engine needs inside backward, injected to avoid an import cycle. */
+export interface GradOps {
+  add(a: Tensor, b: Tensor): Tensor;
+  ones(like: Tensor): Tensor;
+  contiguous(t: Tensor): Tensor;
+}
+let ops: GradOps | null = null;
+export function setGradOps(o: GradOps): void {
+  ops = o;
+}
+
+/**
+ * Backpropagates from `root` (a scalar unless `grad` is given). Leaf tensors with
+ * requiresGrad get `.grad` set or accumulated; those gradients live outside any scope.
+ */
+export function backward(root: Tensor, grad?: Tensor): void {
+  if (!root.requiresGrad) throw new Error("backward() on a tensor that does not require grad");
+  if (!grad && root.size !== 1) throw new Error(`backward() needs a gradient for [${root.shape}]`);
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  const stack: [Tensor, boolean][] = [[root, false]];
+  while (stack.length) {
+    const [t, done] = stack.pop()!;
+    if (done) {
+      order.push(t);
+      continue;
+    }
+    if (seen.has(t)) continue;
+    seen.add(t);
+    stack.push([t, true]);
+    for (const i of t.node?.inputs ?? []) {
+      if (i.requiresGrad && !seen.has(i)) stack.push([i, false]);
+    }
+  }
+  noGrad(() => {
+    const grads = new Map<Tensor, Tensor>([[root, grad ?? ops!.ones(root)]]);
+    for (let k = order.length - 1; k >= 0; k--) {
+      const t = order[k];
+      const g = grads.get(t);
+      if (!g) continue;
+      grads.delete(t);
+      if (!t.node) {
+        if (t.grad) {
+          const sum = keep(ops!.add(t.grad, g));
+          t.grad.dispose();
+          t.grad = sum;
+        } else t.grad = keep(ops!.contiguous(g));
+      } else {
+        const gi = t.node.backward(g);
+        t.node.inputs.forEach((inp, j) => {
+          const d = gi[j];
+          if (!d || !inp.requiresGrad) return d?.dispose();
+          const prev = grads.get(inp);
+          if (prev) {
+            grads.set(inp, ops!.add(prev, d));
+            prev.dispose();
+            d.dispose();
+          } else grads.set(inp, d);
+        });
+      }
+      if (g !== grad) g.dispose();
+    }
+  });
+}
