@@ -3,7 +3,7 @@ import { setGradOps } from "./autograd.ts";
 import { add, ones } from "./ops/elementwise.ts";
 import { contiguous } from "./ops/shape.ts";
 
-export { liveTensors, Tensor } from "./tensor.ts";
+export { liveTensors, setPoison, Tensor } from "./tensor.ts";
 export type { DType } from "./tensor.ts";
 export { keep, tidy } from "./scope.ts";
 export { backward, gradEnabled, noGrad } from "./autograd.ts";
@@ -13,3 +13,8 @@ export * from "./ops/shape.ts";
 export * from "./ops/matmul.ts";
 
 setGradOps({ add, ones: (t) => ones(t.shape, t.dtype), contiguous });
+export * from "./ops/softmax.ts";
+export * from "./ops/layernorm.ts";
+export * from "./ops/index.ts";
+export * from "./ops/dropout.ts";
+export * from "./ops/loss.ts";

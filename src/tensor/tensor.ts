@@ -8,6 +8,7 @@ import { GpuError } from "../gpu/device.ts";
 import { pool } from "../gpu/pool.ts";
 import { download, upload } from "../gpu/queue.ts";
 import { register } from "./scope.ts";
+import { fillBuffer } from "./ops/fill.ts";
 import type { Node } from "./autograd.ts";
 
 export type DType = "f32" | "f16" | "i32";
@@ -25,6 +26,12 @@ export class Storage {
 }
 
 let live = 0;
+let poison = false;
+/** Tests: fill every new tensor with NaN (all-ones bits), so unwritten outputs show. */
+export function setPoison(on: boolean): void {
+  poison = on;
+}
+
 /** Number of tensors not yet disposed (leak checks). */
 export function liveTensors(): number {
   return live;
@@ -70,6 +77,7 @@ export class Tensor {
     }
     const bytes = Math.max(4, numel(shape) * BYTES[dtype]);
     const buf = pool.acquire(bytes, `${what} [${shape}] ${dtype}`);
+    if (poison) fillBuffer(buf, Math.ceil(bytes / 4), "i32", -1);
     return new Tensor(new Storage(buf, bytes), shape, dtype);
   }
 

@@ -1,0 +1,27 @@
+// One AdamW step in place (decoupled weight decay, bias correction, as torch.optim.AdamW):
+//   p -= lr*wd*p;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2;
+//   p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps),  with g scaled by the clip factor.
+// P: 0 n, 1 lr, 2 b1, 3 b2, 4 eps, 5 weight decay, 6 bc1, 7 bc2, 8 g offset.
+@group(0) @binding(1) var<storage, read_write> Param: array<f32>;
+@group(0) @binding(2) var<storage, read> Grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> M: array<f32>;
+@group(0) @binding(4) var<storage, read_write> V: array<f32>;
+@group(0) @binding(5) var<storage, read> Clip: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let i = wg_linear(wid, nwg) * 256u + li;
+  if (i >= pu(0u)) { return; }
+  let lr = pf(1u);
+  let b1 = pf(2u);
+  let b2 = pf(3u);
+  let g = Grad[pu(8u) + i] * Clip[0];
+  var p = Param[i] * (1.0 - lr * pf(5u));
+  let m = b1 * M[i] + (1.0 - b1) * g;
+  let v = b2 * V[i] + (1.0 - b2) * g * g;
+  M[i] = m;
+  V[i] = v;
+  p -= (lr / pf(6u)) * m / (sqrt(v) / sqrt(pf(7u)) + pf(4u));
+  Param[i] = p;
+}

@@ -1,0 +1,27 @@
+// Gradient of index_select without float atomics: the CPU groups positions by id
+// (Order lists positions sorted by id, Starts[u]..Starts[u+1] the run of the u-th
+// distinct id); each invocation owns one (o, distinct id, i) output and sums its run in
+// a fixed order, so the result is deterministic.
+// P: 0 total, 1 distinct ids, 2 count (positions), 3 rows, 4 inner, 5 g offset.
+@group(0) @binding(1) var<storage, read> G: array<{{T}}>;
+@group(0) @binding(2) var<storage, read> Uniq: array<i32>;
+@group(0) @binding(3) var<storage, read> Starts: array<i32>;
+@group(0) @binding(4) var<storage, read> Order: array<i32>;
+@group(0) @binding(5) var<storage, read_write> DX: array<{{T}}>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let e = wg_linear(wid, nwg) * 256u + li;
+  if (e >= pu(0u)) { return; }
+  let inner = pu(4u);
+  let nu = pu(1u);
+  let i = e % inner;
+  let u = (e / inner) % nu;
+  let o = e / (inner * nu);
+  var acc = 0.0;
+  for (var p = Starts[u]; p < Starts[u + 1u]; p++) {
+    acc += f32(G[pu(5u) + (o * pu(2u) + u32(Order[p])) * inner + i]);
+  }
+  DX[(o * pu(3u) + u32(Uniq[u])) * inner + i] = {{T}}(acc);
+}

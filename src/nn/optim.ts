@@ -1,0 +1,98 @@
+// AdamW with global gradient-norm clipping. The norm and the clip factor stay on the GPU,
+// so a step needs no readback; the norm is returned for logging and NaN checks.
+import { GpuError } from "../gpu/device.ts";
+import { kernel } from "../gpu/kernel.ts";
+import { dispatch, f32bits } from "../gpu/queue.ts";
+import { add, full, keep, map, noGrad, sumAll, type Tensor, tidy, zeros } from "../tensor/mod.ts";
+import src from "../../shaders/adamw.wgsl" with { type: "text" };
+
+export interface AdamWOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** Clip the global gradient norm to this value (0 or undefined: no clipping). */
+  maxGradNorm?: number;
+}
+
+/** sqrt(sum of squares) over all gradients, as a [1] tensor. */
+export function globalGradNorm(grads: Tensor[]): Tensor {
+  return noGrad(() =>
+    tidy(() => {
+      let total = full([1], 0);
+      for (const g of grads) total = add(total, sumAll(map("square", "a * a", g)));
+      return map("sqrt", "sqrt(a)", total);
+    })
+  );
+}
+
+export class AdamW {
+  readonly params: Tensor[];
+  readonly m: Tensor[];
+  readonly v: Tensor[];
+  step = 0;
+  readonly opts: Required<AdamWOptions>;
+
+  constructor(params: Tensor[], opts: AdamWOptions) {
+    this.params = params;
+    this.opts = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 0, ...opts };
+    for (const p of params) {
+      if (p.dtype !== "f32" || !p.isContiguous() || p.offset !== 0) {
+        throw new GpuError(`AdamW needs dense f32 parameters; ${p.name || p} is not`);
+      }
+    }
+    this.m = params.map((p) => keep(zeros(p.shape)));
+    this.v = params.map((p) => keep(zeros(p.shape)));
+  }
+
+  /**
+   * Applies one update with learning rate `lr` (from the schedule) to every parameter that
+   * has a gradient; returns the gradient norm before clipping ([1] tensor, caller disposes).
+   */
+  update(lr = this.opts.lr): Tensor {
+    const { beta1, beta2, eps, weightDecay, maxGradNorm } = this.opts;
+    this.step++;
+    const bc1 = 1 - beta1 ** this.step, bc2 = 1 - beta2 ** this.step;
+    const withGrad = this.params.map((p, i) => [p, i] as const).filter(([p]) => p.grad);
+    const norm = keep(globalGradNorm(withGrad.map(([p]) => p.grad!)));
+    const clip = maxGradNorm > 0
+      ? map("clip", "min(1.0, c / (a + 1e-6))", norm, null, maxGradNorm)
+      : full([1], 1);
+    const k = kernel("adamw", src);
+    for (const [p, i] of withGrad) {
+      const g = p.grad!;
+      dispatch(k, [
+        { buffer: p.buffer, what: "parameter" },
+        { buffer: g.buffer, what: "gradient" },
+        { buffer: this.m[i].buffer, what: "first moment" },
+        { buffer: this.v[i].buffer, what: "second moment" },
+        { buffer: clip.buffer, what: "clip factor" },
+      ], [
+        p.size,
+        f32bits(lr),
+        f32bits(beta1),
+        f32bits(beta2),
+        f32bits(eps),
+        f32bits(weightDecay),
+        f32bits(bc1),
+        f32bits(bc2),
+        g.offset,
+      ], Math.ceil(p.size / 256));
+    }
+    clip.dispose();
+    return norm;
+  }
+
+  /** Drops every gradient (their buffers go back to the pool). */
+  zeroGrad(): void {
+    for (const p of this.params) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  }
+
+  dispose(): void {
+    for (const t of [...this.m, ...this.v]) t.dispose();
+  }
+}
