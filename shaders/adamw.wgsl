@@ -1,12 +1,13 @@
 // One AdamW step in place (decoupled weight decay, bias correction, as torch.optim.AdamW):
 //   p -= lr*wd*p;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2;
-//   p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps),  with g scaled by the clip factor.
-// P: 0 n, 1 lr, 2 b1, 3 b2, 4 eps, 5 weight decay, 6 bc1, 7 bc2, 8 g offset.
+//   p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps),
+// with g scaled by min(1, max_norm / (norm + 1e-6)) when clipping (torch's clip_grad_norm_).
+// P: 0 n, 1 lr, 2 b1, 3 b2, 4 eps, 5 weight decay, 6 bc1, 7 bc2, 8 g offset, 9 max norm.
 @group(0) @binding(1) var<storage, read_write> Param: array<f32>;
 @group(0) @binding(2) var<storage, read> Grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> M: array<f32>;
 @group(0) @binding(4) var<storage, read_write> V: array<f32>;
-@group(0) @binding(5) var<storage, read> Clip: array<f32>;
+@group(0) @binding(5) var<storage, read> Norm: array<f32>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -16,7 +17,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let lr = pf(1u);
   let b1 = pf(2u);
   let b2 = pf(3u);
-  let g = Grad[pu(8u) + i] * Clip[0];
+  let maxNorm = pf(9u);
+  let clip = select(1.0, min(1.0, maxNorm / (Norm[0] + 1e-6)), maxNorm > 0.0);
+  let g = Grad[pu(8u) + i] * clip;
   var p = Param[i] * (1.0 - lr * pf(5u));
   let m = b1 * M[i] + (1.0 - b1) * g;
   let v = b2 * V[i] + (1.0 - b2) * g * g;

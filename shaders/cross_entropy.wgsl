@@ -1,4 +1,4 @@
-// Cross-entropy with logits, one workgroup per row: loss = logsumexp(x) - x[label], with
+// Cross-entropy with logits, one row per workgroup or invocation: loss = logsumexp(x) - x[label], with
 // rows whose label is the ignore index contributing 0 and valid = 0.
 // Also writes logsumexp for the backward pass.
 // P: 0 rows, 1 classes, 2 x offset, 3 labels offset, 4 ignore index (i32 bits).
@@ -9,17 +9,18 @@
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-  let row = wg_linear(wid, nwg);
+  let row = row_index(wid, nwg, li);
+  let lane = row_lane(li);
   if (row >= pu(0u)) { return; }
   let n = pu(1u);
   let x0 = pu(2u) + row * n;
   var m = -3.4028235e38;
-  for (var j = li; j < n; j += {{WG}}u) { m = max(m, f32(X[x0 + j])); }
+  for (var j = lane; j < n; j += {{LANES}}u) { m = max(m, f32(X[x0 + j])); }
   m = wg_max(m, li);
   var s = 0.0;
-  for (var j = li; j < n; j += {{WG}}u) { s += exp(f32(X[x0 + j]) - m); }
+  for (var j = lane; j < n; j += {{LANES}}u) { s += exp(f32(X[x0 + j]) - m); }
   s = wg_sum(s, li);
-  if (li == 0u) {
+  if (lane == 0u) {
     let label = Labels[pu(3u) + row];
     let lse = m + log(s);
     let valid = label != bitcast<i32>(pu(4u));

@@ -12,7 +12,8 @@
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-  let row = wg_linear(wid, nwg);
+  let row = row_index(wid, nwg, li);
+  let lane = row_lane(li);
   if (row >= pu(0u)) { return; }
   let n = pu(1u);
   let x0 = pu(2u) + row * n;
@@ -21,7 +22,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let rstd = Stats[2u * row + 1u];
   var s1 = 0.0;
   var s2 = 0.0;
-  for (var j = li; j < n; j += {{WG}}u) {
+  for (var j = lane; j < n; j += {{LANES}}u) {
     let xh = (f32(X[x0 + j]) - mu) * rstd;
     let g = f32(G[g0 + j]);
     let dxh = g * f32(Gamma[pu(4u) + j]);
@@ -31,7 +32,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   s1 = wg_sum(s1, li) / f32(n);
   s2 = wg_sum(s2, li) / f32(n);
-  for (var j = li; j < n; j += {{WG}}u) {
+  for (var j = lane; j < n; j += {{LANES}}u) {
     let xh = (f32(X[x0 + j]) - mu) * rstd;
     let dxh = f32(G[g0 + j]) * f32(Gamma[pu(4u) + j]);
     DX[row * n + j] = {{T}}(rstd * (dxh - s1 - xh * s2));

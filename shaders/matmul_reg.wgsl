@@ -1,5 +1,5 @@
 // Batched matmul C = alpha * A @ B (+ bias), register-blocked: each invocation computes a
-// {{TM}}x{{TN}} block in registers, stepping K by {{KS}}; no workgroup memory or barriers
+// {{TM}}x{{TN}} block in registers, stepping K by 4 where the layout allows vec4 loads; no workgroup memory or barriers
 // (fastest on CPU rasterisers such as llvmpipe). Loads are generated per operand layout.
 // P: 0 M, 1 N, 2 K, 3 A offset, 4 A batch stride, 5 A row stride, 6 A k stride,
 //    7 B offset, 8 B batch stride, 9 B k stride, 10 B col stride, 11 bias offset,
@@ -20,10 +20,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let offA = pu(3u) + wid.z * pu(4u);
   let offB = pu(7u) + wid.z * pu(8u);
   {{ACC}}
-  for (var k0 = 0u; k0 < K; k0 += {{KS}}u) {
-    {{LOADS}}
-    {{FMAS}}
+  {{PRE}}
+  let KS = {{KSTEPS}};
+  var k = 0u;
+  for (; k + {{KU}}u <= KS; k += {{KU}}u) {
+    {{BODY}}
   }
+  {{TAIL}}
   let alpha = pf(12u);
   let offC = wid.z * pu(13u);
   {{STORE}}

@@ -1,5 +1,5 @@
 // Row softmax of x + mask (mask broadcast through strides, additive, e.g. -inf or the
-// dtype minimum at padding). One workgroup per row.
+// dtype minimum at padding). One row per workgroup or per invocation (see rowwise.ts).
 // P: 0 rows, 1 n, 2 x offset, 3..9 x shape (rank 6), 9..15 mask strides, 15 mask offset,
 //    16 has mask.
 @group(0) @binding(1) var<storage, read> X: array<{{T}}>;
@@ -15,15 +15,16 @@ fn val(row: u32, j: u32) -> f32 {
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-  let row = wg_linear(wid, nwg);
+  let row = row_index(wid, nwg, li);
+  let lane = row_lane(li);
   if (row >= pu(0u)) { return; }
   let n = pu(1u);
   var m = -3.4028235e38;
-  for (var j = li; j < n; j += {{WG}}u) { m = max(m, val(row, j)); }
+  for (var j = lane; j < n; j += {{LANES}}u) { m = max(m, val(row, j)); }
   m = wg_max(m, li);
   var s = 0.0;
-  for (var j = li; j < n; j += {{WG}}u) { s += exp(val(row, j) - m); }
+  for (var j = lane; j < n; j += {{LANES}}u) { s += exp(val(row, j) - m); }
   s = wg_sum(s, li);
   let inv = 1.0 / s;
-  for (var j = li; j < n; j += {{WG}}u) { Y[row * n + j] = {{T}}(exp(val(row, j) - m) * inv); }
+  for (var j = lane; j < n; j += {{LANES}}u) { Y[row * n + j] = {{T}}(exp(val(row, j) - m) * inv); }
 }

@@ -1,4 +1,4 @@
-// dx = y * (g - sum(g * y)) per row, for y = softmax(x). One workgroup per row.
+// dx = y * (g - sum(g * y)) per row, for y = softmax(x). One row per workgroup or per invocation (see rowwise.ts).
 // P: 0 rows, 1 n, 2 y offset, 3 g offset.
 @group(0) @binding(1) var<storage, read> Yv: array<{{T}}>;
 @group(0) @binding(2) var<storage, read> G: array<{{T}}>;
@@ -7,15 +7,16 @@
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-  let row = wg_linear(wid, nwg);
+  let row = row_index(wid, nwg, li);
+  let lane = row_lane(li);
   if (row >= pu(0u)) { return; }
   let n = pu(1u);
   let y0 = pu(2u) + row * n;
   let g0 = pu(3u) + row * n;
   var d = 0.0;
-  for (var j = li; j < n; j += {{WG}}u) { d += f32(G[g0 + j]) * f32(Yv[y0 + j]); }
+  for (var j = lane; j < n; j += {{LANES}}u) { d += f32(G[g0 + j]) * f32(Yv[y0 + j]); }
   d = wg_sum(d, li);
-  for (var j = li; j < n; j += {{WG}}u) {
+  for (var j = lane; j < n; j += {{LANES}}u) {
     DX[row * n + j] = {{T}}(f32(Yv[y0 + j]) * (f32(G[g0 + j]) - d));
   }
 }

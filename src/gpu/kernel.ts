@@ -26,7 +26,7 @@ export function kernel(name: string, source: string, defs: Defs = {}): Kernel {
   const key = name + JSON.stringify(defs);
   let k = cache.get(key);
   if (k) return k;
-  const usesF16 = Object.values(defs).includes("f16");
+  const usesF16 = Object.values(defs).some((v) => /\bf16\b/.test(String(v)));
   if (usesF16 && !gpu().hasF16) {
     throw new GpuError(`kernel ${name} needs shader-f16, which this GPU does not offer`);
   }

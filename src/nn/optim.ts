@@ -3,7 +3,7 @@
 import { GpuError } from "../gpu/device.ts";
 import { kernel } from "../gpu/kernel.ts";
 import { dispatch, f32bits } from "../gpu/queue.ts";
-import { add, full, keep, map, noGrad, sumAll, type Tensor, tidy, zeros } from "../tensor/mod.ts";
+import { keep, map, noGrad, sumAll, sumSquaresInto, Tensor, tidy, zeros } from "../tensor/mod.ts";
 import src from "../../shaders/adamw.wgsl" with { type: "text" };
 
 export interface AdamWOptions {
@@ -16,13 +16,14 @@ export interface AdamWOptions {
   maxGradNorm?: number;
 }
 
-/** sqrt(sum of squares) over all gradients, as a [1] tensor. */
+/** sqrt(sum of squares) over all gradients, as a [1] tensor (one dispatch per gradient). */
 export function globalGradNorm(grads: Tensor[]): Tensor {
   return noGrad(() =>
     tidy(() => {
-      let total = full([1], 0);
-      for (const g of grads) total = add(total, sumAll(map("square", "a * a", g)));
-      return map("sqrt", "sqrt(a)", total);
+      if (grads.length === 0) return zeros([1]);
+      const partial = Tensor.empty([grads.length], "f32", "squared norms");
+      sumSquaresInto(grads, partial);
+      return map("sqrt", "sqrt(a)", sumAll(partial));
     })
   );
 }
@@ -56,9 +57,6 @@ export class AdamW {
     const bc1 = 1 - beta1 ** this.step, bc2 = 1 - beta2 ** this.step;
     const withGrad = this.params.map((p, i) => [p, i] as const).filter(([p]) => p.grad);
     const norm = keep(globalGradNorm(withGrad.map(([p]) => p.grad!)));
-    const clip = maxGradNorm > 0
-      ? map("clip", "min(1.0, c / (a + 1e-6))", norm, null, maxGradNorm)
-      : full([1], 1);
     const k = kernel("adamw", src);
     for (const [p, i] of withGrad) {
       const g = p.grad!;
@@ -67,7 +65,7 @@ export class AdamW {
         { buffer: g.buffer, what: "gradient" },
         { buffer: this.m[i].buffer, what: "first moment" },
         { buffer: this.v[i].buffer, what: "second moment" },
-        { buffer: clip.buffer, what: "clip factor" },
+        { buffer: norm.buffer, what: "gradient norm" },
       ], [
         p.size,
         f32bits(lr),
@@ -78,9 +76,9 @@ export class AdamW {
         f32bits(bc1),
         f32bits(bc2),
         g.offset,
+        f32bits(maxGradNorm),
       ], Math.ceil(p.size / 256));
     }
-    clip.dispose();
     return norm;
   }
 

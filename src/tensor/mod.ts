@@ -18,3 +18,4 @@ export * from "./ops/layernorm.ts";
 export * from "./ops/index.ts";
 export * from "./ops/dropout.ts";
 export * from "./ops/loss.ts";
+export { setRowMode } from "./ops/rowwise.ts";

@@ -11,6 +11,9 @@ import { contiguous } from "./shape.ts";
 import selectSrc from "../../../shaders/index_select.wgsl" with { type: "text" };
 import scatterSrc from "../../../shaders/index_scatter.wgsl" with { type: "text" };
 
+/** Positions of one id summed per dispatch (see shaders/index_scatter.wgsl). */
+const RUN_SPAN = 16384;
+
 function hostIds(ids: Tensor): Int32Array {
   const h = ids.storage.host;
   if (!h) {
@@ -72,18 +75,22 @@ export function indexSelect(x: Tensor, axis: number, ids: Tensor): Tensor {
     const s = Tensor.from(plan.starts, [plan.starts.length], "i32");
     const o = Tensor.from(plan.order, [plan.order.length], "i32");
     const total = outer * plan.uniq.length * inner;
-    dispatch(
-      kernel("index_scatter", scatterSrc, { T: g.dtype }),
-      [
-        { buffer: gc.buffer, what: "gradient" },
-        { buffer: u.buffer, what: "distinct ids" },
-        { buffer: s.buffer, what: "run starts" },
-        { buffer: o.buffer, what: "positions" },
-        { buffer: dx.buffer, what: "table gradient" },
-      ],
-      [total, plan.uniq.length, ids.size, rows, inner, gc.offset],
-      Math.ceil(total / 256),
-    );
+    const longest = Math.max(...plan.starts.subarray(1).map((e, k) => e - plan.starts[k]));
+    const k = kernel("index_scatter", scatterSrc, { T: g.dtype });
+    for (let round = 0; round < longest; round += RUN_SPAN) {
+      dispatch(
+        k,
+        [
+          { buffer: gc.buffer, what: "gradient" },
+          { buffer: u.buffer, what: "distinct ids" },
+          { buffer: s.buffer, what: "run starts" },
+          { buffer: o.buffer, what: "positions" },
+          { buffer: dx.buffer, what: "table gradient" },
+        ],
+        [total, plan.uniq.length, ids.size, rows, inner, gc.offset, round, RUN_SPAN],
+        Math.ceil(total / 256),
+      );
+    }
     for (const t of [gc, u, s, o]) t.dispose();
     return [dx];
   });

@@ -1,11 +1,11 @@
 // Layer norm over the last axis (Welford statistics), with gamma and beta.
 import { GpuError } from "../../gpu/device.ts";
-import { dispatch, f32bits } from "../../gpu/queue.ts";
+import { f32bits } from "../../gpu/queue.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
 import { contiguous, reshape } from "./shape.ts";
 import { sum } from "./reduce.ts";
-import { rowKernel } from "./rowwise.ts";
+import { rowDispatch } from "./rowwise.ts";
 import fwdSrc from "../../../shaders/layernorm.wgsl" with { type: "text" };
 import bwdSrc from "../../../shaders/layernorm_grad.wgsl" with { type: "text" };
 
@@ -21,8 +21,11 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   const y = Tensor.empty(x.shape, x.dtype, "layer norm");
   const stats = Tensor.empty([rows, 2], "f32", "layer norm stats");
   const defs = { T: x.dtype, TP: gamma.dtype };
-  dispatch(
-    rowKernel("layernorm", fwdSrc, n, defs),
+  rowDispatch(
+    "layernorm",
+    fwdSrc,
+    n,
+    defs,
     [
       { buffer: xc.buffer, what: "input" },
       { buffer: gamma.buffer, what: "gamma" },
@@ -37,8 +40,11 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
     const gc = contiguous(g);
     const dx = Tensor.empty(x.shape, x.dtype, "layer norm grad");
     const gxh = Tensor.empty([rows, n], "f32", "layer norm g*xhat");
-    dispatch(
-      rowKernel("layernorm_grad", bwdSrc, n, defs),
+    rowDispatch(
+      "layernorm_grad",
+      bwdSrc,
+      n,
+      defs,
       [
         { buffer: xc.buffer, what: "input" },
         { buffer: gc.buffer, what: "gradient" },

@@ -8,7 +8,7 @@ import { Tensor } from "../tensor.ts";
 import { div, map, mul } from "./elementwise.ts";
 import { sumAll } from "./reduce.ts";
 import { contiguous, slice } from "./shape.ts";
-import { rowKernel } from "./rowwise.ts";
+import { rowDispatch } from "./rowwise.ts";
 import fwdSrc from "../../../shaders/cross_entropy.wgsl" with { type: "text" };
 import bwdSrc from "../../../shaders/cross_entropy_grad.wgsl" with { type: "text" };
 
@@ -24,8 +24,11 @@ export function crossEntropy(logits: Tensor, labels: Tensor, ignoreIndex = -100)
   const xc = contiguous(logits);
   const lc = contiguous(labels);
   const perRow = Tensor.empty([rows, 3], "f32", "cross-entropy rows");
-  dispatch(
-    rowKernel("cross_entropy", fwdSrc, c, { T: logits.dtype }),
+  rowDispatch(
+    "cross_entropy",
+    fwdSrc,
+    c,
+    { T: logits.dtype },
     [
       { buffer: xc.buffer, what: "logits" },
       { buffer: lc.buffer, what: "labels" },

@@ -18,6 +18,8 @@ export interface MatmulVariant {
   tn: number;
   wx: number;
   wy: number;
+  /** K steps unrolled per loop iteration (reg kernels; default 1). */
+  ku?: number;
 }
 
 export const VARIANTS: MatmulVariant[] = [
@@ -56,79 +58,94 @@ function operand(t: Tensor, batched: boolean): Operand {
 }
 
 // ---- the register-blocked kernel, generated per layout --------------------------------
-function regSource(
+// Each K step loads TM values of A and TN of B (as vec4 along K or N where the layout
+// allows) and issues TM*TN/4 vec4 FMAs. llvmpipe masks every write to a loop-carried
+// variable, so each accumulator is updated once per loop iteration through one FMA chain
+// over all KU unrolled steps. Edge rows/columns are clamped on load and skipped on store.
+export function regSource(
   v: MatmulVariant,
   aLayout: string,
   bLayout: string,
   vec: boolean,
 ): Record<string, string> {
-  const { tm, tn } = v, jn = tn / 4, ks = vec ? 4 : 1;
-  const L: string[] = [], F: string[] = [], S: string[] = [], acc: string[] = [];
+  const { tm, tn } = v, jn = tn / 4, kv = vec ? 4 : 1, ku = v.ku ?? 1;
+  const pre: string[] = [], acc: string[] = [], S: string[] = [];
   for (let i = 0; i < tm; i++) {
     for (let j = 0; j < jn; j++) acc.push(`var c${i}_${j} = vec4<f32>(0.0);`);
   }
   const rowOf = (i: number) => `min(row0 + ${i}u, M - 1u)`;
   const colOf = (j: number) => `min(col0 + ${j}u, N - 1u)`;
-  let a: (i: number, kk: number) => string;
-  let b: (kk: number, j: number) => string;
+  // Per layout: load lines of unrolled step s (K index k + s), and the A / B values used.
+  let loadA: (s: number) => string[];
+  let loadB: (s: number) => string[];
+  let a: (s: number, i: number, kk: number) => string;
+  let b: (s: number, kk: number, j: number) => string;
+  const range = (n: number) => [...Array(n).keys()];
   if (!vec) {
-    for (let i = 0; i < tm; i++) {
-      L.push(`let a${i} = f32(A[offA + ${rowOf(i)} * pu(5u) + k0 * pu(6u)]);`);
-    }
-    for (let j = 0; j < tn; j++) {
-      L.push(`let b${j} = f32(B[offB + k0 * pu(9u) + ${colOf(j)} * pu(10u)]);`);
-    }
-    a = (i) => `a${i}`;
-    b = (_, j) => `vec4<f32>(b${4 * j}, b${4 * j + 1}, b${4 * j + 2}, b${4 * j + 3})`;
+    pre.push("let sak = pu(6u);", "let sbk = pu(9u);");
+    for (let i = 0; i < tm; i++) pre.push(`let pa${i} = offA + ${rowOf(i)} * pu(5u);`);
+    for (let j = 0; j < tn; j++) pre.push(`let pb${j} = offB + ${colOf(j)} * pu(10u);`);
+    loadA = (s) => range(tm).map((i) => `let a${s}_${i} = f32(A[pa${i} + (k + ${s}u) * sak]);`);
+    loadB = (s) => range(tn).map((j) => `let b${s}_${j} = f32(B[pb${j} + (k + ${s}u) * sbk]);`);
+    a = (s, i) => `a${s}_${i}`;
+    b = (s, _, j) => `vec4<f32>(${range(4).map((t) => `b${s}_${4 * j + t}`).join(", ")})`;
   } else {
+    // Indices below count vec4s; k counts steps of 4 along K.
     if (aLayout === "mk") {
-      for (let i = 0; i < tm; i++) {
-        L.push(`let a${i} = vec4<f32>(A[(offA + ${rowOf(i)} * pu(5u) + k0) / 4u]);`);
-      }
-      a = (i, kk) => `a${i}[${kk}]`;
+      for (let i = 0; i < tm; i++) pre.push(`let pa${i} = (offA + ${rowOf(i)} * pu(5u)) / 4u;`);
+      loadA = (s) => range(tm).map((i) => `let a${s}_${i} = vec4<f32>(A[pa${i} + k + ${s}u]);`);
+      a = (s, i, kk) => `a${s}_${i}[${kk}]`;
     } else {
-      for (let kk = 0; kk < 4; kk++) {
-        for (let q = 0; q < tm / 4; q++) {
-          L.push(
-            `let a${kk}_${q} = vec4<f32>(A[(offA + (k0 + ${kk}u) * pu(6u) + row0 + ${
-              4 * q
-            }u) / 4u]);`,
-          );
-        }
-      }
-      a = (i, kk) => `a${kk}_${i >> 2}[${i & 3}]`;
+      pre.push("let lda = pu(6u) / 4u;", "let pa = (offA + row0) / 4u;");
+      loadA = (s) => [
+        `let ka${s} = pa + (k + ${s}u) * 4u * lda;`,
+        ...range(4).flatMap((kk) =>
+          range(tm / 4).map((q) =>
+            `let a${s}_${kk}_${q} = vec4<f32>(A[ka${s} + ${kk}u * lda + ${q}u]);`
+          )
+        ),
+      ];
+      a = (s, i, kk) => `a${s}_${kk}_${i >> 2}[${i & 3}]`;
     }
     if (bLayout === "kn") {
-      for (let kk = 0; kk < 4; kk++) {
-        for (let j = 0; j < jn; j++) {
-          L.push(
-            `let b${kk}_${j} = vec4<f32>(B[(offB + (k0 + ${kk}u) * pu(9u) + col0 + ${
-              4 * j
-            }u) / 4u]);`,
-          );
-        }
-      }
-      b = (kk, j) => `b${kk}_${j}`;
+      pre.push("let ldb = pu(9u) / 4u;", "let pb = (offB + col0) / 4u;");
+      loadB = (s) => [
+        `let kb${s} = pb + (k + ${s}u) * 4u * ldb;`,
+        ...range(4).flatMap((kk) =>
+          range(jn).map((j) =>
+            `let b${s}_${kk}_${j} = vec4<f32>(B[kb${s} + ${kk}u * ldb + ${j}u]);`
+          )
+        ),
+      ];
+      b = (s, kk, j) => `b${s}_${kk}_${j}`;
     } else {
-      for (let j = 0; j < tn; j++) {
-        L.push(`let b${j} = vec4<f32>(B[(offB + ${colOf(j)} * pu(10u) + k0) / 4u]);`);
-      }
-      b = (kk, j) =>
-        `vec4<f32>(b${4 * j}[${kk}], b${4 * j + 1}[${kk}], b${4 * j + 2}[${kk}], b${
-          4 * j + 3
-        }[${kk}])`;
+      for (let j = 0; j < tn; j++) pre.push(`let pb${j} = (offB + ${colOf(j)} * pu(10u)) / 4u;`);
+      loadB = (s) => range(tn).map((j) => `let b${s}_${j} = vec4<f32>(B[pb${j} + k + ${s}u]);`);
+      b = (s, kk, j) => `vec4<f32>(${range(4).map((t) => `b${s}_${4 * j + t}[${kk}]`).join(", ")})`;
     }
   }
-  for (let kk = 0; kk < ks; kk++) {
-    for (let j = 0; j < jn; j++) {
-      const bv = b(kk, j);
-      F.push(`{ let bv = ${bv};`);
-      for (let i = 0; i < tm; i++) {
-        F.push(`c${i}_${j} = fma(vec4<f32>(${a(i, kk)}), bv, c${i}_${j});`);
+  // The loop body for u unrolled steps.
+  const body = (u: number) => {
+    const L: string[] = [];
+    for (let s = 0; s < u; s++) {
+      L.push(...loadA(s), ...loadB(s));
+      for (let kk = 0; kk < kv; kk++) {
+        for (let j = 0; j < jn; j++) L.push(`let bv${s}_${kk}_${j} = ${b(s, kk, j)};`);
       }
-      F.push("}");
     }
-  }
+    for (let i = 0; i < tm; i++) {
+      for (let j = 0; j < jn; j++) {
+        let e = `c${i}_${j}`;
+        for (let s = 0; s < u; s++) {
+          for (let kk = 0; kk < kv; kk++) {
+            e = `fma(vec4<f32>(${a(s, i, kk)}), bv${s}_${kk}_${j}, ${e})`;
+          }
+        }
+        L.push(`c${i}_${j} = ${e};`);
+      }
+    }
+    return L.join("\n    ");
+  };
   for (let i = 0; i < tm; i++) {
     S.push(`if (row0 + ${i}u < M) {`);
     for (let j = 0; j < jn; j++) {
@@ -145,10 +162,12 @@ function regSource(
   }
   return {
     ACC: acc.join("\n  "),
-    LOADS: L.join("\n    "),
-    FMAS: F.join("\n    "),
+    PRE: pre.join("\n  "),
+    KSTEPS: vec ? "K / 4u" : "K",
+    KU: String(ku),
+    BODY: body(ku),
+    TAIL: ku > 1 ? `for (; k < KS; k++) {\n    ${body(1)}\n  }` : "",
     STORE: S.join("\n  "),
-    KS: String(ks),
   };
 }
 

@@ -10,6 +10,9 @@ import { div, map, mul } from "./elementwise.ts";
 import rowsSrc from "../../../shaders/reduce_rows.wgsl" with { type: "text" };
 import colsSrc from "../../../shaders/reduce_cols.wgsl" with { type: "text" };
 
+/** Longest run of the reduced axis one invocation walks (see shaders/reduce_cols.wgsl). */
+const COL_CHUNK = 4096;
+
 const OPS = {
   sum: { OP: "a + b", INIT: "0.0" },
   max: { OP: "max(a, b)", INIT: "-3.4028235e38" },
@@ -24,29 +27,31 @@ function normAxis(axis: number, rank: number): number {
 /** Raw reduction kernel (no autograd); the reduced axis is kept with size 1. */
 function reduceRaw(x: Tensor, axis: number, kind: keyof typeof OPS, scale: number): Tensor {
   const a = normAxis(axis, x.rank);
-  const xc = contiguous(x);
   const outer = numel(x.shape.slice(0, a)), n = x.shape[a], inner = numel(x.shape.slice(a + 1));
   const shape = x.shape.map((d, i) => (i === a ? 1 : d));
-  const out = Tensor.empty(shape, x.dtype === "f16" ? "f16" : "f32", kind);
-  const defs = { T: out.dtype, ...OPS[kind] };
-  const bind = [{ buffer: xc.buffer, what: "input" }, { buffer: out.buffer, what: "output" }];
+  const dtype = x.dtype === "f16" ? "f16" : "f32";
+  const defs = { T: dtype, MAP: "v", ...OPS[kind] };
+  const xc = contiguous(x);
+  const input = { buffer: xc.buffer, what: "input" };
+  const chunks = inner === 1 ? 1 : Math.ceil(n / COL_CHUNK);
+  // Long reduced axes go in two stages: chunk partials, then a reduction over the chunks.
+  const out = Tensor.empty(chunks === 1 ? shape : [outer, chunks, inner], dtype, kind);
+  const output = { buffer: out.buffer, what: "output" };
   if (inner === 1) {
-    dispatch(
-      kernel("reduce_rows", rowsSrc, defs),
-      bind,
-      [outer, n, xc.offset, f32bits(scale)],
-      outer,
-    );
+    const p = [outer, n, xc.offset, f32bits(scale), 0];
+    dispatch(kernel("reduce_rows", rowsSrc, defs), [input, output], p, outer);
   } else {
-    dispatch(
-      kernel("reduce_cols", colsSrc, defs),
-      bind,
-      [outer * inner, n, inner, xc.offset, f32bits(scale)],
-      Math.ceil((outer * inner) / 256),
-    );
+    const total = outer * chunks * inner;
+    const p = [total, n, inner, xc.offset, f32bits(chunks === 1 ? scale : 1), COL_CHUNK, chunks];
+    dispatch(kernel("reduce_cols", colsSrc, defs), [input, output], p, Math.ceil(total / 256));
   }
   xc.dispose();
-  return out;
+  if (chunks === 1) return out;
+  const r = reduceRaw(out, 1, kind, scale);
+  const v = reshape(r, shape);
+  out.dispose();
+  r.dispose();
+  return v;
 }
 
 function dropAxis(t: Tensor, axis: number, keepDim: boolean): Tensor {
@@ -93,6 +98,26 @@ export function sumAll(x: Tensor): Tensor {
   const s = sum(flat, 0, true);
   flat.dispose();
   return s;
+}
+
+/**
+ * Adds the sum of squares of each dense f32 tensor into slot i of `out` ([xs.length]):
+ * one dispatch per tensor, for global gradient norms.
+ */
+export function sumSquaresInto(xs: Tensor[], out: Tensor): void {
+  const k = kernel("reduce_rows", rowsSrc, { T: "f32", MAP: "v * v", ...OPS.sum });
+  xs.forEach((x, i) => {
+    if (!x.isContiguous() || x.dtype !== "f32") {
+      throw new GpuError("sumSquaresInto needs dense f32");
+    }
+    dispatch(k, [{ buffer: x.buffer, what: "input" }, { buffer: out.buffer, what: "sums" }], [
+      1,
+      x.size,
+      x.offset,
+      f32bits(1),
+      out.offset + i,
+    ], 1);
+  });
 }
 
 /** g (reduced over `axis`, dropped or kept) broadcast back to `shape`, dense. */

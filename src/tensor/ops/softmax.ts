@@ -1,11 +1,10 @@
 // Softmax over the last axis with an optional additive mask (attention padding).
 import { GpuError } from "../../gpu/device.ts";
-import { dispatch } from "../../gpu/queue.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
 import { broadcastShapes } from "./elementwise.ts";
 import { contiguous, expand } from "./shape.ts";
-import { rowKernel } from "./rowwise.ts";
+import { rowDispatch } from "./rowwise.ts";
 import fwdSrc from "../../../shaders/softmax.wgsl" with { type: "text" };
 import bwdSrc from "../../../shaders/softmax_grad.wgsl" with { type: "text" };
 
@@ -24,8 +23,7 @@ export function softmax(x: Tensor, mask: Tensor | null = null): Tensor {
   }
   if (mask) m = expand(mask, x.shape);
   const y = Tensor.empty(x.shape, x.dtype, "softmax");
-  const k = rowKernel("softmax", fwdSrc, n, { T: x.dtype, TM: (m ?? xc).dtype });
-  dispatch(k, [
+  rowDispatch("softmax", fwdSrc, n, { T: x.dtype, TM: (m ?? xc).dtype }, [
     { buffer: xc.buffer, what: "input" },
     { buffer: (m ?? xc).buffer, what: "mask" },
     { buffer: y.buffer, what: "output" },
@@ -43,9 +41,11 @@ export function softmax(x: Tensor, mask: Tensor | null = null): Tensor {
   return record(y, [x], (g) => {
     const gc = contiguous(g);
     const dx = Tensor.empty(x.shape, x.dtype, "softmax grad");
-    const kb = rowKernel("softmax_grad", bwdSrc, n, { T: x.dtype });
-    dispatch(
-      kb,
+    rowDispatch(
+      "softmax_grad",
+      bwdSrc,
+      n,
+      { T: x.dtype },
       [
         { buffer: y.buffer, what: "softmax output" },
         { buffer: gc.buffer, what: "gradient" },

@@ -1,0 +1,97 @@
+// `deno task bench [--quick] [--no-peers]`: matmul GFLOP/s of kadapter against TensorFlow.js
+// (WebGPU backend) and jax-js (webgpu device) on the same adapter, f16 matmul, and the
+// row-wise ops. Progress goes to stderr, the Markdown tables to stdout.
+import { parseArgs } from "node:util";
+import { gpu, initGpu } from "../src/gpu/device.ts";
+import { Tensor } from "../src/tensor/mod.ts";
+import { flopsOf, matmulCases, type Operands, ours, shapeOf, variantOf } from "./matmul.ts";
+import { opCases } from "./ops.ts";
+import { jaxjs, type Peer, tfjs } from "./peers.ts";
+import { fmt, gflops, randomData, ratio, table, tryBestMs } from "./timing.ts";
+
+const { values: flags } = parseArgs({
+  options: { quick: { type: "boolean" }, "no-peers": { type: "boolean" } },
+});
+// --quick (or KADAPTER_BENCH_QUICK=1) keeps the 1024^3 products and skips the 4096-token ones.
+const quick = flags.quick || Deno.env.get("KADAPTER_BENCH_QUICK") === "1";
+
+function cpuModel(): string {
+  try {
+    const m = /model name\s*:\s*(.*)/.exec(Deno.readTextFileSync("/proc/cpuinfo"));
+    return `${m?.[1] ?? "unknown"}, ${navigator.hardwareConcurrency} threads`;
+  } catch {
+    return `${Deno.build.os} ${Deno.build.arch}, ${navigator.hardwareConcurrency} threads`;
+  }
+}
+
+const g = await initGpu();
+const info = g.adapterInfo;
+console.log(`date: ${new Date().toISOString().slice(0, 10)}`);
+console.log(`deno ${Deno.version.deno}, ${cpuModel()}`);
+console.log(
+  `adapter: ${info.description || info.device} (${info.vendor} ${info.architecture}), ` +
+    `backend ${g.backend}, shader-f16 ${g.hasF16 ? "yes" : "no"}, ` +
+    `software ${g.isSoftware ? "yes" : "no"}`,
+);
+
+const peers: Peer[] = [];
+if (!flags["no-peers"]) {
+  for (const start of [tfjs, jaxjs]) {
+    const p = await start();
+    if (p) peers.push(p);
+    else console.error(`${start.name}: no WebGPU device, skipped`);
+  }
+}
+
+// ---- matmul, f32: ours against the peers ------------------------------------------------
+const cases = matmulCases(quick);
+const mmRows: string[][] = [];
+const f16Rows: string[][] = [];
+for (const c of cases) {
+  const d: Operands = { a: randomData(c.m * c.k), b: randomData(c.k * c.n) };
+  const flop = flopsOf(c);
+  console.error(`matmul ${shapeOf(c)} (${(flop / 1e9).toFixed(1)} GFLOP)`);
+  const mine = gflops(flop, await tryBestMs("kadapter", async () => ours(c, d)));
+  const theirs = [];
+  for (const p of peers) theirs.push(gflops(flop, await tryBestMs(p.name, async () => p.prepare(c, d))));
+  mmRows.push([
+    shapeOf(c),
+    variantOf(c),
+    fmt(mine),
+    ...theirs.map((t) => fmt(t)),
+    ...theirs.map((t) => ratio(mine, t)),
+  ]);
+  if (g.hasF16) {
+    const half = gflops(flop, await tryBestMs("kadapter f16", async () => ours(c, d, "f16")));
+    f16Rows.push([shapeOf(c), variantOf(c), fmt(half), fmt(mine), ratio(half, mine)]);
+  }
+}
+console.log("\nmatmul f32, GFLOP/s (best of the timed runs after one warm-up)\n");
+console.log(table([
+  "product",
+  "our variant",
+  "kadapter",
+  ...peers.map((p) => p.name),
+  ...peers.map((p) => `kadapter/${p.name}`),
+], mmRows));
+
+if (g.hasF16) {
+  console.log("\nmatmul f16 operands (f32 accumulation), kadapter, GFLOP/s\n");
+  console.log(table(["product", "our variant", "f16", "f32", "f16/f32"], f16Rows));
+} else {
+  console.log("\nmatmul f16: skipped, the adapter has no shader-f16");
+}
+
+// ---- row-wise ops at the activation shape ------------------------------------------------
+const [rows, cols] = [4096, 1024];
+const x = Tensor.from(randomData(rows * cols), [rows, cols]);
+const opRows: string[][] = [];
+for (const op of opCases(rows, cols)) {
+  console.error(`${op.name} [${rows}, ${cols}]`);
+  const ms = await tryBestMs(op.name, async () => op.prepare(x));
+  opRows.push([op.name, `[${rows}, ${cols}] f32`, fmt(ms), fmt(ms && op.bytes / ms / 1e6)]);
+}
+x.dispose();
+console.log("\nrow-wise ops, kadapter (GB/s counts one read and one write of the tensor)\n");
+console.log(table(["op", "shape", "ms", "GB/s"], opRows));
+gpu().device.destroy();

@@ -1,0 +1,70 @@
+// kadapter: K-Adapter knowledge adapters on a frozen RoBERTa, on WebGPU.
+// This file only reads the command name and hands the rest to src/cli/<command>.ts.
+import { parseArgs } from "node:util";
+import { GpuError } from "./src/gpu/device.ts";
+import { type Command, parseCommand, UsageError } from "./src/cli/options.ts";
+import { doctor } from "./src/cli/doctor.ts";
+import { demo } from "./src/cli/demo.ts";
+import config from "./deno.json" with { type: "json" };
+
+const COMMANDS: Record<string, Command> = { doctor, demo };
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
+  return [
+    `kadapter ${config.version}: K-Adapter knowledge adapters on a frozen RoBERTa, on WebGPU`,
+    "",
+    "Usage: kadapter <command> [options]",
+    "",
+    "Commands:",
+    ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(width)}${c.spec.summary}`),
+    "",
+    "Options:",
+    "  -h, --help     show this help (kadapter <command> --help: the command's options)",
+    "  -V, --version  show the version",
+  ].join("\n");
+}
+
+async function main(args: string[]): Promise<number> {
+  const { tokens } = parseArgs({
+    args,
+    options: { help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "V" } },
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  // Options before the command are kadapter's own; everything after belongs to the command.
+  const first = tokens.find((t) => t.kind === "positional");
+  for (const t of tokens) {
+    if (first && t.index >= first.index) break;
+    if (t.kind !== "option") continue;
+    if (t.name === "help" || t.name === "version") {
+      console.log(t.name === "help" ? usage() : config.version);
+      return 0;
+    }
+    throw new UsageError(`unknown option ${t.rawName}`);
+  }
+  if (!first) {
+    console.log(usage());
+    return 0;
+  }
+  const command = COMMANDS[first.value];
+  if (!command) throw new UsageError(`unknown command "${first.value}"`);
+  const values = parseCommand(command.spec, args.slice(first.index + 1));
+  return values ? await command.run(values) : 0;
+}
+
+try {
+  Deno.exit(await main(Deno.args));
+} catch (e) {
+  if (e instanceof UsageError) {
+    console.error(`kadapter: ${e.message}\nRun 'kadapter --help' for usage.`);
+    Deno.exit(2);
+  }
+  // GPU problems (no adapter, device lost, out of memory) and file errors explain
+  // themselves; anything else is a bug, and its stack helps the report.
+  const known = e instanceof GpuError || e instanceof Deno.errors.NotFound ||
+    e instanceof Deno.errors.PermissionDenied || e instanceof SyntaxError;
+  console.error(`kadapter: ${known ? (e as Error).message : (e as Error).stack ?? e}`);
+  Deno.exit(1);
+}

@@ -1,0 +1,97 @@
+// Command-line options: one table per command gives parsing (node:util parseArgs), the
+// defaults and the --help text, so the three never disagree.
+import { parseArgs } from "node:util";
+
+export interface OptionSpec {
+  type: "string" | "boolean";
+  help: string;
+  default?: string | boolean;
+  /** Placeholder shown in help for string options (e.g. DIR, N). */
+  arg?: string;
+  short?: string;
+}
+
+export interface CommandSpec {
+  name: string;
+  summary: string;
+  /** Extra help text after the option list. */
+  details?: string;
+  options: Record<string, OptionSpec>;
+}
+
+export interface Command {
+  spec: CommandSpec;
+  /** Runs with already-parsed options; returns the process exit code. */
+  run(values: Values): Promise<number>;
+}
+
+export type Values = Record<string, string | boolean | undefined>;
+
+/** A bad command line: main prints it with the usage hint and exits with code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+export function helpText(spec: CommandSpec): string {
+  const rows = Object.entries(spec.options).map(([name, o]) => {
+    const flag = `${o.short ? `-${o.short}, ` : "    "}--${name}${o.arg ? ` ${o.arg}` : ""}`;
+    const def = o.default !== undefined && o.type === "string" ? ` (default: ${o.default})` : "";
+    return [flag, o.help + def];
+  });
+  rows.push(["-h, --help", "show this help"]);
+  const width = Math.max(...rows.map(([f]) => f.length)) + 2;
+  const lines = [
+    `kadapter ${spec.name}: ${spec.summary}`,
+    "",
+    `Usage: kadapter ${spec.name} [options]`,
+    "",
+    "Options:",
+    ...rows.map(([f, h]) => `  ${f.padEnd(width)}${h}`),
+  ];
+  if (spec.details) lines.push("", spec.details);
+  return lines.join("\n");
+}
+
+/** Parses a command's arguments; returns null after printing help. */
+export function parseCommand(spec: CommandSpec, args: string[]): Values | null {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    help: { type: "boolean", short: "h" },
+  };
+  for (const [name, o] of Object.entries(spec.options)) {
+    options[name] = o.short ? { type: o.type, short: o.short } : { type: o.type };
+  }
+  let values: Values;
+  try {
+    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new UsageError(`${spec.name}: ${(e as Error).message}`);
+  }
+  if (values.help) {
+    console.log(helpText(spec));
+    return null;
+  }
+  for (const [name, o] of Object.entries(spec.options)) {
+    if (values[name] === undefined && o.default !== undefined) values[name] = o.default;
+  }
+  return values;
+}
+
+/** A numeric option within [min, max] (an integer when `integer`). */
+export function numberOption(
+  values: Values,
+  name: string,
+  { min = 0, max = 2 ** 31 - 1, integer = true } = {},
+): number {
+  const raw = values[name];
+  const n = Number(raw);
+  if (typeof raw !== "string" || raw.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be a number in [${min}, ${max}], got ${raw}`);
+  }
+  if (integer && !Number.isInteger(n)) {
+    throw new UsageError(`--${name} must be an integer, got ${raw}`);
+  }
+  return n;
+}

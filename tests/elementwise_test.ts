@@ -1,0 +1,264 @@
+// Elementwise ops: forward vs the float64 reference (tiny and realistic shapes, broadcasting,
+// strided inputs, extreme arguments) and gradients by finite differences.
+import assert from "node:assert/strict";
+import * as op from "../src/tensor/mod.ts";
+import type { Tensor } from "../src/tensor/mod.ts";
+import * as ref from "./reference.ts";
+import type { Nd } from "./reference.ts";
+import { gradcheck } from "./gradcheck.ts";
+import { assertClose, type Rng, run, test, type Tol, up } from "./setup.ts";
+
+interface Unary {
+  name: string;
+  gpu: (x: Tensor) => Tensor;
+  f: (v: number) => number;
+  /** Inputs in the op's domain, away from kinks. */
+  input: (rng: Rng, shape: number[]) => Nd;
+  /** Forward tolerance: WGSL allows exp/log/pow a few ULP (2 + 2|x| for exp), so 2e-6. */
+  tol: Tol;
+}
+
+const exact: Tol = { atol: 0, rtol: 1e-7 }; // one f32 rounding
+const transcendental: Tol = { atol: 1e-7, rtol: 2e-6 };
+const UNARY: Unary[] = [
+  { name: "neg", gpu: op.neg, f: (v) => -v, input: (r, s) => r.randn(s), tol: exact },
+  { name: "exp", gpu: op.exp, f: Math.exp, input: (r, s) => r.rand(s, -5, 5), tol: transcendental },
+  // WGSL's log is only 2^-21 absolute inside [0.5, 2] (near its zero at 1).
+  {
+    name: "log",
+    gpu: op.log,
+    f: Math.log,
+    input: (r, s) => r.rand(s, 0.1, 10),
+    tol: { atol: 5e-7, rtol: 2e-6 },
+  },
+  {
+    name: "sqrt",
+    gpu: op.sqrt,
+    f: Math.sqrt,
+    input: (r, s) => r.rand(s, 0.1, 10),
+    tol: transcendental,
+  },
+  {
+    name: "rsqrt",
+    gpu: op.rsqrt,
+    f: (v) => 1 / Math.sqrt(v),
+    input: (r, s) => r.rand(s, 0.1, 10),
+    tol: transcendental,
+  },
+  { name: "tanh", gpu: op.tanh, f: Math.tanh, input: (r, s) => r.randn(s, 2), tol: transcendental },
+  // A&S 7.1.26 erf is good to 1.5e-7 absolute, so GELU to ~0.5|x| * 1.5e-7.
+  {
+    name: "gelu",
+    gpu: op.gelu,
+    f: ref.geluScalar,
+    input: (r, s) => r.randn(s, 2),
+    tol: { atol: 1e-6, rtol: 2e-6 },
+  },
+  {
+    name: "sigmoid",
+    gpu: op.sigmoid,
+    f: ref.sigmoidScalar,
+    input: (r, s) => r.randn(s, 3),
+    tol: transcendental,
+  },
+  {
+    name: "relu",
+    gpu: op.relu,
+    f: (v) => Math.max(v, 0),
+    input: (r, s) => r.awayFromZero(s, 0.01, 3),
+    tol: exact,
+  },
+  {
+    name: "pow 3",
+    gpu: (x) => op.pow(x, 3),
+    f: (v) => v ** 3,
+    input: (r, s) => r.awayFromZero(s, 0.2, 2),
+    tol: transcendental,
+  },
+  {
+    name: "pow 2",
+    gpu: (x) => op.pow(x, 2),
+    f: (v) => v * v,
+    input: (r, s) => r.awayFromZero(s, 0.2, 2),
+    tol: transcendental,
+  },
+  {
+    name: "pow 2.5",
+    gpu: (x) => op.pow(x, 2.5),
+    f: (v) => v ** 2.5,
+    input: (r, s) => r.rand(s, 0.2, 3),
+    tol: transcendental,
+  },
+  {
+    name: "pow -1.5",
+    gpu: (x) => op.pow(x, -1.5),
+    f: (v) => v ** -1.5,
+    input: (r, s) => r.rand(s, 0.2, 3),
+    tol: transcendental,
+  },
+  {
+    name: "addScalar",
+    gpu: (x) => op.addScalar(x, 0.75),
+    f: (v) => v + 0.75,
+    input: (r, s) => r.randn(s),
+    tol: { atol: 1e-7, rtol: 1e-7 },
+  },
+  {
+    name: "mulScalar",
+    gpu: (x) => op.mulScalar(x, -1.5),
+    f: (v) => v * -1.5,
+    input: (r, s) => r.randn(s),
+    tol: exact,
+  },
+];
+
+for (const u of UNARY) {
+  test(`elementwise: ${u.name} forward, tiny and [64,1024]`, async (rng) => {
+    for (const shape of [[5], [64, 1024]]) {
+      const x = u.input(rng, shape);
+      const [y] = await run(() => [u.gpu(up(x))]);
+      assertClose(y, ref.map1(x, u.f), u.tol, `${u.name} [${shape}]`);
+    }
+  });
+  test(`elementwise: ${u.name} gradient`, async (rng) => {
+    await gradcheck({
+      inputs: [u.input(rng, [2, 3])],
+      gpu: u.gpu,
+      ref: (x) => ref.map1(x, u.f),
+      rng,
+      what: u.name,
+    });
+  });
+}
+
+test("elementwise: gelu's erf is good to about A&S 7.1.26's 1.5e-7 on [-1, 1]", async (rng) => {
+  // erf error: 1.5e-7 (A&S) + ~2e-7 (f32 evaluation of its polynomial and exp), scaled by
+  // |x|/2 <= 1/2, plus half an f32 ulp of the output: 2.5e-7. An erf 1e-6 off fails.
+  const x = rng.rand([4096], -1, 1);
+  const [y, dy] = await run(() => {
+    const xt = up(x);
+    xt.requiresGrad = true;
+    const y = op.gelu(xt);
+    op.backward(y, op.ones([4096]));
+    const d = op.keep(xt.grad!);
+    xt.grad = null;
+    return [y, d];
+  });
+  assertClose(y, ref.map1(x, ref.geluScalar), { atol: 2.5e-7 }, "gelu on [-1, 1]");
+  // gelu'(x) = Phi(x) + x phi(x): erf enters with weight 1/2.
+  const dgelu = (v: number) =>
+    0.5 * (1 + ref.erf(v / Math.SQRT2)) + v * Math.exp(-v * v / 2) / Math.sqrt(2 * Math.PI);
+  assertClose(dy, ref.map1(x, dgelu), { atol: 3e-7 }, "gelu' on [-1, 1]");
+});
+
+test("elementwise: extreme arguments give finite limits, not NaN", async () => {
+  const x = ref.nd([-1e4, -100, -30, 0, 30, 100, 1e4], [7]);
+  const [t, s, g, r] = await run(() => {
+    const xt = up(x);
+    return [op.tanh(xt), op.sigmoid(xt), op.gelu(xt), op.relu(xt)];
+  });
+  assertClose(t, ref.map1(x, Math.tanh), { atol: 1e-7 }, "tanh");
+  assertClose(s, ref.map1(x, ref.sigmoidScalar), { atol: 1e-7 }, "sigmoid");
+  assertClose(g, ref.map1(x, ref.geluScalar), { atol: 1e-7, rtol: 1e-6 }, "gelu");
+  assertClose(r, ref.map1(x, (v) => Math.max(v, 0)), exact, "relu");
+});
+
+test("elementwise: pow at zero and negative bases", async () => {
+  const x = ref.nd([-2, -0.5, 0, 0.5, 2], [5]);
+  const [p3, p2, p0, half] = await run(() => {
+    const xt = up(x);
+    return [op.pow(xt, 3), op.pow(xt, 2), op.pow(xt, 0), op.pow(xt, 0.5)];
+  });
+  assertClose(p3, [-8, -0.125, 0, 0.125, 8], { atol: 0, rtol: 1e-6 }, "x^3");
+  assertClose(p2, [4, 0.25, 0, 0.25, 4], { atol: 0, rtol: 1e-6 }, "x^2");
+  assertClose(p0, [1, 1, 1, 1, 1], exact, "x^0");
+  // Non-integer powers of negative numbers are NaN, as in torch.
+  assert.ok(Number.isNaN(half[0]) && Number.isNaN(half[1]));
+  assertClose(half.slice(2), [0, Math.SQRT1_2, Math.SQRT2], { atol: 0, rtol: 1e-6 }, "x^0.5");
+});
+
+// Broadcast pairs: size-1 axes, missing leading axes, scalars, both sides broadcasting.
+const PAIRS: [number[], number[]][] = [
+  [[3, 1, 4], [2, 4]],
+  [[2, 3, 4], [4]],
+  [[1], [5, 6]],
+  [[4, 1], [1, 5]],
+  [[2, 3], [2, 3]],
+];
+const BINARY = [
+  { name: "add", gpu: op.add, ref: ref.add },
+  { name: "sub", gpu: op.sub, ref: ref.sub },
+  { name: "mul", gpu: op.mul, ref: ref.mul },
+  { name: "div", gpu: op.div, ref: ref.div },
+];
+const denominators = (rng: Rng, s: number[]) => rng.awayFromZero(s, 0.5, 2);
+
+for (const b of BINARY) {
+  test(`elementwise: ${b.name} forward with broadcasting`, async (rng) => {
+    for (const [sa, sb] of [...PAIRS, [[64, 1024], [1024]], [[1024, 1], [1, 64]]]) {
+      const x = rng.randn(sa), y = b.name === "div" ? denominators(rng, sb) : rng.randn(sb);
+      const [z] = await run(() => [b.gpu(up(x), up(y))]);
+      assertClose(z, b.ref(x, y), { atol: 0, rtol: 1e-7 }, `${b.name} [${sa}] [${sb}]`);
+    }
+  });
+  test(`elementwise: ${b.name} gradient with broadcasting`, async (rng) => {
+    for (const [sa, sb] of PAIRS) {
+      const x = rng.randn(sa), y = b.name === "div" ? denominators(rng, sb) : rng.randn(sb);
+      await gradcheck({
+        inputs: [x, y],
+        gpu: b.gpu,
+        ref: b.ref,
+        rng,
+        what: `${b.name} [${sa}] [${sb}]`,
+      });
+    }
+  });
+}
+
+test("elementwise: strided (transposed, sliced) operands", async (rng) => {
+  const x = rng.randn([6, 5]), y = rng.randn([5, 6]);
+  const [z] = await run(
+    () => [op.mul(op.slice(up(x), 0, 1, 5), op.transpose(op.slice(up(y), 1, 2, 6)))],
+  );
+  const e = ref.mul(ref.slice(x, 0, 1, 5), ref.transpose(ref.slice(y, 1, 2, 6)));
+  assertClose(z, e, exact, "mul of views");
+});
+
+test("elementwise: a tensor added to itself gets both gradient contributions", async (rng) => {
+  await gradcheck({
+    inputs: [rng.randn([2, 3])],
+    gpu: (x) => op.add(x, x),
+    ref: (x) => ref.add(x, x),
+    rng,
+  });
+  await gradcheck({
+    inputs: [rng.randn([2, 3])],
+    gpu: (x) => op.div(x, op.exp(x)),
+    ref: (x) => ref.div(x, ref.map1(x, Math.exp)),
+    rng,
+  });
+});
+
+test("elementwise: map with a custom expression and scalar", async (rng) => {
+  const x = rng.randn([7, 3]), y = rng.randn([3]);
+  const [z] = await run(() => [op.map("axpy", "a * c + b", up(x), up(y), 2.5)]);
+  assertClose(z, ref.map2(x, y, (a, b) => a * 2.5 + b), { atol: 1e-7, rtol: 1e-7 }, "map");
+});
+
+test("elementwise: full, zeros, ones, cast i32 -> f32", async (rng) => {
+  const ids = rng.ints(9, -1000, 1000);
+  const [f, z, o, c] = await run(() => [
+    op.full([3, 5], -2.25),
+    op.zeros([300]),
+    op.ones([2, 2, 2]),
+    op.cast(op.Tensor.from(ids, [9], "i32"), "f32"),
+  ]);
+  assertClose(f, new Array(15).fill(-2.25), exact, "full");
+  assertClose(z, new Array(300).fill(0), exact, "zeros");
+  assertClose(o, new Array(8).fill(1), exact, "ones");
+  assertClose(c, ids, exact, "cast");
+});
+
+test("elementwise: shapes that do not broadcast are rejected", () => {
+  assert.throws(() => op.tidy(() => op.add(op.zeros([2, 3]), op.zeros([4]))), /do not broadcast/);
+});
