@@ -1,6 +1,7 @@
 // `deno task bench [--quick] [--no-peers]`: matmul GFLOP/s of kadapter against TensorFlow.js
 // (WebGPU backend) and jax-js (webgpu device) on the same adapter, f16 matmul, and the
 // row-wise ops. Progress goes to stderr, the Markdown tables to stdout.
+import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { gpu, initGpu } from "../src/gpu/device.ts";
 import { Tensor } from "../src/tensor/mod.ts";
@@ -17,10 +18,10 @@ const quick = flags.quick || Deno.env.get("KADAPTER_BENCH_QUICK") === "1";
 
 function cpuModel(): string {
   try {
-    const m = /model name\s*:\s*(.*)/.exec(Deno.readTextFileSync("/proc/cpuinfo"));
-    return `${m?.[1] ?? "unknown"}, ${navigator.hardwareConcurrency} threads`;
+    const c = cpus();
+    return `${c[0]?.model ?? "unknown CPU"}, ${c.length} threads`;
   } catch {
-    return `${Deno.build.os} ${Deno.build.arch}, ${navigator.hardwareConcurrency} threads`;
+    return `${Deno.build.arch}, ${navigator.hardwareConcurrency} threads`;
   }
 }
 
@@ -29,7 +30,7 @@ const info = g.adapterInfo;
 console.log(`date: ${new Date().toISOString().slice(0, 10)}`);
 console.log(`deno ${Deno.version.deno}, ${cpuModel()}`);
 console.log(
-  `adapter: ${info.description || info.device} (${info.vendor} ${info.architecture}), ` +
+  `adapter: ${info.description || info.device || info.vendor}, ` +
     `backend ${g.backend}, shader-f16 ${g.hasF16 ? "yes" : "no"}, ` +
     `software ${g.isSoftware ? "yes" : "no"}`,
 );
@@ -53,7 +54,9 @@ for (const c of cases) {
   console.error(`matmul ${shapeOf(c)} (${(flop / 1e9).toFixed(1)} GFLOP)`);
   const mine = gflops(flop, await tryBestMs("kadapter", async () => ours(c, d)));
   const theirs = [];
-  for (const p of peers) theirs.push(gflops(flop, await tryBestMs(p.name, async () => p.prepare(c, d))));
+  for (const p of peers) {
+    theirs.push(gflops(flop, await tryBestMs(p.name, async () => p.prepare(c, d))));
+  }
   mmRows.push([
     shapeOf(c),
     variantOf(c),

@@ -1,12 +1,6 @@
 // The matmul workloads and kadapter's side of them.
 import { sync } from "../src/gpu/queue.ts";
-import {
-  cast,
-  linear,
-  matmul,
-  matmulVariant,
-  Tensor,
-} from "../src/tensor/mod.ts";
+import { cast, linear, matmul, matmulVariant, Tensor } from "../src/tensor/mod.ts";
 import type { Run } from "./timing.ts";
 
 /** C[M, N] = A[M, K] @ B; `linear` means B = W^T with W stored [N, K] (PyTorch's layout). */
@@ -37,8 +31,8 @@ export function matmulCases(quick: boolean): MatmulCase[] {
 
 /** Operand data: A [M, K] and B [K, N] (or W [N, K] for linear cases). */
 export interface Operands {
-  a: Float32Array;
-  b: Float32Array;
+  a: Float32Array<ArrayBuffer>;
+  b: Float32Array<ArrayBuffer>;
 }
 
 /** Our product through the public ops (matmul, or linear for the W^T layout). */
@@ -61,5 +55,5 @@ export function ours(c: MatmulCase, d: Operands, dtype: "f32" | "f16" = "f32"): 
 
 /** The kernel variant our matmul picks for this case. */
 export function variantOf(c: MatmulCase): string {
-  return matmulVariant(c.m, c.n, c.k).name;
+  return matmulVariant(c.m, c.n).name;
 }

@@ -58,7 +58,7 @@ export function table(head: string[], rows: string[][]): string {
 }
 
 /** Uniform random values in [-1, 1). */
-export function randomData(n: number): Float32Array {
+export function randomData(n: number): Float32Array<ArrayBuffer> {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = Math.random() * 2 - 1;
   return out;

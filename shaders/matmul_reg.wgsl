@@ -1,13 +1,15 @@
 // Batched matmul C = alpha * A @ B (+ bias), register-blocked: each invocation computes a
-// {{TM}}x{{TN}} block in registers, stepping K by 4 where the layout allows vec4 loads; no workgroup memory or barriers
-// (fastest on CPU rasterisers such as llvmpipe). Loads are generated per operand layout.
+// {{TM}}x{{TN}} block in vec4 accumulators with no workgroup memory or barriers (fastest on
+// CPU rasterisers such as llvmpipe). Loads, the K loop body and the stores are generated
+// per operand layout (src/tensor/ops/matmul.ts); the K loop steps by 4 where A and B allow
+// vec4 loads along their contiguous axis.
 // P: 0 M, 1 N, 2 K, 3 A offset, 4 A batch stride, 5 A row stride, 6 A k stride,
 //    7 B offset, 8 B batch stride, 9 B k stride, 10 B col stride, 11 bias offset,
 //    12 alpha, 13 C batch stride. Offsets and strides count scalars.
 @group(0) @binding(1) var<storage, read> A: array<{{VA}}>;
 @group(0) @binding(2) var<storage, read> B: array<{{VB}}>;
 {{DECL_BIAS}}
-@group(0) @binding({{OUT_BINDING}}) var<storage, read_write> C: array<{{TC}}>;
+@group(0) @binding({{OUT_BINDING}}) var<storage, read_write> C: array<{{VC}}>;
 
 @compute @workgroup_size({{WX}}, {{WY}})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

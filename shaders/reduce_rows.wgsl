@@ -1,29 +1,30 @@
-// Reduces each contiguous row of n elements (one workgroup per row, tree in shared memory).
+// Reduces rows of a dense [outer, n] tensor in chunks of at most `chunk` elements: output
+// [outer, chunks] (one row per workgroup or invocation, see rowwise.ts). Chunks keep every
+// invocation's loop short (llvmpipe silently ends loops after 65,535 iterations); the
+// caller reduces over the chunks again when there are several.
 // Each element passes through {{MAP}} (of v) first, e.g. v * v for sums of squares.
-// P: 0 rows, 1 n, 2 input offset, 3 scale (f32, applied to the result), 4 output offset.
+// P: 0 outer*chunks, 1 n, 2 input offset, 3 scale (f32), 4 output offset, 5 chunk, 6 chunks.
 @group(0) @binding(1) var<storage, read> X: array<{{T}}>;
 @group(0) @binding(2) var<storage, read_write> O: array<{{T}}>;
-var<workgroup> sh: array<f32, 256>;
 
 fn op(a: f32, b: f32) -> f32 { return {{OP}}; }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-  let row = wg_linear(wid, nwg);
+  let row = row_index(wid, nwg, li);
+  let lane = row_lane(li);
   if (row >= pu(0u)) { return; }
   let n = pu(1u);
-  let base = pu(2u) + row * n;
+  let c = row % pu(6u);
+  let start = c * pu(5u);
+  let len = min(pu(5u), n - start);
+  let base = pu(2u) + (row / pu(6u)) * n + start;
   var acc = {{INIT}};
-  for (var k = li; k < n; k += 256u) {
+  for (var k = lane; k < len; k += {{LANES}}u) {
     let v = f32(X[base + k]);
     acc = op(acc, {{MAP}});
   }
-  sh[li] = acc;
-  workgroupBarrier();
-  for (var s = 128u; s > 0u; s >>= 1u) {
-    if (li < s) { sh[li] = op(sh[li], sh[li + s]); }
-    workgroupBarrier();
-  }
-  if (li == 0u) { O[pu(4u) + row] = {{T}}(sh[0] * pf(3u)); }
+  acc = {{WG_REDUCE}}(acc, li);
+  if (lane == 0u) { O[pu(4u) + row] = {{T}}(acc * pf(3u)); }
 }

@@ -129,7 +129,7 @@ test("f16: gradients through f16 layer norm and softmax vs the f32 path", async 
   // Several f16 roundings (saved outputs, upstream gradients) of the largest terms, which the
   // layer-norm backward then cancels: about ten f16 ulps of the largest gradient (measured
   // worst over 40 seeds: 1.7e-3).
-  const maxAbs = (v: Float64Array) => Math.max(...v.map(Math.abs));
+  const maxAbs = (v: Float64Array) => v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
   assertClose(dx16, dx32, { atol: 5e-3 * maxAbs(dx32) }, "dx");
   assertClose(dg16, dg32, { atol: 5e-3 * maxAbs(dg32) }, "dgamma");
 }, { ignore });

@@ -157,6 +157,30 @@ test("matmul: every kernel variant at 512x1024x256 and 37x53x19", async (rng) =>
   }
 });
 
+// Weight gradients contract over tokens: K = batch x sequence reaches 65,536 (128 x 512).
+// llvmpipe stops shader loops after 65,535 iterations, which kernels must work around.
+test("matmul: long K (weight gradients over many tokens), default variant", async (rng) => {
+  for (const [k, ta] of [[65536, true], [70001, false]] as const) {
+    const { a, b, gpu } = makeCase(rng, { m: 5, k, n: 6, ta });
+    const [y] = await run(() => [op.matmul(...gpu())]);
+    assertClose(y, ref.matmul(a, b), mmTol(a, b, k), `K = ${k}`);
+  }
+});
+
+test("matmul: every kernel variant at K = 20,000", async (rng) => {
+  const c = makeCase(rng, { m: 9, k: 20000, n: 7, ta: true });
+  const e = ref.matmul(c.a, c.b);
+  for (const v of op.VARIANTS) {
+    op.setMatmulVariant(v);
+    try {
+      const [y] = await run(() => [op.matmul(...c.gpu())]);
+      assertClose(y, e, mmTol(c.a, c.b, 20000), `variant ${v.name}`);
+    } finally {
+      op.setMatmulVariant(null);
+    }
+  }
+});
+
 test("matmul: linear backward at [512,768] -> 256 vs reference products", async (rng) => {
   const x = rng.randn([512, 768]), w = rng.randn([256, 768], 0.05), g = rng.randn([512, 256]);
   const [dx, dw, db] = await run(() => {

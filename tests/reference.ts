@@ -237,7 +237,7 @@ export function softmax(x: Nd, mask: Nd | null = null): Nd {
   const out = new Float64Array(z.data.length);
   for (let r = 0; r < z.data.length / n; r++) {
     const row = z.data.subarray(r * n, (r + 1) * n);
-    const m = Math.max(...row);
+    const m = row.reduce((a, v) => Math.max(a, v), -Infinity);
     let s = 0;
     for (let j = 0; j < n; j++) s += out[r * n + j] = Math.exp(row[j] - m);
     for (let j = 0; j < n; j++) out[r * n + j] /= s;
@@ -291,7 +291,7 @@ export function crossEntropy(logits: Nd, labels: ArrayLike<number>, ignoreIndex 
   for (let r = 0; r < labels.length; r++) {
     if (labels[r] === ignoreIndex) continue;
     const row = logits.data.subarray(r * c, (r + 1) * c);
-    const m = Math.max(...row);
+    const m = row.reduce((a, v) => Math.max(a, v), -Infinity);
     const lse = m + Math.log(row.reduce((s, v) => s + Math.exp(v - m), 0));
     total += lse - row[labels[r]];
     count++;

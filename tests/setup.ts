@@ -9,6 +9,7 @@ import {
   liveTensors,
   noGrad,
   setPoison,
+  setRowMode,
   Tensor,
   tidy,
 } from "../src/tensor/mod.ts";
@@ -94,9 +95,6 @@ export function test(
   Deno.test({
     name,
     ignore: opts.ignore,
-    // WebGPU readbacks leave driver-side async ops the sanitizers would flag.
-    sanitizeOps: false,
-    sanitizeResources: false,
     fn: async () => {
       const seed = (runSeed ^ hashName(name)) >>> 0;
       const live = liveTensors();
@@ -190,4 +188,22 @@ export function rms(x: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < x.length; i++) s += x[i] * x[i];
   return Math.sqrt(s / Math.max(1, x.length));
+}
+
+/**
+ * Runs fn once per row-kernel mode (softmax, layer norm, cross-entropy): the adapter picks
+ * one by row length, so both are tested whatever the adapter.
+ */
+export async function forEachRowMode(fn: (mode: string) => Promise<void>): Promise<void> {
+  for (const mode of ["thread", "workgroup"] as const) {
+    setRowMode(mode);
+    try {
+      await fn(mode);
+    } catch (e) {
+      if (e instanceof Error) e.message = `[row mode ${mode}] ${e.message}`;
+      throw e;
+    } finally {
+      setRowMode(null);
+    }
+  }
 }

@@ -1,10 +1,11 @@
 // Softmax over the last axis with an optional additive mask: rows of 1024 and 4096, masks
-// broadcast attention-style, extreme logits, strided input, and gradients.
+// broadcast attention-style, extreme logits, strided input, and gradients; each in both
+// row-kernel modes (a thread per row, a workgroup per row).
 import * as op from "../src/tensor/mod.ts";
 import * as ref from "./reference.ts";
 import type { Nd } from "./reference.ts";
 import { gradcheck } from "./gradcheck.ts";
-import { assertClose, type Rng, run, test, up } from "./setup.ts";
+import { assertClose, forEachRowMode, type Rng, run, test, up } from "./setup.ts";
 
 // Outputs are in (0, 1): relative error from f32 exp (a few ulp) and the f32 row sum.
 const TOL = { atol: 1e-9, rtol: 1e-5 };
@@ -18,67 +19,77 @@ function padMask(rng: Rng, shape: number[], fill = -Infinity): Nd {
 }
 
 test("softmax: forward, tiny and rows of 1024 and 4096", async (rng) => {
-  for (const shape of [[2, 5], [64, 1024], [8, 4096], [3, 1]]) {
-    const x = rng.randn(shape, 3);
-    const [y] = await run(() => [op.softmax(up(x))]);
-    assertClose(y, ref.softmax(x), TOL, `softmax [${shape}]`);
-  }
+  await forEachRowMode(async () => {
+    for (const shape of [[2, 5], [64, 1024], [8, 4096], [3, 1]]) {
+      const x = rng.randn(shape, 3);
+      const [y] = await run(() => [op.softmax(up(x))]);
+      assertClose(y, ref.softmax(x), TOL, `softmax [${shape}]`);
+    }
+  });
 });
 
 test("softmax: additive masks, broadcast and full, -inf and -1e9", async (rng) => {
-  const cases: [number[], number[], number][] = [
-    [[64, 1024], [1024], -Infinity],
-    [[2, 4, 16, 1024], [2, 1, 1, 1024], -1e9], // attention: [B, H, S, S] + [B, 1, 1, S]
-    [[8, 4096], [8, 4096], -Infinity],
-    [[3, 7], [1, 7], -3.4028234663852886e38], // the f32 minimum, as HF masks use
-  ];
-  for (const [xs, ms, fill] of cases) {
-    const x = rng.randn(xs, 2), m = padMask(rng, ms, fill);
-    const [y] = await run(() => [op.softmax(up(x), up(m))]);
-    assertClose(y, ref.softmax(x, m), TOL, `softmax [${xs}] mask [${ms}] fill ${fill}`);
-  }
+  await forEachRowMode(async () => {
+    const cases: [number[], number[], number][] = [
+      [[64, 1024], [1024], -Infinity],
+      [[2, 4, 16, 1024], [2, 1, 1, 1024], -1e9], // attention: [B, H, S, S] + [B, 1, 1, S]
+      [[8, 4096], [8, 4096], -Infinity],
+      [[3, 7], [1, 7], -3.4028234663852886e38], // the f32 minimum, as HF masks use
+    ];
+    for (const [xs, ms, fill] of cases) {
+      const x = rng.randn(xs, 2), m = padMask(rng, ms, fill);
+      const [y] = await run(() => [op.softmax(up(x), up(m))]);
+      assertClose(y, ref.softmax(x, m), TOL, `softmax [${xs}] mask [${ms}] fill ${fill}`);
+    }
+  });
 });
 
 test("softmax: extreme logits stay finite; strided input", async (rng) => {
-  const x = rng.randn([4, 300], 1000);
-  const t = rng.randn([9, 6]);
-  const [y, yt] = await run(() => [op.softmax(up(x)), op.softmax(op.transpose(up(t)))]);
-  assertClose(y, ref.softmax(x), TOL, "large logits");
-  assertClose(yt, ref.softmax(ref.transpose(t)), TOL, "transposed input");
+  await forEachRowMode(async () => {
+    const x = rng.randn([4, 300], 1000);
+    const t = rng.randn([9, 6]);
+    const [y, yt] = await run(() => [op.softmax(up(x)), op.softmax(op.transpose(up(t)))]);
+    assertClose(y, ref.softmax(x), TOL, "large logits");
+    assertClose(yt, ref.softmax(ref.transpose(t)), TOL, "transposed input");
+  });
 });
 
 test("softmax: gradient, with and without a broadcast mask", async (rng) => {
-  await gradcheck({
-    inputs: [rng.randn([2, 5])],
-    gpu: (x) => op.softmax(x),
-    ref: (x) => ref.softmax(x),
-    rng,
-  });
-  await gradcheck({
-    inputs: [rng.randn([2, 3, 5]), padMask(rng, [2, 1, 5])],
-    constant: [1],
-    gpu: (x, m) => op.softmax(x, m),
-    ref: (x, m) => ref.softmax(x, m),
-    rng,
-    what: "masked",
+  await forEachRowMode(async () => {
+    await gradcheck({
+      inputs: [rng.randn([2, 5])],
+      gpu: (x) => op.softmax(x),
+      ref: (x) => ref.softmax(x),
+      rng,
+    });
+    await gradcheck({
+      inputs: [rng.randn([2, 3, 5]), padMask(rng, [2, 1, 5])],
+      constant: [1],
+      gpu: (x, m) => op.softmax(x, m),
+      ref: (x, m) => ref.softmax(x, m),
+      rng,
+      what: "masked",
+    });
   });
 });
 
 test("softmax: backward at [64,1024] vs y * (g - sum(g * y))", async (rng) => {
-  const x = rng.randn([64, 1024], 2), g = rng.randn([64, 1024]);
-  const [dx] = await run(() => {
-    const xt = up(x);
-    xt.requiresGrad = true;
-    op.backward(op.softmax(xt), up(g));
-    const d = xt.grad!;
-    xt.grad = null;
-    return [op.keep(d)];
+  await forEachRowMode(async () => {
+    const x = rng.randn([64, 1024], 2), g = rng.randn([64, 1024]);
+    const [dx] = await run(() => {
+      const xt = up(x);
+      xt.requiresGrad = true;
+      op.backward(op.softmax(xt), up(g));
+      const d = xt.grad!;
+      xt.grad = null;
+      return [op.keep(d)];
+    });
+    const y = ref.softmax(x), n = 1024, e = new Float64Array(x.data.length);
+    for (let r = 0; r < 64; r++) {
+      let s = 0;
+      for (let j = 0; j < n; j++) s += g.data[r * n + j] * y.data[r * n + j];
+      for (let j = 0; j < n; j++) e[r * n + j] = y.data[r * n + j] * (g.data[r * n + j] - s);
+    }
+    assertClose(dx, e, { atol: 1e-8, rtol: 1e-4 }, "softmax backward");
   });
-  const y = ref.softmax(x), n = 1024, e = new Float64Array(x.data.length);
-  for (let r = 0; r < 64; r++) {
-    let s = 0;
-    for (let j = 0; j < n; j++) s += g.data[r * n + j] * y.data[r * n + j];
-    for (let j = 0; j < n; j++) e[r * n + j] = y.data[r * n + j] * (g.data[r * n + j] - s);
-  }
-  assertClose(dx, e, { atol: 1e-8, rtol: 1e-4 }, "softmax backward");
 });

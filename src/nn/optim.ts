@@ -3,7 +3,7 @@
 import { GpuError } from "../gpu/device.ts";
 import { kernel } from "../gpu/kernel.ts";
 import { dispatch, f32bits } from "../gpu/queue.ts";
-import { keep, map, noGrad, sumAll, sumSquaresInto, Tensor, tidy, zeros } from "../tensor/mod.ts";
+import { keep, map, noGrad, sumOfSquares, type Tensor, tidy, zeros } from "../tensor/mod.ts";
 import src from "../../shaders/adamw.wgsl" with { type: "text" };
 
 export interface AdamWOptions {
@@ -18,14 +18,7 @@ export interface AdamWOptions {
 
 /** sqrt(sum of squares) over all gradients, as a [1] tensor (one dispatch per gradient). */
 export function globalGradNorm(grads: Tensor[]): Tensor {
-  return noGrad(() =>
-    tidy(() => {
-      if (grads.length === 0) return zeros([1]);
-      const partial = Tensor.empty([grads.length], "f32", "squared norms");
-      sumSquaresInto(grads, partial);
-      return map("sqrt", "sqrt(a)", sumAll(partial));
-    })
-  );
+  return noGrad(() => tidy(() => map("sqrt", "sqrt(a)", sumOfSquares(grads))));
 }
 
 export class AdamW {

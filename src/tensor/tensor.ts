@@ -77,7 +77,14 @@ export class Tensor {
     }
     const bytes = Math.max(4, numel(shape) * BYTES[dtype]);
     const buf = pool.acquire(bytes, `${what} [${shape}] ${dtype}`);
-    if (poison) fillBuffer(buf, Math.ceil(bytes / 4), "i32", -1);
+    if (poison) {
+      try {
+        fillBuffer(buf, Math.ceil(bytes / 4), "i32", -1);
+      } catch (e) {
+        pool.release(buf);
+        throw e;
+      }
+    }
     return new Tensor(new Storage(buf, bytes), shape, dtype);
   }
 

@@ -75,7 +75,11 @@ export function indexSelect(x: Tensor, axis: number, ids: Tensor): Tensor {
     const s = Tensor.from(plan.starts, [plan.starts.length], "i32");
     const o = Tensor.from(plan.order, [plan.order.length], "i32");
     const total = outer * plan.uniq.length * inner;
-    const longest = Math.max(...plan.starts.subarray(1).map((e, k) => e - plan.starts[k]));
+    // A loop, not Math.max(...runs): spreading 120k+ distinct ids overflows the stack.
+    let longest = 0;
+    for (let r = 1; r < plan.starts.length; r++) {
+      longest = Math.max(longest, plan.starts[r] - plan.starts[r - 1]);
+    }
     const k = kernel("index_scatter", scatterSrc, { T: g.dtype });
     for (let round = 0; round < longest; round += RUN_SPAN) {
       dispatch(

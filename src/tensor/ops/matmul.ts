@@ -10,7 +10,7 @@ import { sum, sumTo } from "./reduce.ts";
 import regSrc from "../../../shaders/matmul_reg.wgsl" with { type: "text" };
 import tiledSrc from "../../../shaders/matmul_tiled.wgsl" with { type: "text" };
 
-/** A kernel family and its tile shape. */
+/** A kernel family and its tile shape: each invocation computes tm x tn outputs. */
 export interface MatmulVariant {
   name: string;
   kind: "reg" | "tiled";
@@ -18,26 +18,55 @@ export interface MatmulVariant {
   tn: number;
   wx: number;
   wy: number;
-  /** K steps unrolled per loop iteration (reg kernels; default 1). */
-  ku?: number;
 }
 
 export const VARIANTS: MatmulVariant[] = [
+  { name: "reg32x32", kind: "reg", tm: 32, tn: 32, wx: 8, wy: 4 },
+  { name: "reg32x16", kind: "reg", tm: 32, tn: 16, wx: 8, wy: 8 },
+  { name: "reg16x16", kind: "reg", tm: 16, tn: 16, wx: 8, wy: 8 },
   { name: "reg8x16", kind: "reg", tm: 8, tn: 16, wx: 8, wy: 8 },
-  { name: "reg4x16", kind: "reg", tm: 4, tn: 16, wx: 8, wy: 8 },
   { name: "reg4x8", kind: "reg", tm: 4, tn: 8, wx: 8, wy: 8 },
   { name: "tiled4x4", kind: "tiled", tm: 4, tn: 4, wx: 16, wy: 16 },
   { name: "tiled8x8", kind: "tiled", tm: 8, tn: 8, wx: 16, wy: 16 },
 ];
 
 let chosen: MatmulVariant | null = null;
-/** Forces a variant (tests, benchmarks, the tuner); null restores the default choice. */
+/** Forces a variant (tests, benchmarks); null restores the default choice. */
 export function setMatmulVariant(v: MatmulVariant | null): void {
   chosen = v;
 }
-/** Register blocking wins on CPU rasterisers, workgroup-memory tiling on real GPUs. */
-export function matmulVariant(): MatmulVariant {
-  return chosen ?? VARIANTS.find((v) => v.name === (gpu().isSoftware ? "reg8x16" : "tiled8x8"))!;
+
+// llvmpipe runs the wx invocations of a workgroup row in lockstep as SIMD lanes, and each
+// of them pays a lane-by-lane loop for every storage load. Per K step an invocation does
+// tm*tn FMAs and (tm + tn) / 4 vec4 loads; a load costs about 4 * LOAD_COST FMAs (fitted to
+// the measured 24, 27 and 32 GFLOP/s of the 16x16, 32x16 and 32x32 tiles at 1024^3).
+const LOAD_COST = 9;
+
+/** Modelled llvmpipe time of a register-blocked variant on batch x [m, n] outputs. */
+function softwareCost(v: MatmulVariant, m: number, n: number, batch: number): number {
+  const lanes = batch * Math.ceil(m / v.tm) * Math.ceil(n / (v.wx * v.tn)) * v.wx;
+  const groups = batch * Math.ceil(m / (v.wy * v.tm)) * Math.ceil(n / (v.wx * v.tn));
+  const threads = navigator.hardwareConcurrency || 1;
+  const work = lanes * (v.tm * v.tn + LOAD_COST * (v.tm + v.tn));
+  // Workgroups are spread over the rasteriser's threads: too few leave threads idle.
+  return work / groups * Math.ceil(groups / threads);
+}
+
+/**
+ * The variant for a batch x [m, n] output. Register blocking wins on CPU rasterisers (the
+ * tile that minimises the cost model: big tiles for big outputs, small ones to keep every
+ * thread busy on small outputs), workgroup-memory tiling on real GPUs.
+ */
+export function matmulVariant(m = 1024, n = 1024, batch = 1): MatmulVariant {
+  if (chosen) return chosen;
+  if (!gpu().isSoftware) return VARIANTS.find((v) => v.name === "tiled8x8")!;
+  let best = VARIANTS[0], bestCost = Infinity;
+  for (const v of VARIANTS) {
+    if (v.kind !== "reg") continue;
+    const c = softwareCost(v, m, n, batch);
+    if (c < bestCost) [best, bestCost] = [v, c];
+  }
+  return best;
 }
 
 /** Operand view: offset, batch stride, and strides along its two matrix axes. */
@@ -61,12 +90,15 @@ function operand(t: Tensor, batched: boolean): Operand {
 // Each K step loads TM values of A and TN of B (as vec4 along K or N where the layout
 // allows) and issues TM*TN/4 vec4 FMAs. llvmpipe masks every write to a loop-carried
 // variable, so each accumulator is updated once per loop iteration through one FMA chain
-// over all KU unrolled steps. Edge rows/columns are clamped on load and skipped on store.
+// over all KU unrolled steps. Edge rows/columns are clamped on load and skipped on store;
+// with N % 4 == 0 outputs are stored as vec4 (one lane loop instead of four).
 export function regSource(
-  v: MatmulVariant,
+  v: MatmulVariant & { ku?: number },
   aLayout: string,
   bLayout: string,
   vec: boolean,
+  bias: boolean,
+  vecStore: boolean,
 ): Record<string, string> {
   const { tm, tn } = v, jn = tn / 4, kv = vec ? 4 : 1, ku = v.ku ?? 1;
   const pre: string[] = [], acc: string[] = [], S: string[] = [];
@@ -146,16 +178,23 @@ export function regSource(
     }
     return L.join("\n    ");
   };
-  for (let i = 0; i < tm; i++) {
-    S.push(`if (row0 + ${i}u < M) {`);
-    for (let j = 0; j < jn; j++) {
-      for (let t = 0; t < 4; t++) {
-        S.push(
-          `  if (col0 + ${4 * j + t}u < N) { var v = alpha * c${i}_${j}[${t}]; ` +
-            `let c = col0 + ${
-              4 * j + t
-            }u; {{ADD_BIAS}} C[offC + (row0 + ${i}u) * N + c] = {{TC}}(v); }`,
-        );
+  for (let j = 0; j < jn; j++) {
+    const c0 = `col0 + ${4 * j}u`;
+    if (bias) {
+      const idx = (t: number) => `f32(Bias[pu(11u) + ${colOf(4 * j + t)}])`;
+      S.push(`let bias${j} = vec4<f32>(${range(4).map(idx).join(", ")});`);
+    }
+    S.push(`if (${c0} < N) {`);
+    for (let i = 0; i < tm; i++) {
+      const v = `alpha * c${i}_${j}${bias ? ` + bias${j}` : ""}`;
+      const at = `offC + (row0 + ${i}u) * N + ${c0}`;
+      if (vecStore) S.push(`  if (row0 + ${i}u < M) { C[(${at}) / 4u] = vec4<{{TC}}>(${v}); }`);
+      else {
+        S.push(`  if (row0 + ${i}u < M) {`, `    let v = ${v};`);
+        for (let t = 0; t < 4; t++) {
+          S.push(`    if (${c0} + ${t}u < N) { C[${at} + ${t}u] = {{TC}}(v[${t}]); }`);
+        }
+        S.push("  }");
       }
     }
     S.push("}");
@@ -183,13 +222,12 @@ function matmulInto(
   bias: Tensor | null,
   alpha: number,
 ): void {
-  const v = matmulVariant();
+  const v = matmulVariant(m, n, batch);
   const defs: Defs = {
     TC: out.dtype,
     DECL_BIAS: bias ? `@group(0) @binding(3) var<storage, read> Bias: array<${bias.dtype}>;` : "",
     OUT_BINDING: bias ? 4 : 3,
   };
-  const addBias = bias ? "v += f32(Bias[pu(11u) + c]);" : "";
   let k_;
   if (v.kind === "reg") {
     const aLayout = a.s1 === 1 ? "mk" : a.s0 === 1 ? "km" : "";
@@ -203,14 +241,17 @@ function matmulInto(
       bLayout === "kn" ? b.s0 : b.s1,
     ];
     const vec = aLayout !== "" && bLayout !== "" && k % 4 === 0 && lds.every((x) => x % 4 === 0);
-    const gen = regSource(v, aLayout, bLayout, vec);
+    const vecStore = n % 4 === 0;
+    const { STORE, ...gen } = regSource(v, aLayout, bLayout, vec, bias !== null, vecStore);
     const T = (t: Tensor) => (vec ? `vec4<${t.dtype}>` : t.dtype);
-    const body = regSrc.replace("{{STORE}}", gen.STORE.replaceAll("{{ADD_BIAS}}", addBias));
-    k_ = kernel(`matmul_${v.name}_${vec ? aLayout + bLayout : "strided"}`, body, {
+    const name = `matmul_${v.name}_${vec ? aLayout + bLayout : "strided"}${vecStore ? "_v4" : ""}`;
+    // STORE goes in before specialisation: it holds {{TC}} placeholders itself.
+    k_ = kernel(name, regSrc.replace("{{STORE}}", STORE), {
       ...defs,
       ...gen,
       VA: T(a.t),
       VB: T(b.t),
+      VC: vecStore ? `vec4<${out.dtype}>` : out.dtype,
       TM: v.tm,
       TN: v.tn,
       WX: v.wx,
@@ -219,7 +260,7 @@ function matmulInto(
   } else {
     k_ = kernel(`matmul_${v.name}`, tiledSrc, {
       ...defs,
-      ADD_BIAS: addBias,
+      ADD_BIAS: bias ? "v += f32(Bias[pu(11u) + c]);" : "",
       TA: a.t.dtype,
       TB: b.t.dtype,
       TM: v.tm,

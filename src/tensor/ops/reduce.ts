@@ -6,16 +6,21 @@ import { GpuError } from "../../gpu/device.ts";
 import { record } from "../autograd.ts";
 import { numel, Tensor } from "../tensor.ts";
 import { contiguous, expand, reshape } from "./shape.ts";
-import { div, map, mul } from "./elementwise.ts";
+import { div, full, map, mul } from "./elementwise.ts";
+import { rowDispatch } from "./rowwise.ts";
 import rowsSrc from "../../../shaders/reduce_rows.wgsl" with { type: "text" };
 import colsSrc from "../../../shaders/reduce_cols.wgsl" with { type: "text" };
 
-/** Longest run of the reduced axis one invocation walks (see shaders/reduce_cols.wgsl). */
+/**
+ * Longest stretch of the reduced axis one invocation (columns) or workgroup (rows) walks;
+ * longer axes reduce in two stages (llvmpipe ends loops after 65,535 iterations).
+ */
 const COL_CHUNK = 4096;
+const ROW_CHUNK = 1 << 20;
 
 const OPS = {
-  sum: { OP: "a + b", INIT: "0.0" },
-  max: { OP: "max(a, b)", INIT: "-3.4028235e38" },
+  sum: { OP: "a + b", INIT: "0.0", WG_REDUCE: "wg_sum" },
+  max: { OP: "max(a, b)", INIT: "-3.4028235e38", WG_REDUCE: "wg_max" },
 };
 
 function normAxis(axis: number, rank: number): number {
@@ -24,26 +29,69 @@ function normAxis(axis: number, rank: number): number {
   return a;
 }
 
+/**
+ * Records the reduction of dense rows [outer, n] into out[outOffset + (o * chunks + c)],
+ * chunks = ceil(n / ROW_CHUNK); returns chunks.
+ */
+function rowsInto(
+  x: Tensor,
+  outer: number,
+  n: number,
+  out: Tensor,
+  outOffset: number,
+  kind: keyof typeof OPS,
+  map: string,
+  scale: number,
+): number {
+  const chunks = Math.ceil(n / ROW_CHUNK);
+  rowDispatch(
+    "reduce_rows",
+    rowsSrc,
+    Math.min(n, ROW_CHUNK),
+    {
+      T: out.dtype,
+      MAP: map,
+      ...OPS[kind],
+    },
+    [{ buffer: x.buffer, what: "input" }, { buffer: out.buffer, what: "output" }],
+    [
+      outer * chunks,
+      n,
+      x.offset,
+      f32bits(chunks === 1 ? scale : 1),
+      outOffset,
+      ROW_CHUNK,
+      chunks,
+    ],
+    outer * chunks,
+  );
+  return chunks;
+}
+
 /** Raw reduction kernel (no autograd); the reduced axis is kept with size 1. */
 function reduceRaw(x: Tensor, axis: number, kind: keyof typeof OPS, scale: number): Tensor {
   const a = normAxis(axis, x.rank);
   const outer = numel(x.shape.slice(0, a)), n = x.shape[a], inner = numel(x.shape.slice(a + 1));
   const shape = x.shape.map((d, i) => (i === a ? 1 : d));
   const dtype = x.dtype === "f16" ? "f16" : "f32";
-  const defs = { T: dtype, MAP: "v", ...OPS[kind] };
-  const xc = contiguous(x);
-  const input = { buffer: xc.buffer, what: "input" };
-  const chunks = inner === 1 ? 1 : Math.ceil(n / COL_CHUNK);
+  const chunks = Math.ceil(n / (inner === 1 ? ROW_CHUNK : COL_CHUNK));
   // Long reduced axes go in two stages: chunk partials, then a reduction over the chunks.
   const out = Tensor.empty(chunks === 1 ? shape : [outer, chunks, inner], dtype, kind);
-  const output = { buffer: out.buffer, what: "output" };
-  if (inner === 1) {
-    const p = [outer, n, xc.offset, f32bits(scale), 0];
-    dispatch(kernel("reduce_rows", rowsSrc, defs), [input, output], p, outer);
-  } else {
+  const xc = contiguous(x);
+  if (inner === 1) rowsInto(xc, outer, n, out, 0, kind, "v", scale);
+  else {
     const total = outer * chunks * inner;
     const p = [total, n, inner, xc.offset, f32bits(chunks === 1 ? scale : 1), COL_CHUNK, chunks];
-    dispatch(kernel("reduce_cols", colsSrc, defs), [input, output], p, Math.ceil(total / 256));
+    const defs = { T: dtype, ...OPS[kind] };
+    dispatch(
+      kernel("reduce_cols", colsSrc, defs),
+      [
+        { buffer: xc.buffer, what: "input" },
+        { buffer: out.buffer, what: "output" },
+      ],
+      p,
+      Math.ceil(total / 256),
+    );
   }
   xc.dispose();
   if (chunks === 1) return out;
@@ -100,24 +148,18 @@ export function sumAll(x: Tensor): Tensor {
   return s;
 }
 
-/**
- * Adds the sum of squares of each dense f32 tensor into slot i of `out` ([xs.length]):
- * one dispatch per tensor, for global gradient norms.
- */
-export function sumSquaresInto(xs: Tensor[], out: Tensor): void {
-  const k = kernel("reduce_rows", rowsSrc, { T: "f32", MAP: "v * v", ...OPS.sum });
-  xs.forEach((x, i) => {
-    if (!x.isContiguous() || x.dtype !== "f32") {
-      throw new GpuError("sumSquaresInto needs dense f32");
-    }
-    dispatch(k, [{ buffer: x.buffer, what: "input" }, { buffer: out.buffer, what: "sums" }], [
-      1,
-      x.size,
-      x.offset,
-      f32bits(1),
-      out.offset + i,
-    ], 1);
-  });
+/** Sum of squares over all elements of dense f32 tensors, as a [1] tensor (gradient norms). */
+export function sumOfSquares(xs: Tensor[]): Tensor {
+  const slots = xs.reduce((s, x) => s + Math.ceil(x.size / ROW_CHUNK), 0);
+  const partial = Tensor.empty([Math.max(1, slots)], "f32", "squared norms");
+  let at = 0;
+  for (const x of xs) {
+    if (!x.isContiguous() || x.dtype !== "f32") throw new GpuError("sumOfSquares needs dense f32");
+    at += rowsInto(x, 1, x.size, partial, at, "sum", "v * v", 1);
+  }
+  const total = slots === 0 ? full([1], 0) : reduceRaw(partial, 0, "sum", 1);
+  partial.dispose();
+  return total;
 }
 
 /** g (reduced over `axis`, dropped or kept) broadcast back to `shape`, dense. */
