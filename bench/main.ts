@@ -52,10 +52,10 @@ for (const c of cases) {
   const d: Operands = { a: randomData(c.m * c.k), b: randomData(c.k * c.n) };
   const flop = flopsOf(c);
   console.error(`matmul ${shapeOf(c)} (${(flop / 1e9).toFixed(1)} GFLOP)`);
-  const mine = gflops(flop, await tryBestMs("kadapter", async () => ours(c, d)));
+  const mine = gflops(flop, await tryBestMs("kadapter", () => ours(c, d)));
   const theirs = [];
   for (const p of peers) {
-    theirs.push(gflops(flop, await tryBestMs(p.name, async () => p.prepare(c, d))));
+    theirs.push(gflops(flop, await tryBestMs(p.name, () => p.prepare(c, d))));
   }
   mmRows.push([
     shapeOf(c),
@@ -65,7 +65,7 @@ for (const c of cases) {
     ...theirs.map((t) => ratio(mine, t)),
   ]);
   if (g.hasF16) {
-    const half = gflops(flop, await tryBestMs("kadapter f16", async () => ours(c, d, "f16")));
+    const half = gflops(flop, await tryBestMs("kadapter f16", () => ours(c, d, "f16")));
     f16Rows.push([shapeOf(c), variantOf(c), fmt(half), fmt(mine), ratio(half, mine)]);
   }
 }
@@ -91,7 +91,7 @@ const x = Tensor.from(randomData(rows * cols), [rows, cols]);
 const opRows: string[][] = [];
 for (const op of opCases(rows, cols)) {
   console.error(`${op.name} [${rows}, ${cols}]`);
-  const ms = await tryBestMs(op.name, async () => op.prepare(x));
+  const ms = await tryBestMs(op.name, () => op.prepare(x));
   opRows.push([op.name, `[${rows}, ${cols}] f32`, fmt(ms), fmt(ms && op.bytes / ms / 1e6)]);
 }
 x.dispose();

@@ -1,6 +1,6 @@
 // Row-wise ops at the transformer's activation shape: softmax and layer norm.
 import { sync } from "../src/gpu/queue.ts";
-import { layerNorm, ones, softmax, Tensor, tidy, zeros } from "../src/tensor/mod.ts";
+import { layerNorm, ones, softmax, type Tensor, tidy, zeros } from "../src/tensor/mod.ts";
 import type { Run } from "./timing.ts";
 
 export interface OpCase {

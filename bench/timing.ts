@@ -10,7 +10,7 @@ export interface Run {
  * Best wall time in ms over a few runs after one warm-up run (which compiles the shaders).
  * The number of timed runs adapts to the warm-up time so that large shapes run once.
  */
-export async function bestMs(r: Run, budgetMs = 2500, maxReps = 5): Promise<number> {
+export async function bestMs(r: Run, budgetMs = 4000, maxReps = 5): Promise<number> {
   let t0 = performance.now();
   await r.run();
   const warm = performance.now() - t0;
@@ -25,10 +25,10 @@ export async function bestMs(r: Run, budgetMs = 2500, maxReps = 5): Promise<numb
 }
 
 /** Runs a prepared workload, or returns null (with a note) when the contender fails. */
-export async function tryBestMs(what: string, prepare: () => Promise<Run>): Promise<number | null> {
+export async function tryBestMs(what: string, prepare: () => Run): Promise<number | null> {
   let r: Run | null = null;
   try {
-    r = await prepare();
+    r = prepare();
     return await bestMs(r);
   } catch (e) {
     console.error(`  ${what}: failed (${e instanceof Error ? e.message : e})`);

@@ -1,8 +1,8 @@
 // Batched matmul C = alpha * A @ B (+ bias), register-blocked: each invocation computes a
 // {{TM}}x{{TN}} block in vec4 accumulators with no workgroup memory or barriers (fastest on
 // CPU rasterisers such as llvmpipe). Loads, the K loop body and the stores are generated
-// per operand layout (src/tensor/ops/matmul.ts); the K loop steps by 4 where A and B allow
-// vec4 loads along their contiguous axis.
+// per operand layout (src/tensor/ops/matmul.ts); a K step covers 4 values of K where A and
+// B allow vec4 loads along their contiguous axis, else 1.
 // P: 0 M, 1 N, 2 K, 3 A offset, 4 A batch stride, 5 A row stride, 6 A k stride,
 //    7 B offset, 8 B batch stride, 9 B k stride, 10 B col stride, 11 bias offset,
 //    12 alpha, 13 C batch stride. Offsets and strides count scalars.
@@ -23,12 +23,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let offB = pu(7u) + wid.z * pu(8u);
   {{ACC}}
   {{PRE}}
-  let KS = {{KSTEPS}};
-  var k = 0u;
-  for (; k + {{KU}}u <= KS; k += {{KU}}u) {
-    {{BODY}}
+  for (var k = 0u; k < {{KSTEPS}}; k++) {
+    {{STEP}}
   }
-  {{TAIL}}
   let alpha = pf(12u);
   let offC = wid.z * pu(13u);
   {{STORE}}

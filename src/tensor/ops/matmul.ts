@@ -1,7 +1,7 @@
 // Matrix products: matmul (batched, operands may be transposed views), linear (x @ W^T + b
 // with the bias fused), and the kernel variants with the per-adapter choice between them.
 import { gpu, GpuError } from "../../gpu/device.ts";
-import { type Defs, kernel } from "../../gpu/kernel.ts";
+import { type Defs, type Kernel, kernel } from "../../gpu/kernel.ts";
 import { dispatch, f32bits } from "../../gpu/queue.ts";
 import { record } from "../autograd.ts";
 import { type DType, numel, Tensor } from "../tensor.ts";
@@ -36,10 +36,10 @@ export function setMatmulVariant(v: MatmulVariant | null): void {
   chosen = v;
 }
 
-// llvmpipe runs the wx invocations of a workgroup row in lockstep as SIMD lanes, and each
-// of them pays a lane-by-lane loop for every storage load. Per K step an invocation does
-// tm*tn FMAs and (tm + tn) / 4 vec4 loads; a load costs about 4 * LOAD_COST FMAs (fitted to
-// the measured 24, 27 and 32 GFLOP/s of the 16x16, 32x16 and 32x32 tiles at 1024^3).
+// llvmpipe runs the wx invocations of a workgroup row in lockstep as SIMD lanes and turns
+// every storage load into a lane-by-lane loop. Per value of K an invocation does tm*tn FMAs
+// and (tm + tn) / 4 vec4 loads; a vec4 load costs about 4 * LOAD_COST FMAs (fitted to the
+// measured 24, 27 and 32 GFLOP/s of the 16x16, 32x16 and 32x32 tiles at 1024^3).
 const LOAD_COST = 9;
 
 /** Modelled llvmpipe time of a register-blocked variant on batch x [m, n] outputs. */
@@ -89,95 +89,85 @@ function operand(t: Tensor, batched: boolean): Operand {
 // ---- the register-blocked kernel, generated per layout --------------------------------
 // Each K step loads TM values of A and TN of B (as vec4 along K or N where the layout
 // allows) and issues TM*TN/4 vec4 FMAs. llvmpipe masks every write to a loop-carried
-// variable, so each accumulator is updated once per loop iteration through one FMA chain
-// over all KU unrolled steps. Edge rows/columns are clamped on load and skipped on store;
-// with N % 4 == 0 outputs are stored as vec4 (one lane loop instead of four).
-export function regSource(
-  v: MatmulVariant & { ku?: number },
+// variable, so each accumulator is written once per step through one FMA chain rather than
+// once per FMA. Edge rows/columns are clamped on load and skipped on store; with N % 4 == 0
+// outputs are stored as vec4 (one lane loop instead of four).
+function regSource(
+  v: MatmulVariant,
   aLayout: string,
   bLayout: string,
   vec: boolean,
   bias: boolean,
   vecStore: boolean,
 ): Record<string, string> {
-  const { tm, tn } = v, jn = tn / 4, kv = vec ? 4 : 1, ku = v.ku ?? 1;
-  const pre: string[] = [], acc: string[] = [], S: string[] = [];
+  const { tm, tn } = v, jn = tn / 4, kv = vec ? 4 : 1;
+  const range = (n: number) => [...Array(n).keys()];
+  const pre: string[] = [], acc: string[] = [], L: string[] = [], S: string[] = [];
   for (let i = 0; i < tm; i++) {
     for (let j = 0; j < jn; j++) acc.push(`var c${i}_${j} = vec4<f32>(0.0);`);
   }
   const rowOf = (i: number) => `min(row0 + ${i}u, M - 1u)`;
   const colOf = (j: number) => `min(col0 + ${j}u, N - 1u)`;
-  // Per layout: load lines of unrolled step s (K index k + s), and the A / B values used.
-  let loadA: (s: number) => string[];
-  let loadB: (s: number) => string[];
-  let a: (s: number, i: number, kk: number) => string;
-  let b: (s: number, kk: number, j: number) => string;
-  const range = (n: number) => [...Array(n).keys()];
+  // Per layout: the loads of one step, and the A / B values of its kk-th K index.
+  let a: (i: number, kk: number) => string;
+  let b: (kk: number, j: number) => string;
   if (!vec) {
     pre.push("let sak = pu(6u);", "let sbk = pu(9u);");
-    for (let i = 0; i < tm; i++) pre.push(`let pa${i} = offA + ${rowOf(i)} * pu(5u);`);
-    for (let j = 0; j < tn; j++) pre.push(`let pb${j} = offB + ${colOf(j)} * pu(10u);`);
-    loadA = (s) => range(tm).map((i) => `let a${s}_${i} = f32(A[pa${i} + (k + ${s}u) * sak]);`);
-    loadB = (s) => range(tn).map((j) => `let b${s}_${j} = f32(B[pb${j} + (k + ${s}u) * sbk]);`);
-    a = (s, i) => `a${s}_${i}`;
-    b = (s, _, j) => `vec4<f32>(${range(4).map((t) => `b${s}_${4 * j + t}`).join(", ")})`;
+    for (let i = 0; i < tm; i++) {
+      pre.push(`let pa${i} = offA + ${rowOf(i)} * pu(5u);`);
+      L.push(`let a${i} = f32(A[pa${i} + k * sak]);`);
+    }
+    for (let j = 0; j < tn; j++) {
+      pre.push(`let pb${j} = offB + ${colOf(j)} * pu(10u);`);
+      L.push(`let b${j} = f32(B[pb${j} + k * sbk]);`);
+    }
+    a = (i) => `a${i}`;
+    b = (_, j) => `vec4<f32>(${range(4).map((t) => `b${4 * j + t}`).join(", ")})`;
   } else {
     // Indices below count vec4s; k counts steps of 4 along K.
     if (aLayout === "mk") {
-      for (let i = 0; i < tm; i++) pre.push(`let pa${i} = (offA + ${rowOf(i)} * pu(5u)) / 4u;`);
-      loadA = (s) => range(tm).map((i) => `let a${s}_${i} = vec4<f32>(A[pa${i} + k + ${s}u]);`);
-      a = (s, i, kk) => `a${s}_${i}[${kk}]`;
+      for (let i = 0; i < tm; i++) {
+        pre.push(`let pa${i} = (offA + ${rowOf(i)} * pu(5u)) / 4u;`);
+        L.push(`let a${i} = vec4<f32>(A[pa${i} + k]);`);
+      }
+      a = (i, kk) => `a${i}[${kk}]`;
     } else {
       pre.push("let lda = pu(6u) / 4u;", "let pa = (offA + row0) / 4u;");
-      loadA = (s) => [
-        `let ka${s} = pa + (k + ${s}u) * 4u * lda;`,
-        ...range(4).flatMap((kk) =>
-          range(tm / 4).map((q) =>
-            `let a${s}_${kk}_${q} = vec4<f32>(A[ka${s} + ${kk}u * lda + ${q}u]);`
-          )
-        ),
-      ];
-      a = (s, i, kk) => `a${s}_${kk}_${i >> 2}[${i & 3}]`;
+      L.push("let ka = pa + k * 4u * lda;");
+      for (let kk = 0; kk < 4; kk++) {
+        for (let q = 0; q < tm / 4; q++) {
+          L.push(`let a${kk}_${q} = vec4<f32>(A[ka + ${kk}u * lda + ${q}u]);`);
+        }
+      }
+      a = (i, kk) => `a${kk}_${i >> 2}[${i & 3}]`;
     }
     if (bLayout === "kn") {
       pre.push("let ldb = pu(9u) / 4u;", "let pb = (offB + col0) / 4u;");
-      loadB = (s) => [
-        `let kb${s} = pb + (k + ${s}u) * 4u * ldb;`,
-        ...range(4).flatMap((kk) =>
-          range(jn).map((j) =>
-            `let b${s}_${kk}_${j} = vec4<f32>(B[kb${s} + ${kk}u * ldb + ${j}u]);`
-          )
-        ),
-      ];
-      b = (s, kk, j) => `b${s}_${kk}_${j}`;
+      L.push("let kb = pb + k * 4u * ldb;");
+      for (let kk = 0; kk < 4; kk++) {
+        for (let j = 0; j < jn; j++) {
+          L.push(`let b${kk}_${j} = vec4<f32>(B[kb + ${kk}u * ldb + ${j}u]);`);
+        }
+      }
+      b = (kk, j) => `b${kk}_${j}`;
     } else {
-      for (let j = 0; j < tn; j++) pre.push(`let pb${j} = (offB + ${colOf(j)} * pu(10u)) / 4u;`);
-      loadB = (s) => range(tn).map((j) => `let b${s}_${j} = vec4<f32>(B[pb${j} + k + ${s}u]);`);
-      b = (s, kk, j) => `vec4<f32>(${range(4).map((t) => `b${s}_${4 * j + t}[${kk}]`).join(", ")})`;
+      for (let j = 0; j < tn; j++) {
+        pre.push(`let pb${j} = (offB + ${colOf(j)} * pu(10u)) / 4u;`);
+        L.push(`let b${j} = vec4<f32>(B[pb${j} + k]);`);
+      }
+      b = (kk, j) => `vec4<f32>(${range(4).map((t) => `b${4 * j + t}[${kk}]`).join(", ")})`;
     }
   }
-  // The loop body for u unrolled steps.
-  const body = (u: number) => {
-    const L: string[] = [];
-    for (let s = 0; s < u; s++) {
-      L.push(...loadA(s), ...loadB(s));
-      for (let kk = 0; kk < kv; kk++) {
-        for (let j = 0; j < jn; j++) L.push(`let bv${s}_${kk}_${j} = ${b(s, kk, j)};`);
-      }
+  for (let kk = 0; kk < kv; kk++) {
+    for (let j = 0; j < jn; j++) L.push(`let bv${kk}_${j} = ${b(kk, j)};`);
+  }
+  for (let i = 0; i < tm; i++) {
+    for (let j = 0; j < jn; j++) {
+      let e = `c${i}_${j}`;
+      for (let kk = 0; kk < kv; kk++) e = `fma(vec4<f32>(${a(i, kk)}), bv${kk}_${j}, ${e})`;
+      L.push(`c${i}_${j} = ${e};`);
     }
-    for (let i = 0; i < tm; i++) {
-      for (let j = 0; j < jn; j++) {
-        let e = `c${i}_${j}`;
-        for (let s = 0; s < u; s++) {
-          for (let kk = 0; kk < kv; kk++) {
-            e = `fma(vec4<f32>(${a(s, i, kk)}), bv${s}_${kk}_${j}, ${e})`;
-          }
-        }
-        L.push(`c${i}_${j} = ${e};`);
-      }
-    }
-    return L.join("\n    ");
-  };
+  }
   for (let j = 0; j < jn; j++) {
     const c0 = `col0 + ${4 * j}u`;
     if (bias) {
@@ -188,11 +178,14 @@ export function regSource(
     for (let i = 0; i < tm; i++) {
       const v = `alpha * c${i}_${j}${bias ? ` + bias${j}` : ""}`;
       const at = `offC + (row0 + ${i}u) * N + ${c0}`;
-      if (vecStore) S.push(`  if (row0 + ${i}u < M) { C[(${at}) / 4u] = vec4<{{TC}}>(${v}); }`);
-      else {
+      if (vecStore) {
+        const ix = `(${at}) / 4u`;
+        S.push(`  if (row0 + ${i}u < M) { C[${ix}] = vec4<{{TC}}>(${v}{{OLD:${ix}}}); }`);
+      } else {
         S.push(`  if (row0 + ${i}u < M) {`, `    let v = ${v};`);
         for (let t = 0; t < 4; t++) {
-          S.push(`    if (${c0} + ${t}u < N) { C[${at} + ${t}u] = {{TC}}(v[${t}]); }`);
+          const ix = `${at} + ${t}u`;
+          S.push(`    if (${c0} + ${t}u < N) { C[${ix}] = {{TC}}(v[${t}]{{OLD:${ix}}}); }`);
         }
         S.push("  }");
       }
@@ -203,11 +196,84 @@ export function regSource(
     ACC: acc.join("\n  "),
     PRE: pre.join("\n  "),
     KSTEPS: vec ? "K / 4u" : "K",
-    KU: String(ku),
-    BODY: body(ku),
-    TAIL: ku > 1 ? `for (; k < KS; k++) {\n    ${body(1)}\n  }` : "",
+    STEP: L.join("\n    "),
     STORE: S.join("\n  "),
   };
+}
+
+// Generated sources are long (a 32x32 tile is about 1000 FMA lines): build each one once.
+const regKernels = new Map<string, Kernel>();
+
+/** The register-blocked kernel for these operands; `accumulate` adds to C's contents. */
+function regKernel(
+  v: MatmulVariant,
+  a: Operand,
+  b: Operand,
+  out: Tensor,
+  k: number,
+  bias: Tensor | null,
+  accumulate: boolean,
+): { kernel: Kernel; kStep: number } {
+  const n = out.shape[out.rank - 1];
+  const aLayout = a.s1 === 1 ? "mk" : a.s0 === 1 ? "km" : "";
+  const bLayout = b.s1 === 1 ? "kn" : b.s0 === 1 ? "nk" : "";
+  const lds = [
+    a.off,
+    a.sb,
+    b.off,
+    b.sb,
+    aLayout === "mk" ? a.s0 : a.s1,
+    bLayout === "kn" ? b.s0 : b.s1,
+  ];
+  const vec = aLayout !== "" && bLayout !== "" && k % 4 === 0 && lds.every((x) => x % 4 === 0);
+  const vecStore = n % 4 === 0;
+  // The name carries what the defs below do not (kernel() caches by name and defs).
+  const name = `matmul_${v.name}_${vec ? aLayout + bLayout : "strided"}` +
+    `${vecStore ? "_v4" : ""}${accumulate ? "_acc" : ""}`;
+  const key = `${name} ${v.tm}x${v.tn}@${v.wx}x${v.wy} ${a.t.dtype}${b.t.dtype}${out.dtype}` +
+    ` ${bias?.dtype}`;
+  let kernel_ = regKernels.get(key);
+  if (!kernel_) {
+    const { STORE, ...gen } = regSource(v, aLayout, bLayout, vec, bias !== null, vecStore);
+    const T = (t: Tensor) => (vec ? `vec4<${t.dtype}>` : t.dtype);
+    const old = (at: string) =>
+      !accumulate ? "" : vecStore ? ` + vec4<f32>(C[${at}])` : ` + f32(C[${at}])`;
+    // STORE goes in before specialisation: it holds {{TC}} and {{OLD:index}} placeholders.
+    const store = STORE.replace(/\{\{OLD:([^}]*)\}\}/g, (_, at: string) => old(at));
+    kernel_ = kernel(name, regSrc.replace("{{STORE}}", store), {
+      ...commonDefs(out, bias),
+      ...gen,
+      VA: T(a.t),
+      VB: T(b.t),
+      VC: vecStore ? `vec4<${out.dtype}>` : out.dtype,
+      TM: v.tm,
+      TN: v.tn,
+      WX: v.wx,
+      WY: v.wy,
+    });
+    regKernels.set(key, kernel_);
+  }
+  return { kernel: kernel_, kStep: vec ? 4 : 1 };
+}
+
+function commonDefs(out: Tensor, bias: Tensor | null): Defs {
+  return {
+    TC: out.dtype,
+    DECL_BIAS: bias ? `@group(0) @binding(3) var<storage, read> Bias: array<${bias.dtype}>;` : "",
+    OUT_BINDING: bias ? 4 : 3,
+  };
+}
+
+// llvmpipe stops a shader invocation's loops after 65,535 iterations in total (all loops
+// together; loops it unrolls do not count), so on software adapters a long K runs as
+// several dispatches, the later ones adding to C. The reg kernel's only loop is over K.
+const LOOP_CAP = 65535;
+
+/** K per dispatch of the tiled kernel under the cap, counting every loop iteration. */
+function tiledKChunk(v: MatmulVariant): number {
+  const perK16 = 1 + v.tm + v.tn + 16 * (1 + v.tm + v.tn + v.tm * (1 + v.tn));
+  const once = v.tm * v.tn + v.tm * (1 + v.tn);
+  return Math.floor((LOOP_CAP - once) / perK16) * 16;
 }
 
 /** Records C[batch] = alpha * A @ B (+ bias[n]) into the dense tensor `out`. */
@@ -223,78 +289,59 @@ function matmulInto(
   alpha: number,
 ): void {
   const v = matmulVariant(m, n, batch);
-  const defs: Defs = {
-    TC: out.dtype,
-    DECL_BIAS: bias ? `@group(0) @binding(3) var<storage, read> Bias: array<${bias.dtype}>;` : "",
-    OUT_BINDING: bias ? 4 : 3,
-  };
-  let k_;
-  if (v.kind === "reg") {
-    const aLayout = a.s1 === 1 ? "mk" : a.s0 === 1 ? "km" : "";
-    const bLayout = b.s1 === 1 ? "kn" : b.s0 === 1 ? "nk" : "";
-    const lds = [
-      a.off,
-      a.sb,
-      b.off,
-      b.sb,
-      aLayout === "mk" ? a.s0 : a.s1,
-      bLayout === "kn" ? b.s0 : b.s1,
+  const capped = gpu().isSoftware;
+  for (let k0 = 0; k0 === 0 || k0 < k;) {
+    const first = k0 === 0, b_ = first ? bias : null;
+    let kernel_: Kernel, kChunk: number;
+    if (v.kind === "reg") {
+      const r = regKernel(v, a, b, out, k, b_, !first);
+      kernel_ = r.kernel;
+      kChunk = capped ? LOOP_CAP * r.kStep : k;
+    } else {
+      kernel_ = kernel(`matmul_${v.name}`, tiledSrc, {
+        ...commonDefs(out, b_),
+        ADD_BIAS: b_ ? "v += f32(Bias[pu(11u) + c]);" : "",
+        ADD_OLD: first ? "" : "v += f32(C[offC + r * N + c]);",
+        TA: a.t.dtype,
+        TB: b.t.dtype,
+        TM: v.tm,
+        TN: v.tn,
+        BM: 16 * v.tm,
+        BN: 16 * v.tn,
+      });
+      kChunk = capped ? tiledKChunk(v) : k;
+    }
+    const kc = Math.min(kChunk, k - k0);
+    const bind = [
+      { buffer: a.t.buffer, what: "matmul A" },
+      { buffer: b.t.buffer, what: "matmul B" },
     ];
-    const vec = aLayout !== "" && bLayout !== "" && k % 4 === 0 && lds.every((x) => x % 4 === 0);
-    const vecStore = n % 4 === 0;
-    const { STORE, ...gen } = regSource(v, aLayout, bLayout, vec, bias !== null, vecStore);
-    const T = (t: Tensor) => (vec ? `vec4<${t.dtype}>` : t.dtype);
-    const name = `matmul_${v.name}_${vec ? aLayout + bLayout : "strided"}${vecStore ? "_v4" : ""}`;
-    // STORE goes in before specialisation: it holds {{TC}} placeholders itself.
-    k_ = kernel(name, regSrc.replace("{{STORE}}", STORE), {
-      ...defs,
-      ...gen,
-      VA: T(a.t),
-      VB: T(b.t),
-      VC: vecStore ? `vec4<${out.dtype}>` : out.dtype,
-      TM: v.tm,
-      TN: v.tn,
-      WX: v.wx,
-      WY: v.wy,
-    });
-  } else {
-    k_ = kernel(`matmul_${v.name}`, tiledSrc, {
-      ...defs,
-      ADD_BIAS: bias ? "v += f32(Bias[pu(11u) + c]);" : "",
-      TA: a.t.dtype,
-      TB: b.t.dtype,
-      TM: v.tm,
-      TN: v.tn,
-      BM: 16 * v.tm,
-      BN: 16 * v.tn,
-      BK: 16,
-    });
+    if (b_) bind.push({ buffer: b_.buffer, what: "bias" });
+    bind.push({ buffer: out.buffer, what: "matmul output" });
+    const params = [
+      m,
+      n,
+      kc,
+      a.off + k0 * a.s1,
+      a.sb,
+      a.s0,
+      a.s1,
+      b.off + k0 * b.s0,
+      b.sb,
+      b.s0,
+      b.s1,
+      b_?.offset ?? 0,
+      f32bits(alpha),
+      m * n,
+    ];
+    const grid: [number, number, number] = [
+      Math.ceil(n / (v.wx * v.tn)),
+      Math.ceil(m / (v.wy * v.tm)),
+      batch,
+    ];
+    dispatch(kernel_, bind, params, grid);
+    k0 += kc;
   }
-  const bind = [{ buffer: a.t.buffer, what: "matmul A" }, { buffer: b.t.buffer, what: "matmul B" }];
-  if (bias) bind.push({ buffer: bias.buffer, what: "bias" });
-  bind.push({ buffer: out.buffer, what: "matmul output" });
-  const params = [
-    m,
-    n,
-    k,
-    a.off,
-    a.sb,
-    a.s0,
-    a.s1,
-    b.off,
-    b.sb,
-    b.s0,
-    b.s1,
-    bias?.offset ?? 0,
-    f32bits(alpha),
-    m * n,
-  ];
-  const grid: [number, number, number] = [
-    Math.ceil(n / (v.wx * v.tn)),
-    Math.ceil(m / (v.wy * v.tm)),
-    batch,
-  ];
-  dispatch(k_, bind, params, grid);
 }
 
 /** Output dtype of a product: f16 only when both operands are f16. */

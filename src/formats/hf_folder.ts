@@ -1,0 +1,319 @@
+// Hugging Face model folders: config.json plus model.safetensors, or shards listed in
+// model.safetensors.index.json. Opening checks the folder whole (index against shards) and
+// refuses pickle checkpoints; resolveWeights matches the names a model expects against the
+// folder's (with or without "roberta.", the tied decoder, position_ids ignored) and reports
+// every problem at once, so nothing ever loads silently into random weights; loading streams
+// one tensor at a time into GPU tensors.
+import { basename, join } from "node:path";
+import { download, upload } from "../gpu/queue.ts";
+import { BYTES, type Tensor } from "../tensor/tensor.ts";
+import { writeTextAtomic } from "./atomic.ts";
+import { ModelFolderError, parseConfig, readConfig, type RobertaConfig } from "./hf_config.ts";
+import { parseJsonStrict } from "./json.ts";
+import {
+  entryBytes,
+  openSafetensors,
+  type SafetensorsEntry,
+  SafetensorsError,
+  type SafetensorsFile,
+  type TensorInfo,
+  writeSafetensors,
+} from "./safetensors.ts";
+
+export const WEIGHTS_FILE = "model.safetensors";
+export const INDEX_FILE = "model.safetensors.index.json";
+
+export interface StoredTensor {
+  file: SafetensorsFile;
+  info: TensorInfo;
+}
+
+export interface FolderWeights {
+  dir: string;
+  /** Every tensor in the folder by name, with the file holding it. */
+  tensors: ReadonlyMap<string, StoredTensor>;
+  close(): void;
+}
+
+export interface ModelFolder {
+  config: RobertaConfig;
+  weights: FolderWeights;
+}
+
+/** Reads config.json and opens the weights; close `weights` when done. */
+export async function openModelFolder(dir: string): Promise<ModelFolder> {
+  const config = await readConfig(dir);
+  return { config, weights: await openWeights(dir) };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw new ModelFolderError(path, [(e as Error).message]);
+  }
+}
+
+/** Opens model.safetensors, or else every shard the index names (as transformers prefers). */
+export async function openWeights(dir: string): Promise<FolderWeights> {
+  if (await exists(join(dir, WEIGHTS_FILE))) {
+    const file = await openSafetensors(join(dir, WEIGHTS_FILE));
+    const tensors = new Map([...file.tensors].map(([n, info]) => [n, { file, info }]));
+    return { dir, tensors, close: () => file.close() };
+  }
+  if (await exists(join(dir, INDEX_FILE))) return await openSharded(dir);
+  throw await noWeights(dir);
+}
+
+const isObject = (x: unknown): x is Record<string, unknown> =>
+  typeof x === "object" && x !== null && !Array.isArray(x);
+
+async function openSharded(dir: string): Promise<FolderWeights> {
+  const where = join(dir, INDEX_FILE);
+  let index: unknown;
+  try {
+    index = parseJsonStrict(await Deno.readTextFile(where));
+  } catch (e) {
+    throw new ModelFolderError(where, [`not a valid index: ${(e as Error).message}`]);
+  }
+  if (!isObject(index) || !isObject(index.weight_map)) {
+    throw new ModelFolderError(where, ["must hold a weight_map {tensor name: shard file}"]);
+  }
+  const map = index.weight_map, problems: string[] = [];
+  const byShard = new Map<string, string[]>();
+  for (const [name, shard] of Object.entries(map)) {
+    // Shards live in the folder itself: a path could reach files elsewhere.
+    if (typeof shard !== "string" || /[/\\]/.test(shard) || shard === "." || shard === "..") {
+      problems.push(`${name}: shard ${JSON.stringify(shard)} is not a file name in the folder`);
+    } else if (byShard.has(shard)) byShard.get(shard)!.push(name);
+    else byShard.set(shard, [name]);
+  }
+  if (problems.length > 0) throw new ModelFolderError(where, problems);
+  const shardOf = (n: string) => (Object.hasOwn(map, n) ? map[n] : undefined);
+  const files: SafetensorsFile[] = [], tensors = new Map<string, StoredTensor>();
+  const close = () => files.forEach((f) => f.close());
+  try {
+    for (const [shard, names] of byShard) {
+      const path = join(dir, shard);
+      if (!(await exists(path))) {
+        const some = names.length > 3 ? `${names.slice(0, 3).join(", ")}, ...` : names.join(", ");
+        problems.push(`shard ${shard} is missing (the index places ${some} there)`);
+        continue;
+      }
+      let file: SafetensorsFile;
+      try {
+        file = await openSafetensors(path);
+      } catch (e) {
+        if (!(e instanceof SafetensorsError)) throw e;
+        problems.push(e.message);
+        continue;
+      }
+      files.push(file);
+      for (const n of names) {
+        if (!file.tensors.has(n)) {
+          problems.push(`shard ${shard} lacks ${n}, which the index places there`);
+        }
+      }
+      for (const [n, info] of file.tensors) {
+        if (shardOf(n) === shard) {
+          tensors.set(n, { file, info });
+        } else {
+          const other = shardOf(n) ?? "no shard";
+          problems.push(`shard ${shard} holds ${n}, which the index places in ${other}`);
+        }
+      }
+    }
+    if (problems.length > 0) throw new ModelFolderError(where, problems);
+  } catch (e) {
+    close();
+    throw e;
+  }
+  return { dir, tensors, close };
+}
+
+/** The error for a folder without safetensors weights: explains pickles, lists what is there. */
+async function noWeights(dir: string): Promise<ModelFolderError> {
+  let names: string[];
+  try {
+    names = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+  } catch (e) {
+    return new ModelFolderError(dir, [`cannot read the model folder: ${(e as Error).message}`]);
+  }
+  const pickles = names.filter((n) => /\.(bin|pt|pth|ckpt)$/i.test(n));
+  if (pickles.length === 0) {
+    return new ModelFolderError(dir, [
+      `no ${WEIGHTS_FILE} or ${INDEX_FILE} (the folder holds: ${names.join(", ") || "nothing"})`,
+    ]);
+  }
+  // Trainer folders also hold pickles that are not weights (training_args.bin, optimizer.pt).
+  const weights = pickles.filter((n) => n.startsWith("pytorch_model"));
+  const py = (s: string) => JSON.stringify(s); // a JSON string is a Python string literal
+  return new ModelFolderError(dir, [
+    `holds PyTorch pickle weights (${pickles.join(", ")}), which kadapter does not load: ` +
+    `unpickling a file can run arbitrary code. Convert them to ${WEIGHTS_FILE} once, in ` +
+    `Python with torch and safetensors installed (pip install torch safetensors):\n\n` +
+    `import os, torch\nfrom safetensors.torch import save_file\nsd = {}\n` +
+    `for f in [${(weights.length > 0 ? weights : pickles).map(py).join(", ")}]:\n` +
+    `    sd.update(torch.load(os.path.join(${
+      py(dir)
+    }, f), map_location="cpu", weights_only=True))\n` +
+    `save_file({k: v.contiguous().clone() for k, v in sd.items()}, ` +
+    `${py(join(dir, WEIGHTS_FILE))}, metadata={"format": "pt"})\n\n` +
+    `(or, with transformers: AutoModelForMaskedLM.from_pretrained(dir)` +
+    `.save_pretrained(dir, safe_serialization=True) for a masked-LM checkpoint)`,
+  ]);
+}
+
+/** What a model needs: each parameter's name and shape, e.g. from namedParameters(). */
+export type Expected = readonly (readonly [string, readonly number[]])[];
+
+export interface WeightPlan {
+  /** For each expected name, in order: the folder tensor that supplies it. */
+  sources: { name: string; source: string; shape: readonly number[] }[];
+  /** Folder tensors that no expected name uses, to warn about (position_ids never appear). */
+  unused: string[];
+}
+
+/** Where a name may also be found: masked-LM decoders are tied to the input embeddings. */
+const TIED: Record<string, string> = {
+  "lm_head.decoder.weight": "embeddings.word_embeddings.weight",
+  "lm_head.decoder.bias": "lm_head.bias",
+  "lm_head.bias": "lm_head.decoder.bias",
+};
+const FLOATS = new Set(["F32", "F16", "BF16"]);
+
+/** The encoder's names appear with "roberta." (masked-LM checkpoints) or without. */
+function spellings(name: string): string[] {
+  if (name.startsWith("lm_head.")) return [name];
+  return name.startsWith("roberta.") ? [name, name.slice(8)] : [name, "roberta." + name];
+}
+const isPositionIds = (n: string) => n.replace(/^roberta\./, "") === "embeddings.position_ids";
+
+/**
+ * Matches expected names to the folder's tensors; throws one ModelFolderError listing every
+ * missing tensor, wrong shape and non-float dtype.
+ */
+export function resolveWeights(weights: FolderWeights, expected: Expected): WeightPlan {
+  const problems: string[] = [], sources: WeightPlan["sources"] = [], used = new Set<string>();
+  for (const [name, shape] of expected) {
+    const looked = [...spellings(name), ...(TIED[name] ? spellings(TIED[name]) : [])];
+    const source = looked.find((n) => weights.tensors.has(n));
+    if (source === undefined) {
+      problems.push(`missing ${name} (looked for ${looked.join(", ")})`);
+      continue;
+    }
+    used.add(source);
+    const { file, info } = weights.tensors.get(source)!;
+    const at = `${source} in ${basename(file.path)}`;
+    if (!FLOATS.has(info.dtype)) {
+      problems.push(`${at} is ${info.dtype}; parameters load from F32, F16 or BF16`);
+    } else if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+      problems.push(`${at} has shape [${info.shape}], the model expects [${shape}] for ${name}`);
+    } else sources.push({ name, source, shape });
+  }
+  if (problems.length > 0) throw new ModelFolderError(weights.dir, problems);
+  const unused = [...weights.tensors.keys()].filter((n) => !used.has(n) && !isPositionIds(n));
+  unused.sort();
+  return { sources, unused };
+}
+
+/** Streams each expected tensor as f32 to `sink`, one at a time, in `expected` order. */
+export async function loadWeights(
+  weights: FolderWeights,
+  expected: Expected,
+  sink: (name: string, data: Float32Array) => void | Promise<void>,
+): Promise<WeightPlan> {
+  const plan = resolveWeights(weights, expected);
+  for (const { name, source } of plan.sources) {
+    await sink(name, await weights.tensors.get(source)!.file.readF32(source));
+  }
+  return plan;
+}
+
+/** Uploads queue their data until the next GPU submit; drain them every this many bytes. */
+const STAGING_BYTES = 256 << 20;
+
+/**
+ * Loads into existing dense f32 or f16 GPU tensors, such as a model's namedParameters().
+ * Host memory holds one tensor (and at most STAGING_BYTES of queued uploads) at a time.
+ */
+export async function loadIntoTensors(
+  weights: FolderWeights,
+  params: readonly (readonly [string, Tensor])[],
+): Promise<WeightPlan> {
+  for (const [name, t] of params) {
+    if (t.dtype === "i32" || !t.isContiguous() || (t.offset * BYTES[t.dtype]) % 4 !== 0) {
+      throw new Error(`${name}: cannot load weights into ${t} (needs a dense f32/f16 tensor)`);
+    }
+  }
+  const targets = new Map(params);
+  let queued = 0;
+  return await loadWeights(weights, params.map(([n, t]) => [n, t.shape]), async (name, data) => {
+    const t = targets.get(name)!;
+    upload(t.buffer, t.offset * BYTES[t.dtype], t.dtype === "f16" ? new Float16Array(data) : data);
+    queued += data.length * BYTES[t.dtype];
+    if (queued >= STAGING_BYTES) {
+      // A read-back submits the queued writes and waits for them, freeing their staging copies.
+      await download(t.buffer, 0, 4);
+      queued = 0;
+    }
+  });
+}
+
+export interface FolderWriteOptions {
+  /** Weights above this many bytes are split into shards (transformers' default: 5 GB). */
+  maxShardBytes?: number;
+}
+
+/**
+ * Writes config.json and the weights (one file, or shards plus an index past maxShardBytes),
+ * each file atomically. Tensors keep their given order across shards. The config is checked
+ * first, so a folder that would not load is never written.
+ */
+export async function writeModelFolder(
+  dir: string,
+  config: Record<string, unknown>,
+  entries: readonly SafetensorsEntry[],
+  opts: FolderWriteOptions = {},
+): Promise<void> {
+  parseConfig(config, join(dir, "config.json"));
+  const max = opts.maxShardBytes ?? 5e9;
+  const shards: SafetensorsEntry[][] = [];
+  let size = 0;
+  for (const e of entries) {
+    if (shards.length === 0 || (size > 0 && size + entryBytes(e) > max)) {
+      shards.push([]);
+      size = 0;
+    }
+    shards[shards.length - 1].push(e);
+    size += entryBytes(e);
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  const meta = { format: "pt" }; // transformers refuses safetensors files without it
+  // The layout not written now is removed, since model.safetensors would win over an index.
+  let stale = INDEX_FILE;
+  if (shards.length <= 1) await writeSafetensors(join(dir, WEIGHTS_FILE), entries, meta);
+  else {
+    const weightMap: [string, string][] = [];
+    const pad = (i: number) => String(i).padStart(5, "0");
+    for (const [i, shard] of shards.entries()) {
+      const file = `model-${pad(i + 1)}-of-${pad(shards.length)}.safetensors`;
+      await writeSafetensors(join(dir, file), shard, meta);
+      for (const e of shard) weightMap.push([e.name, file]);
+    }
+    weightMap.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const totalSize = entries.reduce((n, e) => n + entryBytes(e), 0);
+    const index = {
+      metadata: { total_size: totalSize },
+      weight_map: Object.fromEntries(weightMap),
+    };
+    await writeTextAtomic(join(dir, INDEX_FILE), JSON.stringify(index, null, 2) + "\n");
+    stale = WEIGHTS_FILE;
+  }
+  await Deno.remove(join(dir, stale)).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  });
+  await writeTextAtomic(join(dir, "config.json"), JSON.stringify(config, null, 2) + "\n");
+}

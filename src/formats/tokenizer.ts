@@ -1,0 +1,237 @@
+// RoBERTa tokenizer over @huggingface/tokenizers 0.2.0, which only maps text to tokens and ids:
+// special tokens, truncation, padding and batching are done here, on id lists.
+import { Tokenizer } from "@huggingface/tokenizers";
+import { dirname, join } from "node:path";
+
+/**
+ * How a multi-segment input is cut to maxLength. `longest_first`: drop the last token of the
+ * longest segment, one at a time, ties going to the later segment (BERT's _truncate_seq_pair,
+ * as K-Adapter uses). `only_last`: cut only the last segment (Hugging Face's only_second for
+ * pairs, for question + paragraph); an error when the other segments alone do not fit.
+ */
+export type Truncation = "longest_first" | "only_last";
+
+export interface EncodeOptions {
+  /** Maximum length including special tokens; no truncation when absent. */
+  maxLength?: number;
+  truncation?: Truncation;
+}
+
+export interface BatchOptions extends EncodeOptions {
+  /** `longest` (default): pad to the batch's longest; `max_length`: pad to maxLength. */
+  padding?: "longest" | "max_length";
+}
+
+export interface Batch {
+  /** [batch, seqLen], row-major, padded with padId. */
+  inputIds: Int32Array;
+  /** [batch, seqLen]: 1 for tokens, 0 for padding. */
+  attentionMask: Int32Array;
+  batch: number;
+  seqLen: number;
+  /** Tokens dropped by truncation, per example. */
+  truncated: number[];
+}
+
+type Json = Record<string, unknown>;
+
+const isObject = (x: unknown): x is Json =>
+  typeof x === "object" && x !== null && !Array.isArray(x);
+
+/** Packs sequences into a row-major [n, length] Int32Array, filling the rest with `fill`. */
+export function padSequences(seqs: ArrayLike<number>[], length: number, fill: number): Int32Array {
+  const out = new Int32Array(seqs.length * length).fill(fill);
+  seqs.forEach((s, i) => {
+    if (s.length > length) {
+      throw new Error(`sequence ${i} has ${s.length} tokens, more than ${length}`);
+    }
+    out.set(s, i * length);
+  });
+  return out;
+}
+
+/** Token counts per segment after truncating to `budget` tokens in total. */
+function truncatedLengths(lengths: number[], budget: number, how: Truncation): number[] {
+  const out = [...lengths];
+  let excess = out.reduce((a, b) => a + b, 0) - budget;
+  if (excess <= 0) return out;
+  if (how === "only_last") {
+    const last = out.length - 1;
+    if (excess > out[last]) {
+      throw new Error(`only_last truncation: the first segments alone exceed ${budget} tokens`);
+    }
+    out[last] -= excess;
+    return out;
+  }
+  for (; excess > 0; excess--) {
+    let longest = 0;
+    for (let i = 1; i < out.length; i++) if (out[i] >= out[longest]) longest = i;
+    out[longest]--;
+  }
+  return out;
+}
+
+export class RobertaTokenizer {
+  readonly padId: number;
+  /** `<s>`: RoBERTa's bos and cls. */
+  readonly bosId: number;
+  /** `</s>`: RoBERTa's eos and sep. */
+  readonly eosId: number;
+  readonly maskId: number;
+  readonly unkId: number;
+  readonly vocabSize: number;
+  /** tokenizer_config.json's model_max_length, when given. */
+  readonly modelMaxLength?: number;
+  #tok: Tokenizer;
+
+  /** Builds from parsed JSON; `source` names the file in error messages. */
+  constructor(tokenizerJson: unknown, config: unknown = {}, source = "tokenizer.json") {
+    if (!isObject(tokenizerJson) || !isObject(tokenizerJson.model)) {
+      throw new Error(`${source}: not a tokenizer.json (no "model" object)`);
+    }
+    if (!Array.isArray(tokenizerJson.added_tokens)) {
+      throw new Error(`${source}: "added_tokens" must be an array`);
+    }
+    if (!isObject(config)) throw new Error(`${source}: tokenizer config must be a JSON object`);
+    try {
+      this.#tok = new Tokenizer(tokenizerJson, config);
+    } catch (e) {
+      throw new Error(`${source}: cannot build the tokenizer: ${(e as Error).message}`);
+    }
+    let size = 0;
+    for (const i of this.#tok.get_vocab(true).values()) size = Math.max(size, i + 1);
+    this.vocabSize = size;
+    const post = isObject(tokenizerJson.post_processor) ? tokenizerJson.post_processor : {};
+    const id = (key: string, fallback: string, fromPost?: unknown): number => {
+      // The post-processor holds [token, id]; tokenizer_config a string or an AddedToken dict.
+      if (Array.isArray(fromPost) && Number.isInteger(fromPost[1])) return fromPost[1];
+      const v = config[key];
+      const name = typeof v === "string" ? v : isObject(v) ? String(v.content) : fallback;
+      const found = this.#tok.token_to_id(name);
+      if (found === undefined) {
+        throw new Error(`${source}: ${key} '${name}' is not in the vocabulary`);
+      }
+      return found;
+    };
+    this.bosId = id("cls_token", "<s>", post.cls);
+    this.eosId = id("sep_token", "</s>", post.sep);
+    this.padId = id("pad_token", "<pad>");
+    this.maskId = id("mask_token", "<mask>");
+    this.unkId = id("unk_token", "<unk>");
+    if (typeof config.model_max_length === "number") this.modelMaxLength = config.model_max_length;
+  }
+
+  /** Loads tokenizer.json, and tokenizer_config.json beside it when present. */
+  static async fromFile(path: string, configPath?: string): Promise<RobertaTokenizer> {
+    const json = await readJson(path);
+    configPath ??= join(dirname(path), "tokenizer_config.json");
+    let config: unknown = {};
+    try {
+      config = await readJson(configPath);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    return new RobertaTokenizer(json, config, path);
+  }
+
+  /** Loads DIR/tokenizer.json (+ DIR/tokenizer_config.json). */
+  static fromFolder(dir: string): Promise<RobertaTokenizer> {
+    return RobertaTokenizer.fromFile(join(dir, "tokenizer.json"));
+  }
+
+  /** Byte-level BPE tokens of `text`, no special tokens. */
+  tokenize(text: string): string[] {
+    return this.#tok.tokenize(text);
+  }
+
+  /** Ids of `text`, no special tokens. */
+  encodeText(text: string): number[] {
+    return this.#tok.encode(text, { add_special_tokens: false }).ids.map((i) => i ?? this.unkId);
+  }
+
+  /** `<s> A </s>`, `<s> A </s></s> B </s>`, ... for already-encoded segments. */
+  addSpecials(segments: number[][]): number[] {
+    const out = [this.bosId];
+    segments.forEach((s, i) => {
+      if (i > 0) out.push(this.eosId);
+      out.push(...s, this.eosId);
+    });
+    return out;
+  }
+
+  /** Encodes one text or a pair (or more segments), truncating to maxLength. */
+  encode(text: string | string[], opts: EncodeOptions = {}): { ids: number[]; truncated: number } {
+    const segments = (typeof text === "string" ? [text] : text).map((t) => this.encodeText(t));
+    if (segments.length === 0) throw new Error("encode: no segments");
+    const lengths = segments.map((s) => s.length);
+    let kept = lengths;
+    if (opts.maxLength !== undefined) {
+      const budget = opts.maxLength - 2 * segments.length;
+      if (budget < 0) {
+        throw new Error(`maxLength ${opts.maxLength} leaves no room for the specials`);
+      }
+      kept = truncatedLengths(lengths, budget, opts.truncation ?? "longest_first");
+    }
+    const ids = this.addSpecials(segments.map((s, i) => s.slice(0, kept[i])));
+    return { ids, truncated: lengths.reduce((a, n, i) => a + n - kept[i], 0) };
+  }
+
+  /** Encodes and pads a batch into [batch, seq] Int32Arrays. */
+  encodeBatch(texts: (string | string[])[], opts: BatchOptions = {}): Batch {
+    const enc = texts.map((t) => this.encode(t, opts));
+    return {
+      ...this.padBatch(enc.map((e) => e.ids), opts),
+      truncated: enc.map((e) => e.truncated),
+    };
+  }
+
+  /** Pads id sequences (from encode or align) into input_ids and attention_mask. */
+  padBatch(
+    seqs: number[][],
+    { maxLength, padding = "longest" }: BatchOptions = {},
+  ): Omit<Batch, "truncated"> {
+    if (padding === "max_length" && maxLength === undefined) {
+      throw new Error("padding 'max_length' needs maxLength");
+    }
+    const seqLen = padding === "max_length"
+      ? maxLength!
+      : Math.max(0, ...seqs.map((s) => s.length));
+    return {
+      inputIds: padSequences(seqs, seqLen, this.padId),
+      attentionMask: padSequences(seqs.map((s) => s.map(() => 1)), seqLen, 0),
+      batch: seqs.length,
+      seqLen,
+    };
+  }
+
+  /** Text of `ids`; spaces are kept exactly (no clean-up of tokenization spaces). */
+  decode(ids: number[], skipSpecials = false): string {
+    if (ids.length === 0) return "";
+    return this.#tok.decode(ids, {
+      skip_special_tokens: skipSpecials,
+      clean_up_tokenization_spaces: false,
+    });
+  }
+
+  idToToken(id: number): string | undefined {
+    return this.#tok.id_to_token(id);
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.#tok.token_to_id(token);
+  }
+}
+
+async function readJson(path: string): Promise<unknown> {
+  const text = await Deno.readTextFile(path).catch((e) => {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Deno.errors.NotFound(`${path}: no such file`);
+    }
+    throw e;
+  });
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${path}: malformed JSON: ${(e as Error).message}`);
+  }
+}
