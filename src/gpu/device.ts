@@ -50,7 +50,9 @@ export function noAdapterMessage(): string {
 
 /** Opens the device once per process (requesting the adapter's own limits). */
 export async function initGpu(): Promise<Gpu> {
-  if (current && !current.lost) return current;
+  // After a loss every buffer and pipeline is gone: the process must start over.
+  if (current?.lost) throw new GpuError(current.lost);
+  if (current) return current;
   if (!("gpu" in navigator) || !navigator.gpu) throw new GpuError(noAdapterMessage());
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new GpuError(noAdapterMessage());
@@ -74,7 +76,8 @@ export async function initGpu(): Promise<Gpu> {
     lost: null,
   };
   device.lost.then((e) => {
-    gpu.lost = `GPU device lost (${e.reason}): ${e.message}`;
+    gpu.lost = `GPU device lost (${e.reason}): ${e.message}. Restart kadapter; training ` +
+      "resumes from its last checkpoint";
     if (e.reason !== "destroyed") console.error(`kadapter: ${gpu.lost}`);
   });
   device.addEventListener("uncapturederror", (ev) => {
