@@ -9,7 +9,8 @@ import { zeros } from "./elementwise.ts";
 import { sumTo } from "./reduce.ts";
 import copySrc from "../../../shaders/copy.wgsl" with { type: "text" };
 
-function pad6(v: readonly number[], fillWith: number): number[] {
+/** Left-pads shapes and strides to the rank 6 that strided kernels index with. */
+export function pad6(v: readonly number[], fillWith: number): number[] {
   if (v.length > 6) throw new GpuError(`rank ${v.length} > 6 is not supported`);
   return [...new Array(6 - v.length).fill(fillWith), ...v];
 }

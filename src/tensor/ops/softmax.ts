@@ -3,14 +3,10 @@ import { GpuError } from "../../gpu/device.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
 import { broadcastShapes } from "./elementwise.ts";
-import { contiguous, expand } from "./shape.ts";
+import { contiguous, expand, pad6 } from "./shape.ts";
 import { rowDispatch } from "./rowwise.ts";
 import fwdSrc from "../../../shaders/softmax.wgsl" with { type: "text" };
 import bwdSrc from "../../../shaders/softmax_grad.wgsl" with { type: "text" };
-
-function pad6(v: readonly number[], fill: number): number[] {
-  return [...new Array(6 - v.length).fill(fill), ...v];
-}
 
 /** softmax(x + mask) along the last axis; the mask gets no gradient. */
 export function softmax(x: Tensor, mask: Tensor | null = null): Tensor {
