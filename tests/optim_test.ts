@@ -74,6 +74,28 @@ test("optim: globalGradNorm over several tensors", async (rng) => {
   assertClose(n, [ref.gradNorm(gs.map((g) => g.data))], { atol: 0, rtol: 1e-6 }, "norm");
 });
 
+test("optim: named parameters: biases and LayerNorm weights get no weight decay", async () => {
+  const names = [
+    "dense.weight",
+    "dense.bias",
+    "output.LayerNorm.weight",
+    "lm_head.layer_norm.weight",
+  ];
+  const params = names.map(() => op.keep(op.ones([4])));
+  const opt = new AdamW(names.map((n, i) => [n, params[i]] as const), {
+    lr: 0.1,
+    weightDecay: 0.5,
+  });
+  // Zero gradients: the Adam term is 0 / (0 + eps) = 0, so only the decay moves a weight.
+  for (const p of params) p.grad = op.keep(op.zeros([4]));
+  opt.update().dispose();
+  const got = await Promise.all(params.map(async (p) => (await p.data())[0]));
+  assert.deepEqual(got, [Math.fround(1 - 0.1 * 0.5), 1, 1, 1]);
+  opt.zeroGrad();
+  opt.dispose();
+  for (const p of params) p.dispose();
+});
+
 test("optim: AdamW rejects non-dense parameters", () => {
   op.tidy(() => {
     const t: Tensor = op.transpose(op.zeros([2, 3]));

@@ -48,12 +48,27 @@ export function noAdapterMessage(): string {
     "DENO_WEBGPU_BACKEND=vulkan|gl picks a backend.";
 }
 
+/**
+ * On headless Linux, wgpu's GL probe loads libwayland, which prints "XDG_RUNTIME_DIR is
+ * invalid or not set" on every run. No Wayland socket is ever opened, so pointing the
+ * variable at the temp folder only silences that line.
+ */
+function quietWaylandProbe(): void {
+  if (Deno.build.os !== "linux") return;
+  try {
+    if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
+  } catch {
+    // Without --allow-env the message stays; nothing else depends on it.
+  }
+}
+
 /** Opens the device once per process (requesting the adapter's own limits). */
 export async function initGpu(): Promise<Gpu> {
   // After a loss every buffer and pipeline is gone: the process must start over.
   if (current?.lost) throw new GpuError(current.lost);
   if (current) return current;
   if (!("gpu" in navigator) || !navigator.gpu) throw new GpuError(noAdapterMessage());
+  quietWaylandProbe();
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new GpuError(noAdapterMessage());
   const features = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];

@@ -14,7 +14,16 @@ export interface AdamWOptions {
   weightDecay?: number;
   /** Clip the global gradient norm to this value (0 or undefined: no clipping). */
   maxGradNorm?: number;
+  /**
+   * For named parameters: which get no weight decay. Default: biases and LayerNorm weights,
+   * as transformers' and the K-Adapter scripts' optimizer groups do.
+   */
+  noDecay?: (name: string) => boolean;
 }
+
+/** transformers' usual no-decay group: biases and LayerNorm weights. */
+export const defaultNoDecay = (name: string) =>
+  name.endsWith("bias") || /layer_?norm\.weight$/i.test(name);
 
 /** sqrt(sum of squares) over all gradients, as a [1] tensor (one dispatch per gradient). */
 export function globalGradNorm(grads: Tensor[]): Tensor {
@@ -26,18 +35,31 @@ export class AdamW {
   readonly m: Tensor[];
   readonly v: Tensor[];
   step = 0;
+  /** Whether each parameter gets weight decay. */
+  readonly decays: boolean[];
   readonly opts: Required<AdamWOptions>;
 
-  constructor(params: Tensor[], opts: AdamWOptions) {
-    this.params = params;
-    this.opts = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 0, ...opts };
-    for (const p of params) {
+  /** Plain tensors all get weight decay; named ones ([name, tensor]) follow `noDecay`. */
+  constructor(params: Tensor[] | (readonly [string, Tensor])[], opts: AdamWOptions) {
+    this.opts = {
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: 0,
+      maxGradNorm: 0,
+      noDecay: defaultNoDecay,
+      ...opts,
+    };
+    const named = params.map((p) => (Array.isArray(p) ? p : ["", p]) as readonly [string, Tensor]);
+    this.params = named.map(([, t]) => t);
+    this.decays = named.map(([n]) => n === "" || !this.opts.noDecay(n));
+    for (const p of this.params) {
       if (p.dtype !== "f32" || !p.isContiguous() || p.offset !== 0) {
         throw new GpuError(`AdamW needs dense f32 parameters; ${p.name || p} is not`);
       }
     }
-    this.m = params.map((p) => keep(zeros(p.shape)));
-    this.v = params.map((p) => keep(zeros(p.shape)));
+    this.m = this.params.map((p) => keep(zeros(p.shape)));
+    this.v = this.params.map((p) => keep(zeros(p.shape)));
   }
 
   /**
@@ -65,7 +87,7 @@ export class AdamW {
         f32bits(beta1),
         f32bits(beta2),
         f32bits(eps),
-        f32bits(weightDecay),
+        f32bits(this.decays[i] ? weightDecay : 0),
         f32bits(bc1),
         f32bits(bc2),
         g.offset,

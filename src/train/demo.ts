@@ -120,7 +120,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const cfg = demoConfig(ds.vocab.length, ds.maxLength, labels);
   const model = new SequenceClassifier(cfg, o.seed);
   // Weight decay applies to every parameter here; the demo keeps one parameter group.
-  const opt = new AdamW(model.parameters(), { lr: o.lr, weightDecay: 0.01, maxGradNorm: 1 });
+  const opt = new AdamW(model.namedParameters(), { lr: o.lr, weightDecay: 0.01, maxGradNorm: 1 });
   const warmup = Math.round(o.steps / 10);
   const metrics = `${o.out}/metrics.jsonl`;
   const log = new JsonlLog(metrics);
