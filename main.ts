@@ -5,9 +5,14 @@ import { GpuError } from "./src/gpu/device.ts";
 import { type Command, parseCommand, UsageError } from "./src/cli/options.ts";
 import { doctor } from "./src/cli/doctor.ts";
 import { demo } from "./src/cli/demo.ts";
+import { encode } from "./src/cli/encode.ts";
+import { modelInit } from "./src/cli/model.ts";
+import { ModelFolderError } from "./src/formats/hf_config.ts";
+import { SafetensorsError } from "./src/formats/safetensors.ts";
 import config from "./deno.json" with { type: "json" };
 
-const COMMANDS: Record<string, Command> = { doctor, demo };
+/** Two-word names ("model init") are a command group's subcommands. */
+const COMMANDS: Record<string, Command> = { doctor, demo, "model init": modelInit, encode };
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
@@ -48,9 +53,22 @@ async function main(args: string[]): Promise<number> {
     console.log(usage());
     return 0;
   }
-  const command = COMMANDS[first.value];
+  let name = first.value, rest = args.slice(first.index + 1);
+  const subcommands = Object.keys(COMMANDS).filter((n) => n.startsWith(`${name} `));
+  if (subcommands.length > 0) {
+    name = `${name} ${rest[0] ?? ""}`;
+    rest = rest.slice(1);
+    if (!COMMANDS[name]) {
+      throw new UsageError(
+        `"${first.value}" needs a subcommand: ${
+          subcommands.map((n) => n.split(" ")[1]).join(", ")
+        }`,
+      );
+    }
+  }
+  const command = COMMANDS[name];
   if (!command) throw new UsageError(`unknown command "${first.value}"`);
-  const values = parseCommand(command.spec, args.slice(first.index + 1));
+  const values = parseCommand(command.spec, rest);
   return values ? await command.run(values) : 0;
 }
 
@@ -64,7 +82,8 @@ try {
   // GPU problems (no adapter, device lost, out of memory) and file errors explain
   // themselves; anything else is a bug, and its stack helps the report.
   const known = e instanceof GpuError || e instanceof Deno.errors.NotFound ||
-    e instanceof Deno.errors.PermissionDenied || e instanceof SyntaxError;
+    e instanceof Deno.errors.PermissionDenied || e instanceof SyntaxError ||
+    e instanceof ModelFolderError || e instanceof SafetensorsError;
   console.error(`kadapter: ${known ? (e as Error).message : (e as Error).stack ?? e}`);
   Deno.exit(1);
 }

@@ -3,9 +3,11 @@
 // row-wise ops. Progress goes to stderr, the Markdown tables to stdout.
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
-import { gpu, initGpu } from "../src/gpu/device.ts";
+import { fmtBytes, gpu, initGpu } from "../src/gpu/device.ts";
+import { PRESETS } from "../src/models/roberta_config.ts";
 import { Tensor } from "../src/tensor/mod.ts";
 import { flopsOf, matmulCases, type Operands, ours, shapeOf, variantOf } from "./matmul.ts";
+import { BENCH_LAYERS, benchModel, encoderRun, modelCases } from "./model.ts";
 import { opCases } from "./ops.ts";
 import { jaxjs, type Peer, tfjs } from "./peers.ts";
 import { fmt, gflops, randomData, ratio, table, tryBestMs } from "./timing.ts";
@@ -97,4 +99,40 @@ for (const op of opCases(rows, cols)) {
 x.dispose();
 console.log("\nrow-wise ops, kadapter (GB/s counts one read and one write of the tensor)\n");
 console.log(table(["op", "shape", "ms", "GB/s"], opRows));
+// ---- the frozen encoder's forward ---------------------------------------------------------
+const encRows: string[][] = [];
+for (const preset of new Set(modelCases(quick, g.hasF16).map((c) => c.preset))) {
+  const model = benchModel(preset);
+  for (const c of modelCases(quick, g.hasF16).filter((c) => c.preset === preset)) {
+    const tokens = c.batch * c.seq, peak = { bytes: 0 };
+    console.error(`encoder ${preset} ${c.dtype}, ${c.batch} x ${c.seq} tokens`);
+    const ms = await tryBestMs(`${preset} ${c.dtype}`, () => encoderRun(model, c, peak));
+    const perLayer = ms && ms / BENCH_LAYERS;
+    const layers = PRESETS[preset].layers;
+    encRows.push([
+      `roberta-${preset}`,
+      c.dtype,
+      `${c.batch} x ${c.seq}`,
+      fmt(perLayer, 1),
+      fmt(perLayer && (tokens * 1000) / perLayer, 0),
+      fmt(perLayer && (tokens * 1000) / (perLayer * layers), 1),
+      ms === null ? "n/a" : fmtBytes(peak.bytes),
+    ]);
+  }
+  model.dispose();
+}
+console.log(
+  `\nfrozen encoder forward (inference path), kadapter: ${BENCH_LAYERS} layers of each model's ` +
+    "sizes timed, per-layer time scaled to the full depth; peak = GPU bytes allocated besides " +
+    "the weights (does not grow with depth)\n",
+);
+console.log(table([
+  "model",
+  "compute",
+  "tokens",
+  "ms / layer",
+  "tokens/s per layer",
+  "tokens/s, all layers (est.)",
+  "peak activations",
+], encRows));
 gpu().device.destroy();

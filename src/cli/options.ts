@@ -79,6 +79,13 @@ export function parseCommand(spec: CommandSpec, args: string[]): Values | null {
   return values;
 }
 
+/** A string option that must be given. */
+export function requiredOption(values: Values, name: string): string {
+  const v = values[name];
+  if (typeof v !== "string" || v === "") throw new UsageError(`--${name} is required`);
+  return v;
+}
+
 /** A numeric option within [min, max] (an integer when `integer`). */
 export function numberOption(
   values: Values,
