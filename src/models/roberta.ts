@@ -9,7 +9,7 @@ import { upload } from "../gpu/queue.ts";
 import type { RobertaConfig } from "../formats/hf_config.ts";
 import { loadIntoTensors, openModelFolder, writeModelFolder } from "../formats/hf_folder.ts";
 import { Embeddings } from "../nn/embeddings.ts";
-import { Rng } from "../nn/init.ts";
+import { Rng, withoutInit } from "../nn/init.ts";
 import { Module } from "../nn/module.ts";
 import { Encoder } from "../nn/transformer.ts";
 import { DropoutRng, type Tensor } from "../tensor/mod.ts";
@@ -61,7 +61,8 @@ export class RobertaModel extends Module {
     const { config, weights } = await openModelFolder(dir);
     try {
       const lmHead = opts.lmHead ?? weights.tensors.has("lm_head.dense.weight");
-      const model = new RobertaModel(config, 0, { lmHead });
+      // Every parameter is then loaded: resolveWeights refuses a folder that lacks any.
+      const model = withoutInit(() => new RobertaModel(config, 0, { lmHead }));
       try {
         await loadIntoTensors(weights, model.namedParameters());
       } catch (e) {
