@@ -305,6 +305,14 @@ test("roberta: folders in transformers' layouts load into both paths", async (rn
     const [s2] = await run(() => [bare.forward(input)[2]]);
     assertClose(s2, want[2], { atol: 1e-6 }, "bare checkpoint, last hidden state");
     bare.dispose();
+    // The same checkpoint in shards (model.safetensors.index.json), as large models ship.
+    await writeModelFolder(join(dir, "sharded"), m.config, entries, { maxShardBytes: 16384 });
+    const shards = [...Deno.readDirSync(join(dir, "sharded"))].filter((e) => /-of-/.test(e.name));
+    assert.ok(shards.length > 1, `${shards.length} shards`);
+    const sharded = await RobertaModel.load(join(dir, "sharded"));
+    const [s3] = await run(() => [sharded.forward(input)[2]]);
+    assertClose(s3, want[2], { atol: 1e-6 }, "sharded checkpoint, last hidden state");
+    sharded.dispose();
     await assert.rejects(RobertaModel.load(join(dir, "bare"), { lmHead: true }), /missing lm_head/);
     const frozenBare = await FrozenRoberta.fromFolder(join(dir, "bare"));
     assert.throws(
