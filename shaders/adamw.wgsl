@@ -9,11 +9,7 @@
 @group(0) @binding(4) var<storage, read_write> V: array<f32>;
 @group(0) @binding(5) var<storage, read> Norm: array<f32>;
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let i = wg_linear(wid, nwg) * 256u + li;
-  if (i >= pu(0u)) { return; }
+fn element(i: u32) {
   let lr = pf(1u);
   let b1 = pf(2u);
   let b2 = pf(3u);

@@ -4,10 +4,6 @@
 @group(0) @binding(1) var<storage, read> S: array<{{T}}>;
 @group(0) @binding(2) var<storage, read_write> D: array<{{T}}>;
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let i = wg_linear(wid, nwg) * 256u + li;
-  if (i >= pu(0u)) { return; }
+fn element(i: u32) {
   D[strided_index(i, pu(2u), 15u)] = S[strided_index(i, pu(1u), 9u)];
 }

@@ -6,12 +6,7 @@
 @group(0) @binding(2) var<storage, read> Labels: array<i32>;
 @group(0) @binding(3) var<storage, read_write> Out: array<f32>;
 
-@compute @workgroup_size({{WG}})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let row = row_index(wid, nwg, li);
-  let lane = row_lane(li);
-  if (row >= pu(0u)) { return; }
+fn row_main(row: u32, lane: u32, li: u32) {
   let n = pu(1u);
   let x0 = pu(2u) + row * n;
   var m = -3.4028235e38;

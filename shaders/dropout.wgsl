@@ -11,11 +11,7 @@ fn pcg(v: u32) -> u32 {
   return (w >> 22u) ^ w;
 }
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let i = wg_linear(wid, nwg) * 256u + li;
-  if (i >= pu(0u)) { return; }
+fn element(i: u32) {
   let r = pcg(pcg(pcg(pu(1u)) ^ pu(2u)) ^ i);
   let keep = r >= pu(3u);
   Y[i] = {{T}}(select(0.0, f32(X[pu(5u) + i]) * pf(4u), keep));

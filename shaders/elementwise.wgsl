@@ -30,11 +30,7 @@ fn pow_c(x: f32, p: f32) -> f32 {
   return select(r, -r, fract(p * 0.5) != 0.0);
 }
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let i = wg_linear(wid, nwg) * 256u + li;
-  if (i >= pu(0u)) { return; }
+fn element(i: u32) {
   let c = pf(21u);
   var ia = pu(1u) + i;
   var ib = pu(2u) + i;

@@ -11,11 +11,7 @@
 @group(0) @binding(4) var<storage, read> Order: array<i32>;
 @group(0) @binding(5) var<storage, read_write> DX: array<{{T}}>;
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let e = wg_linear(wid, nwg) * 256u + li;
-  if (e >= pu(0u)) { return; }
+fn element(e: u32) {
   let inner = pu(4u);
   let nu = pu(1u);
   let i = e % inner;

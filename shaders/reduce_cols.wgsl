@@ -8,11 +8,7 @@
 
 fn op(a: f32, b: f32) -> f32 { return {{OP}}; }
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let idx = wg_linear(wid, nwg) * 256u + li;
-  if (idx >= pu(0u)) { return; }
+fn element(idx: u32) {
   let n = pu(1u);
   let inner = pu(2u);
   let chunks = pu(6u);

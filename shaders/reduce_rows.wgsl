@@ -9,12 +9,7 @@
 
 fn op(a: f32, b: f32) -> f32 { return {{OP}}; }
 
-@compute @workgroup_size({{WG}})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let row = row_index(wid, nwg, li);
-  let lane = row_lane(li);
-  if (row >= pu(0u)) { return; }
+fn row_main(row: u32, lane: u32, li: u32) {
   let n = pu(1u);
   let c = row % pu(6u);
   let start = c * pu(5u);

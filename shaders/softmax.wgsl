@@ -12,12 +12,7 @@ fn val(row: u32, j: u32) -> f32 {
   return v;
 }
 
-@compute @workgroup_size({{WG}})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let row = row_index(wid, nwg, li);
-  let lane = row_lane(li);
-  if (row >= pu(0u)) { return; }
+fn row_main(row: u32, lane: u32, li: u32) {
   let n = pu(1u);
   var m = -3.4028235e38;
   for (var j = lane; j < n; j += {{LANES}}u) { m = max(m, val(row, j)); }

@@ -2,6 +2,7 @@
 // sizes, layout flags), compiled once per key and cached.
 import { gpu, GpuError, scoped } from "./device.ts";
 import prelude from "../../shaders/prelude.wgsl" with { type: "text" };
+import elementEntry from "../../shaders/entry_element.wgsl" with { type: "text" };
 
 export type Defs = Record<string, string | number | boolean>;
 
@@ -43,6 +44,11 @@ export function kernel(name: string, source: string, defs: Defs = {}): Kernel {
   });
   cache.set(key, k);
   return k;
+}
+
+/** A kernel that defines element(i), run once for every i < P[0] (shaders/entry_element.wgsl). */
+export function elementKernel(name: string, source: string, defs: Defs = {}): Kernel {
+  return kernel(name, source + elementEntry, defs);
 }
 
 export function kernelCacheSize(): number {

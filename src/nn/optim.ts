@@ -1,7 +1,7 @@
 // AdamW with global gradient-norm clipping. The norm and the clip factor stay on the GPU,
 // so a step needs no readback; the norm is returned for logging and NaN checks.
 import { GpuError } from "../gpu/device.ts";
-import { kernel } from "../gpu/kernel.ts";
+import { elementKernel } from "../gpu/kernel.ts";
 import { dispatch, f32bits } from "../gpu/queue.ts";
 import { keep, map, noGrad, sumOfSquares, type Tensor, tidy, zeros } from "../tensor/mod.ts";
 import src from "../../shaders/adamw.wgsl" with { type: "text" };
@@ -72,7 +72,7 @@ export class AdamW {
     const bc1 = 1 - beta1 ** this.step, bc2 = 1 - beta2 ** this.step;
     const withGrad = this.params.map((p, i) => [p, i] as const).filter(([p]) => p.grad);
     const norm = keep(globalGradNorm(withGrad.map(([p]) => p.grad!)));
-    const k = kernel("adamw", src);
+    const k = elementKernel("adamw", src);
     for (const [p, i] of withGrad) {
       const g = p.grad!;
       dispatch(k, [

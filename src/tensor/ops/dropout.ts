@@ -1,6 +1,6 @@
 // Dropout: same seed and call counter, same mask (resumable, reproducible training).
 import { GpuError } from "../../gpu/device.ts";
-import { kernel } from "../../gpu/kernel.ts";
+import { elementKernel } from "../../gpu/kernel.ts";
 import { dispatch, f32bits } from "../../gpu/queue.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
@@ -17,7 +17,7 @@ function apply(x: Tensor, p: number, seed: number, counter: number): Tensor {
   const y = Tensor.empty(x.shape, x.dtype, "dropout");
   const threshold = Math.min(Math.round(p * 2 ** 32), 2 ** 32 - 1);
   dispatch(
-    kernel("dropout", src, { T: x.dtype }),
+    elementKernel("dropout", src, { T: x.dtype }),
     [
       { buffer: xc.buffer, what: "input" },
       { buffer: y.buffer, what: "output" },

@@ -1,6 +1,6 @@
 // Elementwise ops with broadcasting. Forward and backward of each op side by side; the
 // backward of a unary op is itself a binary elementwise map (x or y, grad).
-import { kernel } from "../../gpu/kernel.ts";
+import { elementKernel } from "../../gpu/kernel.ts";
 import { dispatch, f32bits } from "../../gpu/queue.ts";
 import { GpuError } from "../../gpu/device.ts";
 import { record } from "../autograd.ts";
@@ -69,7 +69,7 @@ export function map(
   const shape = b ? broadcastShapes(a.shape, b.shape) : [...a.shape];
   const out = Tensor.empty(shape, outType, name);
   const strided = !sameDense(a, shape) || (b !== null && !sameDense(b, shape));
-  const k = kernel("elementwise", src, {
+  const k = elementKernel("elementwise", src, {
     TA: a.dtype,
     TO: outType,
     EXPR: expr,

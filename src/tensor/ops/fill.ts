@@ -1,5 +1,5 @@
 // Filling buffers with a constant (f16 values are stored in the low half-word pairs).
-import { kernel } from "../../gpu/kernel.ts";
+import { elementKernel } from "../../gpu/kernel.ts";
 import { dispatch, f32bits } from "../../gpu/queue.ts";
 import type { DType } from "../tensor.ts";
 import src from "../../../shaders/fill.wgsl" with { type: "text" };
@@ -17,6 +17,6 @@ export function fillBuffer(buffer: GPUBuffer, count: number, dtype: DType, value
   // f16 is filled a word (two halves) at a time.
   const words = dtype === "f16" ? Math.ceil(count / 2) : count;
   const T = dtype === "i32" ? "i32" : dtype === "f32" ? "f32" : "u32";
-  const k = kernel("fill", src, { T });
+  const k = elementKernel("fill", src, { T });
   dispatch(k, [{ buffer, what: "output" }], [words, bits(value, dtype)], Math.ceil(words / 256));
 }

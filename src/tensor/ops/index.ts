@@ -2,7 +2,7 @@
 // The backward pass adds repeated ids together without float atomics (see
 // shaders/index_scatter.wgsl); it plans on the CPU from the ids' host copy.
 import { GpuError } from "../../gpu/device.ts";
-import { kernel } from "../../gpu/kernel.ts";
+import { elementKernel } from "../../gpu/kernel.ts";
 import { dispatch } from "../../gpu/queue.ts";
 import { record } from "../autograd.ts";
 import { numel, Tensor } from "../tensor.ts";
@@ -56,7 +56,7 @@ export function indexSelect(x: Tensor, axis: number, ids: Tensor): Tensor {
   const out = Tensor.empty(shape, x.dtype, "index select");
   const idc = contiguous(ids);
   dispatch(
-    kernel("index_select", selectSrc, { T: x.dtype }),
+    elementKernel("index_select", selectSrc, { T: x.dtype }),
     [
       { buffer: xc.buffer, what: "table" },
       { buffer: idc.buffer, what: "ids" },
@@ -80,7 +80,7 @@ export function indexSelect(x: Tensor, axis: number, ids: Tensor): Tensor {
     for (let r = 1; r < plan.starts.length; r++) {
       longest = Math.max(longest, plan.starts[r] - plan.starts[r - 1]);
     }
-    const k = kernel("index_scatter", scatterSrc, { T: g.dtype });
+    const k = elementKernel("index_scatter", scatterSrc, { T: g.dtype });
     for (let round = 0; round < longest; round += RUN_SPAN) {
       dispatch(
         k,

@@ -1,7 +1,7 @@
 // Losses: cross-entropy with logits and an ignore index, BCE with logits. Both average
 // over the counted elements and keep everything on the GPU (no readback per step).
 import { GpuError } from "../../gpu/device.ts";
-import { kernel } from "../../gpu/kernel.ts";
+import { elementKernel } from "../../gpu/kernel.ts";
 import { dispatch } from "../../gpu/queue.ts";
 import { noGrad, record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
@@ -49,7 +49,7 @@ export function crossEntropy(logits: Tensor, labels: Tensor, ignoreIndex = -100)
     const scale = div(g, count);
     const dx = Tensor.empty(logits.shape, logits.dtype, "cross-entropy grad");
     dispatch(
-      kernel("cross_entropy_grad", bwdSrc, { T: logits.dtype }),
+      elementKernel("cross_entropy_grad", bwdSrc, { T: logits.dtype }),
       [
         { buffer: xc.buffer, what: "logits" },
         { buffer: lc.buffer, what: "labels" },

@@ -1,6 +1,6 @@
 // Reductions over one axis: sum, mean, max (gradient split evenly between tied maxima,
 // as torch.amax does), and sumTo, which undoes broadcasting in backward passes.
-import { kernel } from "../../gpu/kernel.ts";
+import { elementKernel } from "../../gpu/kernel.ts";
 import { dispatch, f32bits } from "../../gpu/queue.ts";
 import { GpuError } from "../../gpu/device.ts";
 import { record } from "../autograd.ts";
@@ -84,7 +84,7 @@ function reduceRaw(x: Tensor, axis: number, kind: keyof typeof OPS, scale: numbe
     const p = [total, n, inner, xc.offset, f32bits(chunks === 1 ? scale : 1), COL_CHUNK, chunks];
     const defs = { T: dtype, ...OPS[kind] };
     dispatch(
-      kernel("reduce_cols", colsSrc, defs),
+      elementKernel("reduce_cols", colsSrc, defs),
       [
         { buffer: xc.buffer, what: "input" },
         { buffer: out.buffer, what: "output" },

@@ -9,6 +9,7 @@ import { kernel } from "../../gpu/kernel.ts";
 import { type Binding, dispatch } from "../../gpu/queue.ts";
 import wgMode from "../../../shaders/rowreduce.wgsl" with { type: "text" };
 import threadMode from "../../../shaders/rowreduce_thread.wgsl" with { type: "text" };
+import rowEntry from "../../../shaders/entry_row.wgsl" with { type: "text" };
 
 const THREAD_ROWS = 64;
 const SOFTWARE_THREAD_ROWS = 4096;
@@ -33,10 +34,11 @@ export function rowDispatch(
     ? forced === "thread"
     : n <= THREAD_ROWS || (gpu().isSoftware && n <= SOFTWARE_THREAD_ROWS);
   if (thread) {
-    const k = kernel(name, threadMode + source, { ...defs, WG: THREAD_ROWS, LANES: 1 });
+    const k = kernel(name, threadMode + source + rowEntry, { ...defs, WG: THREAD_ROWS, LANES: 1 });
     dispatch(k, bindings, params, Math.ceil(rows / THREAD_ROWS));
   } else {
     const wg = n <= 128 ? 128 : 256;
-    dispatch(kernel(name, wgMode + source, { ...defs, WG: wg, LANES: wg }), bindings, params, rows);
+    const k = kernel(name, wgMode + source + rowEntry, { ...defs, WG: wg, LANES: wg });
+    dispatch(k, bindings, params, rows);
   }
 }

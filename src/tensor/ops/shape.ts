@@ -1,6 +1,6 @@
 // Shape ops. reshape, permute/transpose, slice and expand are views (no copy) when the
 // layout allows; contiguous() and concat() copy through one strided-copy kernel.
-import { kernel } from "../../gpu/kernel.ts";
+import { elementKernel } from "../../gpu/kernel.ts";
 import { dispatch } from "../../gpu/queue.ts";
 import { GpuError } from "../../gpu/device.ts";
 import { record } from "../autograd.ts";
@@ -22,7 +22,7 @@ export function copyInto(dst: Tensor, src: Tensor): void {
   }
   if (dst.dtype !== src.dtype) throw new GpuError(`copy of ${src.dtype} into ${dst.dtype}`);
   if (src.size === 0) return;
-  const k = kernel("copy", copySrc, { T: src.dtype });
+  const k = elementKernel("copy", copySrc, { T: src.dtype });
   dispatch(k, [{ buffer: src.buffer, what: "source" }, { buffer: dst.buffer, what: "dest" }], [
     src.size,
     src.offset,
