@@ -7,12 +7,20 @@ import { doctor } from "./src/cli/doctor.ts";
 import { demo } from "./src/cli/demo.ts";
 import { encode } from "./src/cli/encode.ts";
 import { modelInit } from "./src/cli/model.ts";
+import { dataConvert } from "./src/cli/data.ts";
+import { DataError } from "./src/formats/schemas.ts";
 import { ModelFolderError } from "./src/formats/hf_config.ts";
 import { SafetensorsError } from "./src/formats/safetensors.ts";
 import config from "./deno.json" with { type: "json" };
 
 /** Two-word names ("model init") are a command group's subcommands. */
-const COMMANDS: Record<string, Command> = { doctor, demo, "model init": modelInit, encode };
+const COMMANDS: Record<string, Command> = {
+  doctor,
+  demo,
+  "model init": modelInit,
+  "data convert": dataConvert,
+  encode,
+};
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
@@ -83,7 +91,7 @@ try {
   // themselves; anything else is a bug, and its stack helps the report.
   const known = e instanceof GpuError || e instanceof Deno.errors.NotFound ||
     e instanceof Deno.errors.PermissionDenied || e instanceof SyntaxError ||
-    e instanceof ModelFolderError || e instanceof SafetensorsError;
+    e instanceof ModelFolderError || e instanceof SafetensorsError || e instanceof DataError;
   console.error(`kadapter: ${known ? (e as Error).message : (e as Error).stack ?? e}`);
   Deno.exit(1);
 }

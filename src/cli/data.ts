@@ -1,0 +1,42 @@
+// kadapter data convert: the released K-Adapter JSON files and CoNLL-U treebanks to the
+// documented Arrow schemas, which training reads batch by batch.
+import { convert, type Format, FORMATS } from "../formats/convert/convert.ts";
+import { type Command, requiredOption, UsageError } from "./options.ts";
+
+export const dataConvert: Command = {
+  spec: {
+    name: "data convert",
+    summary: "convert T-REx-rc JSON, CoNLL-U or find-head JSON to an Arrow dataset",
+    options: {
+      format: {
+        type: "string",
+        arg: "NAME",
+        help: "trex-rc-json (-> trex-rc schema), conllu or find-head-json (-> dependency)",
+      },
+      in: { type: "string", arg: "PATH", help: "the source file" },
+      out: { type: "string", arg: "FILE", help: "the Arrow IPC file to write (.arrow)" },
+      "skip-bad": {
+        type: "boolean",
+        default: false,
+        help: "leave bad rows out and print their count per reason (default: stop at the first)",
+      },
+    },
+    details: "JSON input is a JSON array or JSON lines. find-head JSON: words in `tokens` or " +
+      "`token`, heads in `heads` or `head`, 1-based, 0 = root. CoNLL-U: FORM and HEAD of each " +
+      "word; multiword ranges (1-2) and empty nodes (1.1) are skipped. The output is written " +
+      "to a temporary file and renamed into place.",
+  },
+  async run(values) {
+    const format = requiredOption(values, "format");
+    if (!Object.hasOwn(FORMATS, format)) {
+      throw new UsageError(`--format must be one of ${Object.keys(FORMATS).join(", ")}`);
+    }
+    const input = requiredOption(values, "in"), out = requiredOption(values, "out");
+    const { rows, skipped } = await convert(format as Format, input, out, {
+      skipBad: values["skip-bad"] === true,
+    });
+    console.log(`wrote ${rows} rows (${FORMATS[format].schema} schema) to ${out}`);
+    for (const [reason, n] of Object.entries(skipped)) console.log(`skipped ${n}: ${reason}`);
+    return 0;
+  },
+};

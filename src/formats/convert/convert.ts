@@ -1,0 +1,48 @@
+// Source files to a documented Arrow schema: every row checked, a bad one either stops the
+// conversion with its file, line and field, or (skipBad) is counted by reason and left out.
+import { writeArrow } from "../arrow_write.ts";
+import { DataError, PROBLEM, type Rows, type SchemaName } from "../schemas.ts";
+import { conllu } from "./conllu.ts";
+import { findHeadJson } from "./find_head_json.ts";
+import type { Item } from "./source.ts";
+import { trexRcJson } from "./trex_rc_json.ts";
+
+export const FORMATS: Record<
+  string,
+  { schema: SchemaName; read: (p: string) => AsyncGenerator<Item> }
+> = {
+  "trex-rc-json": { schema: "trex-rc", read: trexRcJson },
+  conllu: { schema: "dependency", read: conllu },
+  "find-head-json": { schema: "dependency", read: findHeadJson },
+};
+export type Format = keyof typeof FORMATS;
+
+export interface ConvertResult {
+  rows: number;
+  /** Rows left out, by reason (only with skipBad). */
+  skipped: Record<string, number>;
+}
+
+export async function convert(
+  format: Format,
+  input: string,
+  out: string,
+  { skipBad = false } = {},
+): Promise<ConvertResult> {
+  const { schema, read } = FORMATS[format];
+  const skipped: Record<string, number> = {};
+  async function* good(): AsyncGenerator<Rows[SchemaName]> {
+    for await (const item of read(input)) {
+      const bad = "problem" in item ? item.problem : PROBLEM[schema](item.row);
+      if (!bad) {
+        yield (item as { row: unknown }).row as Rows[SchemaName];
+      } else if (skipBad) {
+        skipped[bad.reason] = (skipped[bad.reason] ?? 0) + 1;
+      } else {
+        throw new DataError(input, item.at, bad.field, bad.reason, bad.detail);
+      }
+    }
+  }
+  const rows = await writeArrow(out, schema, good());
+  return { rows, skipped };
+}

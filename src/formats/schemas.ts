@@ -1,0 +1,173 @@
+// The two documented dataset schemas (reference section 4) and their checks. Readers accept
+// what Hugging Face `datasets` writes (int64, large_string, large_list); the writer uses the
+// narrow types. Every problem names file, row and field, so a bad row in millions is findable.
+import * as A from "apache-arrow";
+
+/** facAdapter data: inclusive word indices of subject and object, a Wikidata relation id. */
+export interface TrexRow {
+  token: string[];
+  subj_start: number;
+  subj_end: number;
+  obj_start: number;
+  obj_end: number;
+  relation: string;
+}
+
+/** linAdapter data: each word's head, 1-based, 0 = root. */
+export interface DepRow {
+  tokens: string[];
+  heads: number[];
+}
+
+export interface Rows {
+  "trex-rc": TrexRow;
+  dependency: DepRow;
+}
+export type SchemaName = keyof Rows;
+
+type Kind = "string" | "int" | "list<string>" | "list<int>";
+const COLUMNS: { [S in SchemaName]: Record<keyof Rows[S], Kind> } = {
+  "trex-rc": {
+    token: "list<string>",
+    subj_start: "int",
+    subj_end: "int",
+    obj_start: "int",
+    obj_end: "int",
+    relation: "string",
+  },
+  dependency: { tokens: "list<string>", heads: "list<int>" },
+};
+
+const utf8 = () => new A.Utf8();
+const list = (t: A.DataType) => new A.List(new A.Field("item", t, true));
+const ARROW_TYPE: Record<Kind, () => A.DataType> = {
+  string: utf8,
+  int: () => new A.Int32(),
+  "list<string>": () => list(utf8()),
+  "list<int>": () => list(new A.Int32()),
+};
+
+/** The Arrow schema the writer uses for `name`. */
+export function arrowSchema(name: SchemaName): A.Schema {
+  return new A.Schema(
+    Object.entries(COLUMNS[name]).map(([f, k]) => new A.Field(f, ARROW_TYPE[k as Kind](), false)),
+  );
+}
+
+export function columnNames(name: SchemaName): string[] {
+  return Object.keys(COLUMNS[name]);
+}
+
+/** A schema or value problem, located as "<file>: <where>, field <field>: <detail>". */
+export class DataError extends Error {
+  constructor(
+    readonly file: string,
+    readonly at: string,
+    readonly field: string,
+    readonly reason: string,
+    detail: string,
+  ) {
+    super(`${file}: ${at}, field ${field}: ${detail}`);
+    this.name = "DataError";
+  }
+}
+
+/** What is wrong with one row; `reason` is the short key --skip-bad counts by. */
+export interface Problem {
+  field: string;
+  reason: string;
+  detail: string;
+}
+
+const isString = (t: A.DataType) => A.DataType.isUtf8(t) || A.DataType.isLargeUtf8(t);
+const isList = (t: A.DataType) => A.DataType.isList(t) || A.DataType.isLargeList(t);
+const MATCHES: Record<Kind, (t: A.DataType) => boolean> = {
+  string: isString,
+  int: (t) => A.DataType.isInt(t),
+  "list<string>": (t) => isList(t) && isString(t.children[0].type),
+  "list<int>": (t) => isList(t) && A.DataType.isInt(t.children[0].type),
+};
+
+/** Throws a DataError for a missing column or one of the wrong type; extra columns are fine. */
+export function checkSchema(schema: A.Schema, name: SchemaName, file: string): void {
+  for (const [field, kind] of Object.entries(COLUMNS[name]) as [string, Kind][]) {
+    const f = schema.fields.find((f) => f.name === field);
+    if (!f) {
+      throw new DataError(file, "schema", field, "missing column", `missing ${kind} column`);
+    }
+    if (!MATCHES[kind](f.type)) {
+      throw new DataError(file, "schema", field, "wrong type", `is ${f.type}, expected ${kind}`);
+    }
+  }
+}
+
+const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
+const isStrings = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.every((s) => typeof s === "string");
+
+function typeProblem(row: Record<string, unknown>, name: SchemaName): Problem | null {
+  for (const [field, kind] of Object.entries(COLUMNS[name]) as [string, Kind][]) {
+    const v = row[field];
+    if (v === undefined || v === null) {
+      return { field, reason: `${field} missing`, detail: `missing (expected ${kind})` };
+    }
+    const ok = kind === "string"
+      ? typeof v === "string"
+      : kind === "int"
+      ? isInt(v)
+      : kind === "list<string>"
+      ? isStrings(v)
+      : Array.isArray(v) && v.every(isInt);
+    if (!ok) {
+      return {
+        field,
+        reason: `${field} wrong type`,
+        detail: `${JSON.stringify(v)} is not ${kind}`,
+      };
+    }
+  }
+  return null;
+}
+
+/** The first problem of a T-REx-rc row (types, empty sentence, spans outside the words). */
+export function trexProblem(row: Record<string, unknown>): Problem | null {
+  const bad = typeProblem(row, "trex-rc");
+  if (bad) return bad;
+  const r = row as unknown as TrexRow, n = r.token.length;
+  if (n === 0) return { field: "token", reason: "token empty", detail: "no words" };
+  if (r.relation === "") {
+    return { field: "relation", reason: "relation empty", detail: "empty relation" };
+  }
+  for (const span of ["subj", "obj"] as const) {
+    const s = r[`${span}_start`], e = r[`${span}_end`];
+    if (s < 0 || s >= n) return outOfRange(`${span}_start`, s, `[0, ${n - 1}]`);
+    if (e < s || e >= n) return outOfRange(`${span}_end`, e, `[${s}, ${n - 1}]`);
+  }
+  return null;
+}
+
+/** The first problem of a dependency row (types, lengths, heads outside 0..n). */
+export function depProblem(row: Record<string, unknown>): Problem | null {
+  const bad = typeProblem(row, "dependency");
+  if (bad) return bad;
+  const r = row as unknown as DepRow, n = r.tokens.length;
+  if (n === 0) return { field: "tokens", reason: "tokens empty", detail: "no words" };
+  if (r.heads.length !== n) {
+    return {
+      field: "heads",
+      reason: "heads length != tokens length",
+      detail: `${r.heads.length} heads for ${n} tokens`,
+    };
+  }
+  const i = r.heads.findIndex((h) => h < 0 || h > n);
+  return i < 0 ? null : outOfRange(`heads[${i}]`, r.heads[i], `[0, ${n}]`, "heads");
+}
+
+function outOfRange(field: string, v: number, range: string, key = field): Problem {
+  return { field, reason: `${key} out of range`, detail: `${v} is outside ${range}` };
+}
+
+export const PROBLEM: { [S in SchemaName]: (row: Record<string, unknown>) => Problem | null } = {
+  "trex-rc": trexProblem,
+  dependency: depProblem,
+};

@@ -1,0 +1,134 @@
+// Shape and behaviour of a K-Adapter adapter model (kadapter-reference.md section 3), with the
+// released code's choices as defaults and the paper's as options.
+import type { TransformerConfig } from "../nn/config.ts";
+
+export interface AdapterConfig {
+  /** The encoder's hidden size H (the code's project_hidden_size). */
+  hidden: number;
+  /** Inner hidden size A of the adapter's transformer layers (the code's adapter_size). */
+  adapterHidden: number;
+  heads: number;
+  /** Feed-forward width of the inner layers. */
+  intermediate: number;
+  /** Inner transformer layers per adapter layer (adapter_transformer_layers). */
+  layers: number;
+  /** Indices into hidden_states (0 = embedding output); one adapter layer each. */
+  adapterList: number[];
+  /** Hidden and attention-probability dropout of the inner layers. */
+  dropout: number;
+  layerNormEps: number;
+  /** Std of the normal init of down_project/up_project weights (code: normal_(std=0.0002)). */
+  initStd: number;
+  /**
+   * "all": inner attention sees every position, padding included (the code's all-ones mask).
+   * "padding": padded keys are masked out.
+   */
+  mask: "all" | "padding";
+  /**
+   * "sum": input_i = hidden_states[adapterList[i]] + out_{i-1} (the code).
+   * "concat": input_i = fuse.i(cat(hidden_states[adapterList[i]], out_{i-1})), Linear 2H->H,
+   * for i >= 1 (the paper's wording); the first layer has nothing to concatenate and reads
+   * its hidden state alone, where the code's concat mode crashed.
+   */
+  combine: "sum" | "concat";
+}
+
+/**
+ * The default adapter_list of an encoder with L layers: [0, L/2 - 1, L - 2], which is the
+ * released scripts' 0,11,22 for roberta-large and 0,5,10 for roberta-base (first, middle and
+ * second-to-last state). Shallow encoders get the distinct values of that list.
+ */
+export function defaultAdapterList(encoderLayers: number): number[] {
+  if (!Number.isInteger(encoderLayers) || encoderLayers < 1) {
+    throw new Error(`encoder layer count must be a positive integer, got ${encoderLayers}`);
+  }
+  const L = encoderLayers;
+  return [...new Set([0, Math.max(0, Math.floor(L / 2) - 1), Math.max(0, L - 2)])];
+}
+
+/** The released code's adapter for an encoder of `hidden` width and `encoderLayers` depth. */
+export function adapterConfig(
+  hidden: number,
+  encoderLayers: number,
+  over: Partial<AdapterConfig> = {},
+): AdapterConfig {
+  const c: AdapterConfig = {
+    hidden,
+    adapterHidden: 768,
+    heads: 12,
+    intermediate: 3072,
+    layers: 2,
+    adapterList: defaultAdapterList(encoderLayers),
+    dropout: 0.1,
+    layerNormEps: 1e-5,
+    initStd: 0.0002,
+    mask: "all",
+    combine: "sum",
+    ...over,
+  };
+  for (const i of c.adapterList) {
+    if (!Number.isInteger(i) || i < 0 || i > encoderLayers) {
+      throw new Error(`adapter_list entry ${i} is not a hidden state (0 .. ${encoderLayers})`);
+    }
+  }
+  if (c.adapterList.length === 0) throw new Error("adapter_list is empty");
+  return c;
+}
+
+/** The inner transformer layers' config; initRange is unused (they get PyTorch's init). */
+export function innerConfig(c: AdapterConfig): TransformerConfig {
+  return {
+    hidden: c.adapterHidden,
+    heads: c.heads,
+    intermediate: c.intermediate,
+    hiddenDropout: c.dropout,
+    attentionDropout: c.dropout,
+    layerNormEps: c.layerNormEps,
+    initRange: c.initStd,
+  };
+}
+
+type Shapes = [string, number[]][];
+
+const lin = (p: string, inF: number, outF: number): Shapes => [
+  [`${p}.weight`, [outF, inF]],
+  [`${p}.bias`, [outF]],
+];
+const norm = (p: string, n: number): Shapes => [[`${p}.weight`, [n]], [`${p}.bias`, [n]]];
+
+/** One post-LN BERT layer's parameters under prefix `p` (HF names, registration order). */
+export function bertLayerShapes(p: string, h: number, ffn: number): Shapes {
+  return [
+    ...lin(`${p}attention.self.query`, h, h),
+    ...lin(`${p}attention.self.key`, h, h),
+    ...lin(`${p}attention.self.value`, h, h),
+    ...lin(`${p}attention.output.dense`, h, h),
+    ...norm(`${p}attention.output.LayerNorm`, h),
+    ...lin(`${p}intermediate.dense`, h, ffn),
+    ...lin(`${p}output.dense`, ffn, h),
+    ...norm(`${p}output.LayerNorm`, h),
+  ];
+}
+
+/** Every parameter of an adapter model as [name, shape], without allocating anything. */
+export function adapterShapes(c: AdapterConfig): Shapes {
+  const out: Shapes = [];
+  c.adapterList.forEach((_, i) => {
+    const p = `adapter.${i}.`;
+    out.push(...lin(`${p}down_project`, c.hidden, c.adapterHidden));
+    for (let j = 0; j < c.layers; j++) {
+      out.push(...bertLayerShapes(`${p}encoder.layer.${j}.`, c.adapterHidden, c.intermediate));
+    }
+    out.push(...lin(`${p}up_project`, c.adapterHidden, c.hidden));
+  });
+  if (c.combine === "concat") {
+    for (let i = 1; i < c.adapterList.length; i++) {
+      out.push(...lin(`fuse.${i}`, 2 * c.hidden, c.hidden));
+    }
+  }
+  return out;
+}
+
+export function adapterParamCount(c: AdapterConfig): number {
+  return adapterShapes(c).reduce((s, [, shape]) => s + shape.reduce((a, b) => a * b, 1), 0);
+}
