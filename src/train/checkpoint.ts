@@ -1,0 +1,201 @@
+// Training checkpoints for --resume: trainable parameters, AdamW moments and step, and the
+// loop state (data position, dropout counter, best metric). A checkpoint folder is written
+// whole into a temporary sibling, flushed, then swapped in, so `dir` always holds either the
+// previous complete checkpoint or the new complete one.
+import { basename, dirname, join } from "node:path";
+import { upload } from "../gpu/queue.ts";
+import type { AdamW } from "../nn/optim.ts";
+import { openSafetensors, type SafetensorsFile, writeSafetensors } from "../formats/safetensors.ts";
+import { writeTextAtomic } from "../formats/atomic.ts";
+import type { Tensor } from "../tensor/mod.ts";
+import type { SamplerState } from "./sampler.ts";
+
+export const PARAMS_FILE = "model.safetensors";
+export const OPTIMIZER_FILE = "optimizer.safetensors";
+/** Written last: a folder without it is incomplete. */
+export const STATE_FILE = "trainer_state.json";
+const FORMAT = "kadapter-train-state/1";
+
+export interface TrainState {
+  /** Optimizer steps done (also AdamW's bias-correction step). */
+  step: number;
+  sampler: SamplerState;
+  dropout: { seed: number; counter: number };
+  best: { metric: string; value: number; step: number } | null;
+  config: Record<string, unknown>;
+}
+
+export class CheckpointError extends Error {
+  constructor(dir: string, message: string) {
+    super(`checkpoint ${dir}: ${message}`);
+    this.name = "CheckpointError";
+  }
+}
+
+type Named = readonly (readonly [string, Tensor])[];
+
+/** The moments of each named parameter, found by identity in the optimizer. */
+function moments(params: Named, opt: AdamW) {
+  return params.map(([name, t]) => {
+    const i = opt.params.indexOf(t);
+    if (i < 0) throw new Error(`parameter ${name} is not in the optimizer`);
+    return { name, m: opt.m[i], v: opt.v[i] };
+  });
+}
+
+function entry(name: string, t: Tensor) {
+  return { name, dtype: "F32" as const, shape: t.shape, data: () => t.data() };
+}
+
+async function syncDir(path: string): Promise<void> {
+  const d = await Deno.open(path, { read: true });
+  try {
+    await d.sync();
+  } finally {
+    d.close();
+  }
+}
+
+/** Temporary folders of interrupted saves next to `dir`. */
+export async function leftoverTemps(dir: string): Promise<string[]> {
+  const prefix = `.${basename(dir)}.tmp-`, out: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dirname(dir))) {
+      if (e.name.startsWith(prefix)) out.push(join(dirname(dir), e.name));
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return out;
+}
+
+/** After a save was cut between moving the old folder aside and renaming the new one in. */
+async function recover(dir: string): Promise<void> {
+  const aside = (await leftoverTemps(dir)).find((t) => t.endsWith("-old"));
+  if (aside && !(await Deno.stat(dir).then(() => true, () => false))) {
+    await Deno.rename(aside, dir);
+  }
+}
+
+/** Saves params, moments and `state` to `dir` atomically; removes stale temporaries. */
+export async function saveCheckpoint(
+  dir: string,
+  params: Named,
+  opt: AdamW,
+  state: TrainState,
+): Promise<void> {
+  await recover(dir);
+  for (const t of await leftoverTemps(dir)) await Deno.remove(t, { recursive: true });
+  await Deno.mkdir(dirname(dir), { recursive: true });
+  const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${crypto.randomUUID().slice(0, 8)}`);
+  await Deno.mkdir(tmp);
+  try {
+    await writeSafetensors(join(tmp, PARAMS_FILE), params.map(([n, t]) => entry(n, t)));
+    await writeSafetensors(
+      join(tmp, OPTIMIZER_FILE),
+      moments(params, opt).flatMap((
+        { name, m, v },
+      ) => [entry(`m.${name}`, m), entry(`v.${name}`, v)]),
+      { step: String(opt.step) },
+    );
+    const json = { format: FORMAT, ...state, step: opt.step };
+    await writeTextAtomic(join(tmp, STATE_FILE), JSON.stringify(json, null, 2) + "\n");
+    await syncDir(tmp);
+    // A folder cannot be renamed over a non-empty one: move the old one aside first, and
+    // only delete it once the new one is in place.
+    const old = `${tmp}-old`;
+    const hadOld = await Deno.rename(dir, old).then(() => true, (e) => {
+      if (e instanceof Deno.errors.NotFound) return false;
+      throw e;
+    });
+    await Deno.rename(tmp, dir);
+    await syncDir(dirname(dir));
+    if (hadOld) await Deno.remove(old, { recursive: true });
+  } catch (e) {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    throw e;
+  }
+}
+
+/** Reads and validates the state file, with the cause when the checkpoint is incomplete. */
+export async function readTrainState(dir: string): Promise<TrainState> {
+  await recover(dir);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(join(dir, STATE_FILE));
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw new CheckpointError(dir, String(e));
+    const temps = await leftoverTemps(dir);
+    const hint = temps.length ? `; ${temps[0]} is an interrupted save, not a checkpoint` : "";
+    throw new CheckpointError(dir, `no ${STATE_FILE} (missing or incomplete checkpoint)${hint}`);
+  }
+  let s: TrainState & { format?: string };
+  try {
+    s = JSON.parse(text);
+  } catch (e) {
+    throw new CheckpointError(dir, `${STATE_FILE} is not JSON (${(e as Error).message})`);
+  }
+  if (s?.format !== FORMAT || !Number.isInteger(s.step) || !s.sampler || !s.dropout) {
+    throw new CheckpointError(dir, `${STATE_FILE} is not a ${FORMAT} file`);
+  }
+  const { format: _, ...state } = s;
+  return state;
+}
+
+/**
+ * Loads a checkpoint into the model's parameters and the optimizer (same names and shapes
+ * required) and returns the loop state.
+ */
+export async function loadCheckpoint(dir: string, params: Named, opt: AdamW): Promise<TrainState> {
+  const state = await readTrainState(dir);
+  const want = moments(params, opt);
+  const expected = new Map<string, readonly number[]>();
+  for (const [n, t] of params) expected.set(n, t.shape);
+  for (const { name, m } of want) {
+    expected.set(`m.${name}`, m.shape).set(`v.${name}`, m.shape);
+  }
+  const files: SafetensorsFile[] = [];
+  try {
+    for (const f of [PARAMS_FILE, OPTIMIZER_FILE]) {
+      try {
+        files.push(await openSafetensors(join(dir, f)));
+      } catch (e) {
+        throw new CheckpointError(dir, (e as Error).message);
+      }
+    }
+    const problems: string[] = [];
+    const found = new Set<string>();
+    for (const f of files) {
+      for (const [name, info] of f.tensors) {
+        found.add(name);
+        const shape = expected.get(name);
+        if (!shape) problems.push(`unexpected ${name}`);
+        else if (info.dtype !== "F32" || String(info.shape) !== String(shape)) {
+          problems.push(`${name} is ${info.dtype} [${info.shape}], the model has F32 [${shape}]`);
+        }
+      }
+    }
+    for (const name of expected.keys()) if (!found.has(name)) problems.push(`missing ${name}`);
+    if (problems.length) {
+      const more = problems.length > 8 ? ` (and ${problems.length - 8} more)` : "";
+      throw new CheckpointError(
+        dir,
+        `does not match the model: ${problems.slice(0, 8).join("; ")}${more}`,
+      );
+    }
+    const targets = [
+      ...params.map(([name, t]) => ({ file: files[0], name, t })),
+      ...want.flatMap(({ name, m, v }) => [
+        { file: files[1], name: `m.${name}`, t: m },
+        { file: files[1], name: `v.${name}`, t: v },
+      ]),
+    ];
+    for (const { file, name, t } of targets) {
+      upload(t.buffer, t.offset * 4, await file.readF32(name));
+    }
+  } finally {
+    for (const f of files) f.close();
+  }
+  opt.step = state.step;
+  return state;
+}

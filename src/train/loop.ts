@@ -1,0 +1,206 @@
+// The generic training loop behind `train fac|lin` and `finetune`: seeded resumable batches,
+// gradient accumulation, AdamW with warmup/decay and clipping, periodic evaluation keeping the
+// best checkpoint, atomic checkpoints, a JSON-lines log and a progress bar.
+//
+// Losses and gradient norms stay on the GPU and are read back every `logEvery` steps (each
+// readback stalls the queue), and always before a checkpoint or an evaluation, so a NaN is
+// caught before it can reach a saved checkpoint.
+import { join } from "node:path";
+import { AdamW } from "../nn/optim.ts";
+import { linearWarmupDecay } from "../nn/schedule.ts";
+import { backward, type DropoutRng, full, keep, type Tensor, tidy } from "../tensor/mod.ts";
+import { loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.ts";
+import { JsonlLog } from "./log.ts";
+import { Progress, type ProgressOptions } from "./progress.ts";
+import { EpochSampler } from "./sampler.ts";
+
+export interface TrainOptions<B> {
+  /** The trainable parameters under their (HF) names. */
+  params: [string, Tensor][];
+  /**
+   * Number of training examples and how to build a batch from example indices; it runs in
+   * the step's tidy scope, so tensors it uploads are freed after the step.
+   */
+  examples: number;
+  makeBatch: (indices: number[]) => B;
+  /** The mean loss of a batch ([1] tensor); runs inside tidy with gradients on. */
+  loss: (batch: B) => Tensor;
+  /** Examples per micro-batch. */
+  batchSize: number;
+  /** Micro-batches per optimizer step (losses scaled by 1/accumulate). Default 1. */
+  accumulate?: number;
+  /** Optimizer steps, or else epochs over the training set. */
+  steps?: number;
+  epochs?: number;
+  lr: number;
+  /** Warmup steps of the linear warmup/decay schedule. */
+  warmup?: number;
+  weightDecay?: number;
+  maxGradNorm?: number;
+  noDecay?: (name: string) => boolean;
+  /** Seed of the data order. */
+  seed: number;
+  /** The model's dropout stream; its counter is checkpointed. */
+  dropout?: DropoutRng;
+  /** Output folder: metrics.jsonl, checkpoint/, best/. */
+  out: string;
+  checkpointEvery?: number;
+  logEvery?: number;
+  evalEvery?: number;
+  /** Dev metrics (the model is the caller's to switch to eval mode and back). */
+  evaluate?: () => Promise<Record<string, number>>;
+  /** Metric that picks the best checkpoint, and whether higher is better (default). */
+  bestMetric?: string;
+  higherIsBetter?: boolean;
+  /** Continue from out/checkpoint. */
+  resume?: boolean;
+  /** Run settings, stored in checkpoints and the log. */
+  config?: Record<string, unknown>;
+  /** Stop request, checked between steps; default: Ctrl-C (SIGINT). */
+  stop?: () => boolean;
+  progress?: ProgressOptions;
+}
+
+export interface TrainResult {
+  step: number;
+  totalSteps: number;
+  interrupted: boolean;
+  /** Loss of each optimizer step run in this call (mean over its micro-batches). */
+  losses: number[];
+  best: TrainState["best"];
+}
+
+export class DivergedError extends Error {
+  override name = "DivergedError";
+}
+
+/** A stop flag set by Ctrl-C, and a function that removes the handler. */
+function sigintStop(): [() => boolean, () => void] {
+  let stop = false;
+  const on = () => (stop = true);
+  Deno.addSignalListener("SIGINT", on);
+  return [() => stop, () => Deno.removeSignalListener("SIGINT", on)];
+}
+
+export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
+  const accumulate = o.accumulate ?? 1;
+  const sampler = new EpochSampler(o.examples, o.batchSize, {
+    seed: o.seed,
+    epoch: 0,
+    position: 0,
+  });
+  const total = o.steps ?? Math.floor(((o.epochs ?? 1) * sampler.batchesPerEpoch) / accumulate);
+  const ckptDir = join(o.out, "checkpoint"), bestDir = join(o.out, "best");
+  const opt = new AdamW(o.params, {
+    lr: o.lr,
+    weightDecay: o.weightDecay ?? 0,
+    maxGradNorm: o.maxGradNorm ?? 0,
+    ...(o.noDecay ? { noDecay: o.noDecay } : {}),
+  });
+  const [stop, unlisten] = o.stop ? [o.stop, () => {}] : sigintStop();
+  const log = new JsonlLog(join(o.out, "metrics.jsonl"));
+  let best: TrainState["best"] = null;
+  if (o.resume) {
+    const s = await loadCheckpoint(ckptDir, o.params, opt);
+    sampler.state = s.sampler;
+    if (o.dropout) Object.assign(o.dropout, s.dropout);
+    best = s.best;
+  }
+  const state = (): TrainState => ({
+    step: opt.step,
+    sampler: sampler.state,
+    dropout: { seed: o.dropout?.seed ?? 0, counter: o.dropout?.counter ?? 0 },
+    best,
+    config: o.config ?? {},
+  });
+  let saved = o.resume ? opt.step : -1;
+  const save = async () => {
+    await saveCheckpoint(ckptDir, o.params, opt, state());
+    saved = opt.step;
+  };
+  log.write({ event: o.resume ? "resume" : "start", step: opt.step, total, config: o.config });
+  const bar = new Progress(total - opt.step, { label: "train", ...o.progress });
+  const losses: number[] = [];
+  // Steps whose loss and norm are still on the GPU.
+  let pending: { step: number; lr: number; micro: Tensor[]; norm: Tensor }[] = [];
+  const drain = async () => {
+    const batch = pending;
+    pending = [];
+    try {
+      for (const p of batch) {
+        let loss = 0;
+        for (const l of p.micro) loss += (await l.data())[0] / p.micro.length;
+        const gradNorm = (await p.norm.data())[0];
+        if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+          const kept = saved >= 0
+            ? `the last checkpoint (${ckptDir}, step ${saved}) is intact`
+            : "no checkpoint was saved yet";
+          throw new DivergedError(
+            `training diverged at step ${p.step}: loss ${loss}, gradient norm ${gradNorm}; ` +
+              `${kept}. Lower the learning rate or check the data.`,
+          );
+        }
+        losses.push(loss);
+        log.write({ event: "train", step: p.step, loss, lr: p.lr, grad_norm: gradNorm });
+        bar.tick(1, { loss, lr: p.lr });
+      }
+    } finally {
+      for (const p of batch) for (const t of [...p.micro, p.norm]) t.dispose();
+    }
+  };
+  try {
+    while (opt.step < total && !stop()) {
+      const lr = linearWarmupDecay(opt.step, o.lr, o.warmup ?? 0, total);
+      const micro: Tensor[] = [];
+      for (let k = 0; k < accumulate; k++) {
+        const indices = sampler.next();
+        micro.push(tidy(() => {
+          const loss = o.loss(o.makeBatch(indices));
+          backward(loss, full(loss.shape, 1 / accumulate));
+          return keep(loss);
+        }));
+      }
+      const norm = opt.update(lr);
+      opt.zeroGrad();
+      const step = opt.step;
+      pending.push({ step, lr, micro, norm });
+      const evalNow = !!o.evaluate && !!o.evalEvery && step % o.evalEvery === 0;
+      const saveNow = (!!o.checkpointEvery && step % o.checkpointEvery === 0) || step === total;
+      if (step % (o.logEvery ?? 1) === 0 || evalNow || saveNow || stop()) await drain();
+      if (evalNow) {
+        const metrics = await o.evaluate!();
+        log.write({ event: "eval", step, ...metrics });
+        const key = o.bestMetric, value = key ? metrics[key] : undefined;
+        const better = o.higherIsBetter ?? true;
+        if (
+          key && value !== undefined &&
+          (!best || (better ? value > best.value : value < best.value))
+        ) {
+          best = { metric: key, value, step };
+          await saveCheckpoint(bestDir, o.params, opt, state());
+          log.write({ event: "best", step, [key]: value });
+        }
+      }
+      if (saveNow) await save();
+    }
+    await drain();
+    const interrupted = opt.step < total;
+    if (interrupted) {
+      if (saved !== opt.step) await save();
+      const msg = `interrupted at step ${opt.step}/${total}; checkpoint saved to ${ckptDir}. ` +
+        `Run the same command with --resume to continue.`;
+      log.write({ event: "interrupted", step: opt.step, message: msg });
+      bar.finish();
+      (o.progress?.write ?? ((t: string) => console.error(t.trimEnd())))(msg + "\n");
+    } else {
+      bar.finish();
+      log.write({ event: "done", step: opt.step, best });
+    }
+    return { step: opt.step, totalSteps: total, interrupted, losses, best };
+  } finally {
+    for (const p of pending) for (const t of [...p.micro, p.norm]) t.dispose();
+    unlisten();
+    log.close();
+    opt.dispose();
+  }
+}
