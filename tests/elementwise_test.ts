@@ -88,10 +88,12 @@ test("elementwise: gelu's erf is good to about A&S 7.1.26's 1.5e-7 on [-1, 1]", 
     return [y, d];
   });
   assertClose(y, ref.map1(x, ref.geluScalar), { atol: 2.5e-7 }, "gelu on [-1, 1]");
-  // gelu'(x) = Phi(x) + x phi(x): erf enters with weight 1/2.
+  // gelu'(x) = Phi(x) + x phi(x): erf enters with weight 1/2, so 0.75e-7 (A&S) + 1.5e-7 (the
+  // f32 polynomial and exp, now at weight 1/2 but with no |x| factor) + x phi(x) in f32
+  // (~5e-8) + half an ulp of the output (3e-8): 4e-7 (seen: 3.0e-7). An erf 1e-6 off fails.
   const dgelu = (v: number) =>
     0.5 * (1 + ref.erf(v / Math.SQRT2)) + v * Math.exp(-v * v / 2) / Math.sqrt(2 * Math.PI);
-  assertClose(dy, ref.map1(x, dgelu), { atol: 3e-7 }, "gelu' on [-1, 1]");
+  assertClose(dy, ref.map1(x, dgelu), { atol: 4e-7 }, "gelu' on [-1, 1]");
 });
 
 test("elementwise: extreme arguments give finite limits, not NaN", async () => {
