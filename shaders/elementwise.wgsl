@@ -16,6 +16,16 @@ fn erf_f(x: f32) -> f32 {
     + 0.254829592) * t * exp(-z * z);
   return select(y, -y, x < 0.0);
 }
+// tanh, clamped (f32 tanh overflows to NaN past |x| ~ 88 on some drivers) and by series
+// near 0, where drivers compute it through exp(2x) and lose ~1e-7 absolute (5e-5 relative
+// at x = 0.002). The x^9 term left out is below 2e-10 at |x| = 0.125.
+fn tanh_f(x: f32) -> f32 {
+  if (abs(x) < 0.125) {
+    let x2 = x * x;
+    return x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0))));
+  }
+  return tanh(clamp(x, -15.0, 15.0));
+}
 fn gelu(x: f32) -> f32 { return 0.5 * x * (1.0 + erf_f(x * SQRT1_2)); }
 fn gelu_grad(x: f32) -> f32 {
   return 0.5 * (1.0 + erf_f(x * SQRT1_2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x);

@@ -148,9 +148,8 @@ export const log = (x: Tensor) => unary("log", "log(a)", "b / a", "x", x);
 export const sqrt = (x: Tensor) => unary("sqrt", "sqrt(a)", "0.5 * b / a", "y", x);
 export const rsqrt = (x: Tensor) =>
   unary("rsqrt", "inverseSqrt(a)", "-0.5 * b * a * a * a", "y", x);
-/** tanh with the argument clamped, so large inputs give +-1 rather than NaN. */
-export const tanh = (x: Tensor) =>
-  unary("tanh", "tanh(clamp(a, -15.0, 15.0))", "b * (1.0 - a * a)", "y", x);
+/** tanh, accurate near 0 and clamped so large inputs give +-1 rather than NaN. */
+export const tanh = (x: Tensor) => unary("tanh", "tanh_f(a)", "b * (1.0 - a * a)", "y", x);
 /** Exact (erf) GELU, as BERT and RoBERTa use. */
 export const gelu = (x: Tensor) => unary("gelu", "gelu(a)", "b * gelu_grad(a)", "x", x);
 export const sigmoid = (x: Tensor) =>
