@@ -3,6 +3,7 @@
 // readback and comparison helpers. Every test gets fresh random inputs; on failure the
 // seed is printed, and KADAPTER_SEED=<seed> reruns the same inputs.
 import { gpu, initGpu } from "../src/gpu/device.ts";
+import { Rng as BaseRng } from "../src/nn/init.ts";
 import {
   cast,
   contiguous,
@@ -23,35 +24,14 @@ export const hasF16 = gpu().hasF16;
 const envSeed = Deno.env.get("KADAPTER_SEED");
 const runSeed = envSeed ? Number(envSeed) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
 
-/** mulberry32: small, fast, good enough for test inputs. */
-export class Rng {
-  #s: number;
-  constructor(seed: number) {
-    this.#s = seed >>> 0;
-  }
-  next(): number {
-    let t = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  }
+/** The project's seeded PRNG (mulberry32, Box-Muller) with helpers for test inputs. */
+export class Rng extends BaseRng {
   uniform(lo = 0, hi = 1): number {
     return lo + (hi - lo) * this.next();
   }
-  #spare: number | null = null;
-  /** Box-Muller, using both values of each pair. */
-  normal(): number {
-    if (this.#spare !== null) {
-      const v = this.#spare;
-      this.#spare = null;
-      return v;
-    }
-    const r = Math.sqrt(-2 * Math.log(1 - this.next())), t = 2 * Math.PI * this.next();
-    this.#spare = r * Math.sin(t);
-    return r * Math.cos(t);
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo));
+  /** An integer in [lo, hi), or in [0, lo) when hi is omitted (as the base class). */
+  override int(lo: number, hi?: number): number {
+    return hi === undefined ? super.int(lo) : lo + Math.floor(this.next() * (hi - lo));
   }
   // Generated values are f32-representable, so the reference sees exactly the GPU's inputs.
   /** Standard normal values of `shape`, times `scale`. */
