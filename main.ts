@@ -8,6 +8,11 @@ import { demo } from "./src/cli/demo.ts";
 import { encode } from "./src/cli/encode.ts";
 import { modelInit } from "./src/cli/model.ts";
 import { dataConvert } from "./src/cli/data.ts";
+import { trainFac, trainLin } from "./src/cli/train.ts";
+import { PretrainError } from "./src/tasks/pretrain.ts";
+import { DivergedError } from "./src/train/loop.ts";
+import { CheckpointError } from "./src/train/checkpoint.ts";
+import { AdapterFolderError } from "./src/models/adapter_folder.ts";
 import { DataError } from "./src/formats/schemas.ts";
 import { ModelFolderError } from "./src/formats/hf_config.ts";
 import { SafetensorsError } from "./src/formats/safetensors.ts";
@@ -19,6 +24,8 @@ const COMMANDS: Record<string, Command> = {
   demo,
   "model init": modelInit,
   "data convert": dataConvert,
+  "train fac": trainFac,
+  "train lin": trainLin,
   encode,
 };
 
@@ -91,7 +98,9 @@ try {
   // themselves; anything else is a bug, and its stack helps the report.
   const known = e instanceof GpuError || e instanceof Deno.errors.NotFound ||
     e instanceof Deno.errors.PermissionDenied || e instanceof SyntaxError ||
-    e instanceof ModelFolderError || e instanceof SafetensorsError || e instanceof DataError;
+    e instanceof ModelFolderError || e instanceof SafetensorsError || e instanceof DataError ||
+    e instanceof DivergedError ||
+    e instanceof CheckpointError || e instanceof AdapterFolderError || e instanceof PretrainError;
   console.error(`kadapter: ${known ? (e as Error).message : (e as Error).stack ?? e}`);
   Deno.exit(1);
 }

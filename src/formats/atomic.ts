@@ -1,5 +1,6 @@
-// Atomic file writes: the new file is written beside the target, flushed to disk, then renamed
-// over it, so a crash or a concurrent reader sees the old file or the whole new one, never half.
+// Atomic file and folder writes: the new file (folder) is written beside the target, flushed to
+// disk, then renamed over it, so a crash or a concurrent reader sees the old one or the whole
+// new one, never half.
 import { basename, dirname, join } from "node:path";
 
 /** Creates `path` through a temporary file in the same directory that `fill` writes. */
@@ -30,4 +31,69 @@ export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<vo
 
 export function writeTextAtomic(path: string, text: string): Promise<void> {
   return writeFileAtomic(path, (f) => writeAll(f, new TextEncoder().encode(text)));
+}
+
+async function syncDir(path: string): Promise<void> {
+  const d = await Deno.open(path, { read: true });
+  try {
+    await d.sync();
+  } finally {
+    d.close();
+  }
+}
+
+/** Temporary folders of interrupted writeFolderAtomic calls next to `dir`. */
+export async function leftoverTemps(dir: string): Promise<string[]> {
+  const prefix = `.${basename(dir)}.tmp-`, out: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dirname(dir))) {
+      if (e.name.startsWith(prefix)) out.push(join(dirname(dir), e.name));
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return out;
+}
+
+/**
+ * Repairs a folder write cut between moving the old folder aside and renaming the new one in:
+ * the old folder goes back in place. Readers call it before reading `dir`.
+ */
+export async function recover(dir: string): Promise<void> {
+  const aside = (await leftoverTemps(dir)).find((t) => t.endsWith("-old"));
+  if (aside && !(await Deno.stat(dir).then(() => true, () => false))) {
+    await Deno.rename(aside, dir);
+  }
+}
+
+/**
+ * Creates or replaces the folder `dir` with what `fill` writes into a temporary sibling;
+ * first repairs a cut write and removes stale temporaries of `dir`.
+ */
+export async function writeFolderAtomic(
+  dir: string,
+  fill: (tmp: string) => Promise<void>,
+): Promise<void> {
+  await recover(dir);
+  for (const t of await leftoverTemps(dir)) await Deno.remove(t, { recursive: true });
+  await Deno.mkdir(dirname(dir), { recursive: true });
+  const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${crypto.randomUUID().slice(0, 8)}`);
+  await Deno.mkdir(tmp);
+  try {
+    await fill(tmp);
+    await syncDir(tmp);
+    // A folder cannot be renamed over a non-empty one: move the old one aside first, and
+    // only delete it once the new one is in place.
+    const old = `${tmp}-old`;
+    const hadOld = await Deno.rename(dir, old).then(() => true, (e) => {
+      if (e instanceof Deno.errors.NotFound) return false;
+      throw e;
+    });
+    await Deno.rename(tmp, dir);
+    await syncDir(dirname(dir));
+    if (hadOld) await Deno.remove(old, { recursive: true });
+  } catch (e) {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    throw e;
+  }
 }

@@ -2,25 +2,29 @@
 // loop state (data position, dropout counter, best metric). A checkpoint folder is written
 // whole into a temporary sibling, flushed, then swapped in, so `dir` always holds either the
 // previous complete checkpoint or the new complete one.
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
 import { upload } from "../gpu/queue.ts";
 import type { AdamW } from "../nn/optim.ts";
 import { openSafetensors, type SafetensorsFile, writeSafetensors } from "../formats/safetensors.ts";
-import { writeTextAtomic } from "../formats/atomic.ts";
+import { leftoverTemps, recover, writeFolderAtomic, writeTextAtomic } from "../formats/atomic.ts";
 import type { Tensor } from "../tensor/mod.ts";
 import type { SamplerState } from "./sampler.ts";
+
+/** Interrupted saves next to a checkpoint folder. */
+export { leftoverTemps };
 
 export const PARAMS_FILE = "model.safetensors";
 export const OPTIMIZER_FILE = "optimizer.safetensors";
 /** Written last: a folder without it is incomplete. */
 export const STATE_FILE = "trainer_state.json";
-const FORMAT = "kadapter-train-state/1";
+const FORMAT = "kadapter-train-state/2";
 
 export interface TrainState {
   /** Optimizer steps done (also AdamW's bias-correction step). */
   step: number;
   sampler: SamplerState;
-  dropout: { seed: number; counter: number };
+  /** Each dropout stream's seed and counter, in the model's order. */
+  dropout: { seed: number; counter: number }[];
   best: { metric: string; value: number; step: number } | null;
   config: Record<string, unknown>;
 }
@@ -47,49 +51,14 @@ function entry(name: string, t: Tensor) {
   return { name, dtype: "F32" as const, shape: t.shape, data: () => t.data() };
 }
 
-async function syncDir(path: string): Promise<void> {
-  const d = await Deno.open(path, { read: true });
-  try {
-    await d.sync();
-  } finally {
-    d.close();
-  }
-}
-
-/** Temporary folders of interrupted saves next to `dir`. */
-export async function leftoverTemps(dir: string): Promise<string[]> {
-  const prefix = `.${basename(dir)}.tmp-`, out: string[] = [];
-  try {
-    for await (const e of Deno.readDir(dirname(dir))) {
-      if (e.name.startsWith(prefix)) out.push(join(dirname(dir), e.name));
-    }
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  return out;
-}
-
-/** After a save was cut between moving the old folder aside and renaming the new one in. */
-async function recover(dir: string): Promise<void> {
-  const aside = (await leftoverTemps(dir)).find((t) => t.endsWith("-old"));
-  if (aside && !(await Deno.stat(dir).then(() => true, () => false))) {
-    await Deno.rename(aside, dir);
-  }
-}
-
-/** Saves params, moments and `state` to `dir` atomically; removes stale temporaries. */
+/** Saves params, moments and `state` to `dir` atomically (writeFolderAtomic). */
 export async function saveCheckpoint(
   dir: string,
   params: Named,
   opt: AdamW,
   state: TrainState,
 ): Promise<void> {
-  await recover(dir);
-  for (const t of await leftoverTemps(dir)) await Deno.remove(t, { recursive: true });
-  await Deno.mkdir(dirname(dir), { recursive: true });
-  const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${crypto.randomUUID().slice(0, 8)}`);
-  await Deno.mkdir(tmp);
-  try {
+  await writeFolderAtomic(dir, async (tmp) => {
     await writeSafetensors(join(tmp, PARAMS_FILE), params.map(([n, t]) => entry(n, t)));
     await writeSafetensors(
       join(tmp, OPTIMIZER_FILE),
@@ -100,21 +69,7 @@ export async function saveCheckpoint(
     );
     const json = { format: FORMAT, ...state, step: opt.step };
     await writeTextAtomic(join(tmp, STATE_FILE), JSON.stringify(json, null, 2) + "\n");
-    await syncDir(tmp);
-    // A folder cannot be renamed over a non-empty one: move the old one aside first, and
-    // only delete it once the new one is in place.
-    const old = `${tmp}-old`;
-    const hadOld = await Deno.rename(dir, old).then(() => true, (e) => {
-      if (e instanceof Deno.errors.NotFound) return false;
-      throw e;
-    });
-    await Deno.rename(tmp, dir);
-    await syncDir(dirname(dir));
-    if (hadOld) await Deno.remove(old, { recursive: true });
-  } catch (e) {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw e;
-  }
+  });
 }
 
 /** Reads and validates the state file, with the cause when the checkpoint is incomplete. */
@@ -135,7 +90,9 @@ export async function readTrainState(dir: string): Promise<TrainState> {
   } catch (e) {
     throw new CheckpointError(dir, `${STATE_FILE} is not JSON (${(e as Error).message})`);
   }
-  if (s?.format !== FORMAT || !Number.isInteger(s.step) || !s.sampler || !s.dropout) {
+  if (
+    s?.format !== FORMAT || !Number.isInteger(s.step) || !s.sampler || !Array.isArray(s.dropout)
+  ) {
     throw new CheckpointError(dir, `${STATE_FILE} is not a ${FORMAT} file`);
   }
   const { format: _, ...state } = s;

@@ -40,15 +40,23 @@ export interface TrainOptions<B> {
   noDecay?: (name: string) => boolean;
   /** Seed of the data order. */
   seed: number;
-  /** The model's dropout stream; its counter is checkpointed. */
-  dropout?: DropoutRng;
+  /** The model's dropout streams; their counters are checkpointed. */
+  dropout?: DropoutRng[];
   /** Output folder: metrics.jsonl, checkpoint/, best/. */
   out: string;
   checkpointEvery?: number;
   logEvery?: number;
+  /** Steps between evaluations; the last step is always evaluated. */
   evalEvery?: number;
   /** Dev metrics (the model is the caller's to switch to eval mode and back). */
   evaluate?: () => Promise<Record<string, number>>;
+  /** Called after each evaluation (e.g. to redraw a plot). */
+  onEval?: (step: number, metrics: Record<string, number>) => void | Promise<void>;
+  /**
+   * Writes the best model to `dir` (atomically); default: a full training checkpoint. A
+   * task saves its exported model (adapter and head) here.
+   */
+  saveBest?: (dir: string) => Promise<void>;
   /** Metric that picks the best checkpoint, and whether higher is better (default). */
   bestMetric?: string;
   higherIsBetter?: boolean;
@@ -84,6 +92,7 @@ function sigintStop(): [() => boolean, () => void] {
 
 export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
   const accumulate = o.accumulate ?? 1;
+  const examplesPerStep = o.batchSize * accumulate;
   const sampler = new EpochSampler(o.examples, o.batchSize, {
     seed: o.seed,
     epoch: 0,
@@ -103,13 +112,19 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
   if (o.resume) {
     const s = await loadCheckpoint(ckptDir, o.params, opt);
     sampler.state = s.sampler;
-    if (o.dropout) Object.assign(o.dropout, s.dropout);
+    const streams = o.dropout ?? [];
+    if (s.dropout.length !== streams.length) {
+      throw new Error(
+        `${ckptDir} holds ${s.dropout.length} dropout streams, the model has ${streams.length}`,
+      );
+    }
+    streams.forEach((d, i) => Object.assign(d, s.dropout[i]));
     best = s.best;
   }
   const state = (): TrainState => ({
     step: opt.step,
     sampler: sampler.state,
-    dropout: { seed: o.dropout?.seed ?? 0, counter: o.dropout?.counter ?? 0 },
+    dropout: (o.dropout ?? []).map(({ seed, counter }) => ({ seed, counter })),
     best,
     config: o.config ?? {},
   });
@@ -142,7 +157,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
         }
         losses.push(loss);
         log.write({ event: "train", step: p.step, loss, lr: p.lr, grad_norm: gradNorm });
-        bar.tick(1, { loss, lr: p.lr });
+        bar.tick(1, { loss, lr: p.lr, "ex/s": bar.rate * examplesPerStep });
       }
     } finally {
       for (const p of batch) for (const t of [...p.micro, p.norm]) t.dispose();
@@ -164,12 +179,14 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       opt.zeroGrad();
       const step = opt.step;
       pending.push({ step, lr, micro, norm });
-      const evalNow = !!o.evaluate && !!o.evalEvery && step % o.evalEvery === 0;
+      const evalNow = !!o.evaluate &&
+        ((!!o.evalEvery && step % o.evalEvery === 0) || step === total);
       const saveNow = (!!o.checkpointEvery && step % o.checkpointEvery === 0) || step === total;
       if (step % (o.logEvery ?? 1) === 0 || evalNow || saveNow || stop()) await drain();
       if (evalNow) {
         const metrics = await o.evaluate!();
         log.write({ event: "eval", step, ...metrics });
+        await o.onEval?.(step, metrics);
         const key = o.bestMetric, value = key ? metrics[key] : undefined;
         const better = o.higherIsBetter ?? true;
         if (
@@ -177,7 +194,8 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
           (!best || (better ? value > best.value : value < best.value))
         ) {
           best = { metric: key, value, step };
-          await saveCheckpoint(bestDir, o.params, opt, state());
+          if (o.saveBest) await o.saveBest(bestDir);
+          else await saveCheckpoint(bestDir, o.params, opt, state());
           log.write({ event: "best", step, [key]: value });
         }
       }

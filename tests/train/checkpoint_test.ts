@@ -17,7 +17,7 @@ import { tinySetup } from "./tiny.ts";
 const state: TrainState = {
   step: 0,
   sampler: { seed: 7, epoch: 2, position: 12 },
-  dropout: { seed: 99, counter: 41 },
+  dropout: [{ seed: 99, counter: 41 }],
   best: { metric: "f1", value: 0.5, step: 3 },
   config: { lr: 1e-3 },
 };

@@ -30,7 +30,7 @@ async function run(out: string, p: number, o: Partial<TrainOptions<Batch>> = {})
       weightDecay: 0.01,
       maxGradNorm: 1,
       seed: 11,
-      dropout: s.drop,
+      dropout: [s.drop],
       out,
       progress: quiet,
       stop: () => false,

@@ -1,0 +1,92 @@
+// linAdapter pretraining (reference section 4): dependency head prediction. Every word's
+// first subword is labelled with the position of its head's first subword (root: `<s>` at 0);
+// the released code put word labels in subword slots, which this fixes. The head scores all
+// maxLength positions; cross-entropy over labelled tokens (the code) or BCE against one-hot
+// targets (the paper).
+import type { DepRow } from "../formats/schemas.ts";
+import { alignHeads, alignWords } from "../formats/align.ts";
+import type { RobertaTokenizer } from "../formats/tokenizer.ts";
+import { type LinHead, linLoss } from "../models/kadapter_heads.ts";
+import { bceWithLogits, indexSelect, reshape, Tensor } from "../tensor/mod.ts";
+import { IGNORE, uas } from "./metrics.ts";
+import { type Example, type Examples, padBatch, padTokens } from "./examples.ts";
+import { argmaxRows, evaluateBatches, type InfusionModel } from "./infusion.ts";
+
+export type LinLoss = "ce" | "bce";
+
+export const SKIP_NO_LABEL = "no word left after truncation";
+
+/** Token column of lin examples: the head position, IGNORE where nothing is scored. */
+export const LIN_TOKENS = ["head"];
+
+export function encodeLin(tok: RobertaTokenizer, row: DepRow, maxLength: number): Example | string {
+  const a = alignWords(tok, row.tokens, { maxLength });
+  const head = alignHeads(a, row.heads, IGNORE);
+  if (!head.some((h) => h !== IGNORE)) return SKIP_NO_LABEL;
+  return { ids: a.ids, tokens: { head } };
+}
+
+function linLogits(
+  model: InfusionModel,
+  head: LinHead,
+  ex: Examples,
+  indices: number[],
+  padId: number,
+) {
+  const b = padBatch(ex, indices, padId);
+  const f = model.features(b);
+  return { b, logits: head.forward(f.last, f.adapter, f.mask) };
+}
+
+export function linBatchLoss(
+  model: InfusionModel,
+  head: LinHead,
+  ex: Examples,
+  indices: number[],
+  padId: number,
+  loss: LinLoss,
+): Tensor {
+  const { b, logits } = linLogits(model, head, ex, indices, padId);
+  const gold = padTokens(ex, b, "head", IGNORE);
+  if (loss === "ce") return linLoss(logits, gold);
+  // BCE over the labelled tokens' rows, each against the one-hot of its head position.
+  const n = logits.shape[2];
+  const rows = [...gold.keys()].filter((i) => gold[i] !== IGNORE);
+  const target = new Float32Array(rows.length * n);
+  rows.forEach((r, k) => (target[k * n + gold[r]] = 1));
+  const picked = indexSelect(
+    reshape(logits, [b.batch * b.seqLen, n]),
+    0,
+    Tensor.from(rows, [rows.length], "i32"),
+  );
+  return bceWithLogits(picked, Tensor.from(target, [rows.length, n]));
+}
+
+/** Head accuracy (UAS) over the labelled tokens of `ex`. */
+export async function evaluateLin(
+  model: InfusionModel,
+  head: LinHead,
+  ex: Examples,
+  opts: { batchSize: number; padId: number },
+): Promise<{ uas: number }> {
+  const gold: number[] = [], pred: number[] = [];
+  const n = head.config.labels;
+  await evaluateBatches(
+    ex.length,
+    (i) => ex.ids(i).length,
+    opts.batchSize,
+    [model.adapter, head],
+    (indices) => linLogits(model, head, ex, indices, opts.padId).logits,
+    (indices, logits) => {
+      const best = argmaxRows(logits, n);
+      const seqLen = best.length / indices.length;
+      indices.forEach((i, r) => {
+        ex.tokens(i, "head").forEach((g, s) => {
+          gold.push(g);
+          pred.push(best[r * seqLen + s]);
+        });
+      });
+    },
+  );
+  return { uas: uas(gold, pred) };
+}

@@ -1,0 +1,288 @@
+// Knowledge infusion end to end (`kadapter train fac|lin`): the frozen encoder from a model
+// folder, a new adapter model and the task's head, the Arrow data encoded once, then the
+// shared training loop. The run folder gets metrics.jsonl, curves.svg, checkpoint/ (for
+// --resume), best/ (best dev score) and adapter/ (the last weights), the latter two as
+// adapter folders (adapter_config.json + adapter.safetensors, the head beside them).
+import { join } from "node:path";
+import { RobertaTokenizer } from "../formats/tokenizer.ts";
+import { readTrainState } from "../train/checkpoint.ts";
+import { train, type TrainResult } from "../train/loop.ts";
+import type { ProgressOptions } from "../train/progress.ts";
+import { writeCurves } from "../train/plot.ts";
+import { type AdapterConfig, adapterConfig } from "../models/adapter_config.ts";
+import { saveAdapterFolder } from "../models/adapter_folder.ts";
+import { AdapterModel } from "../models/kadapter.ts";
+import { FacHead, type HeadConfig, LinHead } from "../models/kadapter_heads.ts";
+import { FrozenRoberta } from "../models/roberta_frozen.ts";
+import { maxSequence } from "../models/roberta_config.ts";
+import { defaultNoDecay } from "../nn/optim.ts";
+import { Examples } from "./examples.ts";
+import { encodeFac, evaluateFac, FAC_VALUES, facBatchLoss, relationSet } from "./fac.ts";
+import { InfusionModel, loadExamples, type LoadReport, skippedText } from "./infusion.ts";
+import { encodeLin, evaluateLin, LIN_TOKENS, linBatchLoss, type LinLoss } from "./lin.ts";
+
+export type InfusionTask = "fac" | "lin";
+
+/** A run that cannot start as asked (settings, data, folders); the message says why. */
+export class PretrainError extends Error {
+  override name = "PretrainError";
+}
+
+export interface PretrainOptions {
+  task: InfusionTask;
+  /** Model folder of the frozen encoder (config.json, weights, tokenizer). */
+  model: string;
+  train: string;
+  dev?: string;
+  /** Split names when train/dev are DatasetDict folders. */
+  trainSplit?: string;
+  devSplit?: string;
+  out: string;
+  /** Examples per optimizer step, in `accumulate` micro-batches. */
+  batch: number;
+  accumulate: number;
+  lr: number;
+  epochs: number;
+  /** Optimizer steps; overrides epochs. */
+  steps?: number;
+  warmup: number;
+  weightDecay: number;
+  maxGradNorm: number;
+  maxLength: number;
+  seed: number;
+  /** Adapter shape and behaviour over the released code's defaults. */
+  adapter: Partial<AdapterConfig>;
+  /** Head dropout (hidden_dropout_prob). */
+  headDropout: number;
+  /** lin only. */
+  loss: LinLoss;
+  /** Steps between dev evaluations (default: once per epoch) and at the end. */
+  evalEvery?: number;
+  evalBatch: number;
+  checkpointEvery?: number;
+  logEvery?: number;
+  /** Use only the first N rows of train / dev. */
+  limit?: number;
+  devLimit?: number;
+  f16: boolean;
+  resume: boolean;
+  /** The adapter's name in its folder (default: the task). */
+  name?: string;
+  progress?: ProgressOptions;
+  stop?: () => boolean;
+  /** Status lines (default: console.log). */
+  say?: (line: string) => void;
+}
+
+export interface PretrainResult extends TrainResult {
+  /** Dev metrics of the final weights (none without dev data). */
+  dev: Record<string, number> | null;
+  adapterDir: string;
+  bestDir: string | null;
+}
+
+/** Settings a resumed run must share with the run it continues. */
+const FIXED = ["task", "batch", "accumulate", "lr", "epochs", "steps", "warmup", "maxLength"];
+
+function says(o: PretrainOptions): (line: string) => void {
+  return o.say ?? ((l) => console.log(l));
+}
+
+function reportLoad(say: (l: string) => void, what: string, r: LoadReport, ex: Examples) {
+  const skipped = skippedText(r);
+  say(
+    `${what}: ${r.kept} examples, ${ex.tokenCount} tokens` + (skipped ? ` (${skipped})` : ""),
+  );
+  if (r.kept === 0) throw new PretrainError(`${what}: no usable examples`);
+}
+
+export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
+  const say = says(o);
+  if (o.batch % o.accumulate !== 0) {
+    throw new PretrainError(
+      `batch ${o.batch} does not split into ${o.accumulate} equal micro-batches`,
+    );
+  }
+  const config = {
+    task: o.task,
+    model: o.model,
+    train: o.train,
+    dev: o.dev ?? null,
+    batch: o.batch,
+    accumulate: o.accumulate,
+    lr: o.lr,
+    epochs: o.epochs,
+    steps: o.steps ?? null,
+    warmup: o.warmup,
+    weightDecay: o.weightDecay,
+    maxGradNorm: o.maxGradNorm,
+    maxLength: o.maxLength,
+    seed: o.seed,
+    loss: o.task === "lin" ? o.loss : null,
+    limit: o.limit ?? null,
+  } as Record<string, unknown>;
+  const ckpt = join(o.out, "checkpoint");
+  const prior = o.resume ? (await readTrainState(ckpt)).config : null;
+  if (!o.resume && await Deno.stat(ckpt).then(() => true, () => false)) {
+    throw new PretrainError(
+      `${o.out} already holds a run; pass --resume to continue it, or pick another --out`,
+    );
+  }
+  if (prior) {
+    const changed = FIXED.filter((k) => JSON.stringify(prior[k]) !== JSON.stringify(config[k]));
+    if (changed.length) {
+      throw new PretrainError(
+        `--resume: ${changed.map((k) => `${k} was ${prior[k]}, now ${config[k]}`).join("; ")}. ` +
+          `A resumed run continues exactly only with the same settings.`,
+      );
+    }
+  }
+  const tok = await RobertaTokenizer.fromFolder(o.model);
+  const encoder = await FrozenRoberta.fromFolder(o.model, { f16: o.f16, lmHead: false });
+  const d = encoder.dims;
+  if (o.maxLength > maxSequence(d)) {
+    encoder.dispose();
+    throw new PretrainError(
+      `max length ${o.maxLength} exceeds the model's ${maxSequence(d)} positions`,
+    );
+  }
+  const ac = adapterConfig(d.hidden, d.layers, o.adapter);
+  const adapter = new AdapterModel(ac, o.seed);
+  let head: FacHead | LinHead | null = null;
+  try {
+    // Data: fac numbers relations by the training set's sorted ids (the resumed run's list).
+    let labels: string[] = [];
+    if (o.task === "fac") {
+      labels = (prior?.labels as string[] | undefined) ?? await relationSet(o.train, o.trainSplit);
+      config.labels = labels;
+    }
+    const index = new Map(labels.map((l, i) => [l, i]));
+    const make = () =>
+      o.task === "fac" ? new Examples(d.vocab, [], FAC_VALUES) : new Examples(d.vocab, LIN_TOKENS);
+    const load = async (path: string, split: string | undefined, limit?: number) => {
+      const ex = make();
+      const r = o.task === "fac"
+        ? await loadExamples(
+          path,
+          "trex-rc",
+          (row) => encodeFac(tok, row, index, o.maxLength),
+          ex,
+          {
+            split,
+            limit,
+            progress: o.progress,
+          },
+        )
+        : await loadExamples(path, "dependency", (row) => encodeLin(tok, row, o.maxLength), ex, {
+          split,
+          limit,
+          progress: o.progress,
+        });
+      reportLoad(say, path, r, ex);
+      return ex;
+    };
+    const trainEx = await load(o.train, o.trainSplit, o.limit);
+    const devEx = o.dev ? await load(o.dev, o.devSplit, o.devLimit) : null;
+    if (trainEx.length < o.batch) {
+      throw new PretrainError(
+        `${trainEx.length} training examples are fewer than one batch (${o.batch})`,
+      );
+    }
+
+    const hc: HeadConfig = {
+      hidden: d.hidden,
+      labels: o.task === "fac" ? labels.length : o.maxLength,
+      dropout: o.headDropout,
+      layerNormEps: d.layerNormEps,
+    };
+    head = o.task === "fac" ? new FacHead(hc, o.seed + 1) : new LinHead(hc, o.seed + 1);
+    const model = new InfusionModel(encoder, adapter);
+    const micro = o.batch / o.accumulate, padId = d.padId;
+    const loss = (indices: number[]) =>
+      head instanceof FacHead
+        ? facBatchLoss(model, head, trainEx, indices, padId)
+        : linBatchLoss(model, head!, trainEx, indices, padId, o.loss);
+    const evaluate = devEx
+      ? () =>
+        head instanceof FacHead
+          ? evaluateFac(model, head, devEx, labels, { batchSize: o.evalBatch, padId })
+          : evaluateLin(model, head!, devEx, { batchSize: o.evalBatch, padId })
+      : undefined;
+    const stepsPerEpoch = Math.floor(trainEx.length / o.batch);
+    const total = o.steps ?? o.epochs * stepsPerEpoch;
+    if (o.warmup >= total) {
+      say(`note: warmup (${o.warmup} steps) covers the whole run (${total} steps)`);
+    }
+    const exportTo = (dir: string, step: number, dev: Record<string, number> | null) =>
+      saveAdapterFolder(dir, adapter, {
+        name: o.name ?? o.task,
+        task: o.task,
+        base: {
+          model_type: "roberta",
+          hidden_size: d.hidden,
+          num_hidden_layers: d.layers,
+          vocab_size: d.vocab,
+        },
+        training: { ...config, step, total_steps: total, dev },
+      }, {
+        module: head!,
+        meta: {
+          task: o.task,
+          config: hc,
+          labels: o.task === "fac" ? labels : null,
+          maxLength: o.maxLength,
+          loss: o.task === "lin" ? o.loss : "ce",
+        },
+      });
+    const metricsPath = join(o.out, "metrics.jsonl"), plotPath = join(o.out, "curves.svg");
+    const plot = () => writeCurves(metricsPath, plotPath, { title: `kadapter train ${o.task}` });
+    let lastEval: { step: number; metrics: Record<string, number> } | null = null;
+    say(
+      `${o.task}: adapter ${adapter.parameterCount().toLocaleString("en-US")} + head ` +
+        `${head.parameterCount().toLocaleString("en-US")} trainable parameters; encoder ` +
+        `frozen (${d.layers} layers, ${encoder.dtype}); ${total} steps of ${o.batch} examples`,
+    );
+    const bestMetric = o.task === "fac" ? "micro_f1" : "uas";
+    const result = await train<number[]>({
+      params: [...adapter.namedParameters(), ...head.namedParameters()],
+      examples: trainEx.length,
+      makeBatch: (indices) => indices,
+      loss,
+      batchSize: micro,
+      accumulate: o.accumulate,
+      steps: total,
+      lr: o.lr,
+      warmup: o.warmup,
+      weightDecay: o.weightDecay,
+      maxGradNorm: o.maxGradNorm,
+      noDecay: defaultNoDecay,
+      seed: o.seed,
+      dropout: [adapter.dropoutRng, head.dropoutRng],
+      out: o.out,
+      checkpointEvery: o.checkpointEvery,
+      logEvery: o.logEvery,
+      evalEvery: o.evalEvery ?? stepsPerEpoch,
+      evaluate,
+      onEval: async (step, metrics) => {
+        lastEval = { step, metrics };
+        await plot();
+      },
+      saveBest: (dir) => exportTo(dir, lastEval!.step, lastEval!.metrics),
+      bestMetric,
+      resume: o.resume,
+      config,
+      stop: o.stop,
+      progress: o.progress,
+    });
+    const le = lastEval as { step: number; metrics: Record<string, number> } | null;
+    const dev = le && le.step === result.step ? le.metrics : null;
+    const adapterDir = join(o.out, "adapter");
+    await exportTo(adapterDir, result.step, dev);
+    await plot();
+    return { ...result, dev, adapterDir, bestDir: result.best ? join(o.out, "best") : null };
+  } finally {
+    head?.dispose();
+    adapter.dispose();
+    encoder.dispose();
+  }
+}
