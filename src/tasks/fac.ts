@@ -6,7 +6,7 @@ import type { TrexRow } from "../formats/schemas.ts";
 import { readRows } from "../formats/arrow.ts";
 import { alignWords } from "../formats/align.ts";
 import type { RobertaTokenizer } from "../formats/tokenizer.ts";
-import { FacHead, facLoss } from "../models/kadapter_heads.ts";
+import { type FacHead, facLoss } from "../models/kadapter_heads.ts";
 import type { Tensor } from "../tensor/mod.ts";
 import { f1Scores } from "./metrics.ts";
 import { type Example, type Examples, padBatch } from "./examples.ts";

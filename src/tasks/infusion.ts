@@ -7,7 +7,7 @@ import { countRows, readRows } from "../formats/arrow.ts";
 import type { Rows, SchemaName } from "../formats/schemas.ts";
 import { cast, noGrad, Tensor, tidy } from "../tensor/mod.ts";
 import { Progress, type ProgressOptions } from "../train/progress.ts";
-import { type Example, Examples, type PaddedBatch } from "./examples.ts";
+import type { Example, Examples, PaddedBatch } from "./examples.ts";
 
 /** What a head reads: the encoder's last hidden state and the adapter output, both f32. */
 export interface Features {
