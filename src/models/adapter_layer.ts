@@ -20,7 +20,8 @@ export function torchDefaults(m: Module, rng: Rng): void {
     if (/LayerNorm\.(weight|bias)$/.test(name)) {
       values = new Float32Array(t.size).fill(name.endsWith("weight") ? 1 : 0);
     } else {
-      const w = name.endsWith(".bias") ? params.get(`${name.slice(0, -4)}weight`)! : t;
+      // A bare Linear's bias is "bias"; a child's is "<child>.bias".
+      const w = /(^|\.)bias$/.test(name) ? params.get(name.replace(/bias$/, "weight"))! : t;
       const bound = 1 / Math.sqrt(w.shape[1]);
       values = Float32Array.from({ length: t.size }, () => (2 * rng.next() - 1) * bound);
     }

@@ -207,6 +207,19 @@ test("kadapter: at init each adapter layer is near identity", async (rng) => {
   m.dispose();
 });
 
+test("kadapter: concat mode's fuse layers get PyTorch's default init", async () => {
+  const m = new AdapterModel(tiny({ combine: "concat" }), 12);
+  const P = await params(m);
+  // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the weight and the bias, fan_in = 2H.
+  const bound = 1 / Math.sqrt(2 * H);
+  for (const name of ["fuse.1.weight", "fuse.1.bias"]) {
+    const v = P.get(name)!;
+    assert.ok(v.every((x) => Math.abs(x) <= bound), `${name} within +-${bound}`);
+    assert.ok(rms(v) > bound / 3, `${name} is random, rms ${rms(v)}`);
+  }
+  m.dispose();
+});
+
 test("kadapter: parameter names follow the released checkpoints", () => {
   for (const c of [tiny(), tiny({ combine: "concat" })]) {
     const m = new AdapterModel(c, 1);
