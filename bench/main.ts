@@ -1,20 +1,35 @@
-// `deno task bench [--quick] [--no-peers]`: matmul GFLOP/s of kadapter against TensorFlow.js
-// (WebGPU backend) and jax-js (webgpu device) on the same adapter, f16 matmul, and the
-// row-wise ops. Progress goes to stderr, the Markdown tables to stdout.
+// `deno task bench [--quick] [--no-peers] [--fac-batch N] [suite ...]`: matmul GFLOP/s of
+// kadapter against TensorFlow.js (WebGPU backend) and jax-js (webgpu device) on the same
+// adapter, f16 matmul, the row-wise ops, the frozen encoder's forward, and a fac training
+// step. Suites: matmul, ops, encoder, fac (default: all). Progress goes to stderr, the
+// Markdown tables to stdout.
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { fmtBytes, gpu, initGpu } from "../src/gpu/device.ts";
 import { PRESETS } from "../src/models/roberta_config.ts";
 import { Tensor } from "../src/tensor/mod.ts";
 import { flopsOf, matmulCases, type Operands, ours, shapeOf, variantOf } from "./matmul.ts";
+import { facCases, facEncoderModel, facModelName, facStep } from "./infusion.ts";
 import { BENCH_LAYERS, benchModel, encoderRun, modelCases } from "./model.ts";
 import { opCases } from "./ops.ts";
 import { jaxjs, type Peer, tfjs } from "./peers.ts";
 import { fmt, gflops, randomData, ratio, table, tryBestMs } from "./timing.ts";
 
-const { values: flags } = parseArgs({
-  options: { quick: { type: "boolean" }, "no-peers": { type: "boolean" } },
+const { values: flags, positionals } = parseArgs({
+  options: {
+    quick: { type: "boolean" },
+    "no-peers": { type: "boolean" },
+    "fac-batch": { type: "string" },
+  },
+  allowPositionals: true,
 });
+const SUITES = ["matmul", "ops", "encoder", "fac"];
+for (const s of positionals) {
+  if (!SUITES.includes(s)) throw new Error(`unknown suite ${s}; the suites are ${SUITES}`);
+}
+const suite = (name: string) => positionals.length === 0 || positionals.includes(name);
+const facBatch = Number(flags["fac-batch"] ?? 64);
+if (!(Number.isInteger(facBatch) && facBatch > 0)) throw new Error(`--fac-batch ${facBatch}`);
 // --quick (or KADAPTER_BENCH_QUICK=1) keeps the 1024^3 products and skips the 4096-token ones.
 const quick = flags.quick || Deno.env.get("KADAPTER_BENCH_QUICK") === "1";
 
@@ -38,7 +53,7 @@ console.log(
 );
 
 const peers: Peer[] = [];
-if (!flags["no-peers"]) {
+if (!flags["no-peers"] && suite("matmul")) {
   for (const start of [tfjs, jaxjs]) {
     const p = await start();
     if (p) peers.push(p);
@@ -47,7 +62,7 @@ if (!flags["no-peers"]) {
 }
 
 // ---- matmul, f32: ours against the peers ------------------------------------------------
-const cases = matmulCases(quick);
+const cases = suite("matmul") ? matmulCases(quick) : [];
 const mmRows: string[][] = [];
 const f16Rows: string[][] = [];
 for (const c of cases) {
@@ -71,68 +86,122 @@ for (const c of cases) {
     f16Rows.push([shapeOf(c), variantOf(c), fmt(half), fmt(mine), ratio(half, mine)]);
   }
 }
-console.log("\nmatmul f32, GFLOP/s (best of the timed runs after one warm-up)\n");
-console.log(table([
-  "product",
-  "our variant",
-  "kadapter",
-  ...peers.map((p) => p.name),
-  ...peers.map((p) => `kadapter/${p.name}`),
-], mmRows));
-
-if (g.hasF16) {
-  console.log("\nmatmul f16 operands (f32 accumulation), kadapter, GFLOP/s\n");
-  console.log(table(["product", "our variant", "f16", "f32", "f16/f32"], f16Rows));
-} else {
-  console.log("\nmatmul f16: skipped, the adapter has no shader-f16");
+if (suite("matmul")) {
+  console.log("\nmatmul f32, GFLOP/s (best of the timed runs after one warm-up)\n");
+  console.log(table([
+    "product",
+    "our variant",
+    "kadapter",
+    ...peers.map((p) => p.name),
+    ...peers.map((p) => `kadapter/${p.name}`),
+  ], mmRows));
+  if (g.hasF16) {
+    console.log("\nmatmul f16 operands (f32 accumulation), kadapter, GFLOP/s\n");
+    console.log(table(["product", "our variant", "f16", "f32", "f16/f32"], f16Rows));
+  } else {
+    console.log("\nmatmul f16: skipped, the adapter has no shader-f16");
+  }
 }
 
 // ---- row-wise ops at the activation shape ------------------------------------------------
-const [rows, cols] = [4096, 1024];
-const x = Tensor.from(randomData(rows * cols), [rows, cols]);
-const opRows: string[][] = [];
-for (const op of opCases(rows, cols)) {
-  console.error(`${op.name} [${rows}, ${cols}]`);
-  const ms = await tryBestMs(op.name, () => op.prepare(x));
-  opRows.push([op.name, `[${rows}, ${cols}] f32`, fmt(ms), fmt(ms && op.bytes / ms / 1e6)]);
+if (suite("ops")) {
+  const [rows, cols] = [4096, 1024];
+  const x = Tensor.from(randomData(rows * cols), [rows, cols]);
+  const opRows: string[][] = [];
+  for (const op of opCases(rows, cols)) {
+    console.error(`${op.name} [${rows}, ${cols}]`);
+    const ms = await tryBestMs(op.name, () => op.prepare(x));
+    opRows.push([op.name, `[${rows}, ${cols}] f32`, fmt(ms), fmt(ms && op.bytes / ms / 1e6)]);
+  }
+  x.dispose();
+  console.log("\nrow-wise ops, kadapter (GB/s counts one read and one write of the tensor)\n");
+  console.log(table(["op", "shape", "ms", "GB/s"], opRows));
 }
-x.dispose();
-console.log("\nrow-wise ops, kadapter (GB/s counts one read and one write of the tensor)\n");
-console.log(table(["op", "shape", "ms", "GB/s"], opRows));
+
 // ---- the frozen encoder's forward ---------------------------------------------------------
-const encRows: string[][] = [];
-for (const preset of new Set(modelCases(quick, g.hasF16).map((c) => c.preset))) {
-  const model = benchModel(preset);
-  for (const c of modelCases(quick, g.hasF16).filter((c) => c.preset === preset)) {
-    const tokens = c.batch * c.seq, peak = { bytes: 0 };
-    console.error(`encoder ${preset} ${c.dtype}, ${c.batch} x ${c.seq} tokens`);
-    const ms = await tryBestMs(`${preset} ${c.dtype}`, () => encoderRun(model, c, peak));
-    const perLayer = ms && ms / BENCH_LAYERS;
-    const layers = PRESETS[preset].layers;
-    encRows.push([
-      `roberta-${preset}`,
-      c.dtype,
-      `${c.batch} x ${c.seq}`,
-      fmt(perLayer, 1),
-      fmt(perLayer && (tokens * 1000) / perLayer, 0),
-      fmt(perLayer && (tokens * 1000) / (perLayer * layers), 1),
-      ms === null ? "n/a" : fmtBytes(peak.bytes),
-    ]);
+if (suite("encoder")) {
+  const encRows: string[][] = [];
+  for (const preset of new Set(modelCases(quick, g.hasF16).map((c) => c.preset))) {
+    const model = benchModel(preset);
+    for (const c of modelCases(quick, g.hasF16).filter((c) => c.preset === preset)) {
+      const tokens = c.batch * c.seq, peak = { bytes: 0 };
+      console.error(`encoder ${preset} ${c.dtype}, ${c.batch} x ${c.seq} tokens`);
+      const ms = await tryBestMs(`${preset} ${c.dtype}`, () => encoderRun(model, c, peak));
+      const perLayer = ms && ms / BENCH_LAYERS;
+      const layers = PRESETS[preset].layers;
+      encRows.push([
+        `roberta-${preset}`,
+        c.dtype,
+        `${c.batch} x ${c.seq}`,
+        fmt(perLayer, 1),
+        fmt(perLayer && (tokens * 1000) / perLayer, 0),
+        fmt(perLayer && (tokens * 1000) / (perLayer * layers), 1),
+        ms === null ? "n/a" : fmtBytes(peak.bytes),
+      ]);
+    }
+    model.dispose();
+  }
+  console.log(
+    `\nfrozen encoder forward (inference path), kadapter: ${BENCH_LAYERS} layers of each model's ` +
+      "sizes timed, per-layer time scaled to the full depth; peak = GPU bytes allocated besides " +
+      "the weights (does not grow with depth)\n",
+  );
+  console.log(table([
+    "model",
+    "compute",
+    "tokens",
+    "ms / layer",
+    "tokens/s per layer",
+    "tokens/s, all layers (est.)",
+    "peak activations",
+  ], encRows));
+}
+
+// ---- one fac training step ---------------------------------------------------------------
+if (suite("fac")) {
+  const facRows: string[][] = [];
+  const facList = facCases(quick, g.hasF16, facBatch);
+  const model = facEncoderModel(facList[0].preset);
+  for (const c of facList) {
+    console.error(`fac step ${facModelName(c)} ${c.dtype}, ${c.batch} x ${c.seq} tokens`);
+    try {
+      const r = await facStep(model, c, quick ? 2 : 1, (s) => console.error(s));
+      const ms = r.frozenMs + r.restMs;
+      facRows.push([
+        facModelName(c),
+        c.dtype,
+        `${c.batch} x ${c.seq}`,
+        fmt(ms, 0),
+        fmt((c.batch * 1000) / ms, 2),
+        `${fmt((100 * r.frozenMs) / ms, 0)}% / ${fmt((100 * r.restMs) / ms, 0)}%`,
+        fmtBytes(r.trainBytes),
+        fmtBytes(r.stepPeakBytes),
+        fmtBytes(r.totalBytes),
+        r.totalBytes <= 8 * 2 ** 30 ? "yes" : "no",
+      ]);
+    } catch (e) {
+      console.error(`  failed (${e instanceof Error ? e.message : e})`);
+    }
   }
   model.dispose();
+  console.log(
+    "\nfac training step (frozen forward, adapter + fac head + loss, backward, AdamW), " +
+      "kadapter, random weights, best timed step after one warm-up" +
+      (quick ? "; --quick: roberta-base at batch 8, not the roberta-large target shape" : "") +
+      ". total = frozen weights at the real vocabulary (50,265) in the compute type + trainable " +
+      "state + step peak; the 8 GB target is for roberta-large at batch 64\n",
+  );
+  console.log(table([
+    "encoder",
+    "frozen compute",
+    "batch x seq",
+    "ms / step",
+    "examples/s",
+    "frozen fwd / adapter fwd+bwd+AdamW",
+    "adapter+head+AdamW state",
+    "step peak",
+    "total GPU memory",
+    "<= 8 GiB",
+  ], facRows));
 }
-console.log(
-  `\nfrozen encoder forward (inference path), kadapter: ${BENCH_LAYERS} layers of each model's ` +
-    "sizes timed, per-layer time scaled to the full depth; peak = GPU bytes allocated besides " +
-    "the weights (does not grow with depth)\n",
-);
-console.log(table([
-  "model",
-  "compute",
-  "tokens",
-  "ms / layer",
-  "tokens/s per layer",
-  "tokens/s, all layers (est.)",
-  "peak activations",
-], encRows));
 gpu().device.destroy();

@@ -34,9 +34,9 @@ const PRESETS: Record<InfusionTask, Record<"code" | "paper", Preset>> = {
   },
 };
 
-const show = (p: Preset) =>
+const show = (task: InfusionTask, p: Preset) =>
   `batch ${p.batch}, lr ${p.lr}, warmup ${p.warmup}, ${p.epochs} epochs, max length ` +
-  `${p.maxLength}, loss ${p.loss}`;
+  `${p.maxLength}` + (task === "lin" ? `, loss ${p.loss}` : "");
 
 function spec(task: InfusionTask): CommandSpec {
   const s = (arg: string, help: string, def?: string): OptionSpec => ({
@@ -92,7 +92,9 @@ function spec(task: InfusionTask): CommandSpec {
     summary: `pretrain ${what.split(":")[0]}`,
     options,
     details: `Trains ${what}; the encoder stays frozen.\n` +
-      `Presets: code: ${show(PRESETS[task].code)}; paper: ${show(PRESETS[task].paper)}.\n` +
+      `Presets: code: ${show(task, PRESETS[task].code)}; paper: ${
+        show(task, PRESETS[task].paper)
+      }.\n` +
       "Ctrl-C saves a checkpoint and stops; run the same command with --resume to continue " +
       "exactly. A NaN loss stops the run and keeps the last good checkpoint. adapter/ and " +
       "best/ are adapter folders: adapter_config.json + adapter.safetensors, with the " +
