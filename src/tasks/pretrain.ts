@@ -223,7 +223,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
           num_hidden_layers: d.layers,
           vocab_size: d.vocab,
         },
-        training: { ...config, step, total_steps: total, dev },
+        training: { ...config, step, total_steps: total, dev_metrics: dev },
       }, {
         module: head!,
         meta: {

@@ -8,7 +8,7 @@ import { initGpu } from "../../src/gpu/device.ts";
 import { writeRobertaTokenizer } from "../../src/formats/bpe_vocab.ts";
 import { readRows } from "../../src/formats/arrow.ts";
 import { openSafetensors } from "../../src/formats/safetensors.ts";
-import { loadAdapter } from "../../src/models/adapter_folder.ts";
+import { loadAdapter, readAdapterFolder } from "../../src/models/adapter_folder.ts";
 import { presetConfig } from "../../src/models/roberta_config.ts";
 import { RobertaModel } from "../../src/models/roberta.ts";
 import { pretrain, type PretrainOptions } from "../../src/tasks/pretrain.ts";
@@ -94,6 +94,10 @@ Deno.test("fac and lin learn; training fac leaves a trained lin adapter bit-iden
   const uas = lin.dev!.uas, uasBefore = linUntrained.dev!.uas;
   assert.ok(uas > 0.25 && uas > uasBefore + 0.15, `lin UAS ${uas} vs untrained ${uasBefore}`);
   assert.equal(fac.best?.metric, "micro_f1");
+  const saved = await readAdapterFolder(fac.adapterDir);
+  assert.deepEqual(saved.meta.training?.dev_metrics, fac.dev);
+  assert.equal(saved.meta.training?.dev, join(DATA, "world/trex_dev.arrow"));
+  assert.equal(saved.head?.labels?.length, 12);
 
   assert.deepEqual(await bytes(lin.adapterDir), linBytes, "the lin adapter file is unchanged");
   const { adapter, meta } = await loadAdapter(lin.adapterDir, { hidden: 64, layers: 2 });
