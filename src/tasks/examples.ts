@@ -66,24 +66,26 @@ export class Examples {
   }
 
   add(e: Example): void {
-    for (const [name, col] of this.#tokens) {
+    // Everything is checked before anything is stored, so a refused example leaves no trace.
+    for (const name of this.#tokens.keys()) {
       const t = e.tokens?.[name];
       if (!t || t.length !== e.ids.length) {
         throw new Error(`example column ${name}: needs ${e.ids.length} values`);
       }
-      col.push(t);
     }
-    for (const [name, col] of this.#values) {
-      const v = e.values?.[name];
-      if (!Number.isInteger(v)) throw new Error(`example value ${name} is missing`);
-      col.push([v!]);
+    for (const name of this.#values.keys()) {
+      if (!Number.isInteger(e.values?.[name])) throw new Error(`example value ${name} is missing`);
     }
+    for (const [name, col] of this.#tokens) col.push(e.tokens![name]);
+    for (const [name, col] of this.#values) col.push([e.values![name]]);
     this.#ids.push(e.ids);
     this.#offsets.push([this.#ids.length]);
   }
 
   #range(i: number): [number, number] {
-    if (!(i >= 0 && i < this.length)) throw new Error(`example ${i} of ${this.length}`);
+    if (!(Number.isInteger(i) && i >= 0 && i < this.length)) {
+      throw new Error(`example ${i} of ${this.length}`);
+    }
     const o = this.#offsets.view(i, i + 2);
     return [o[0], o[1]];
   }
