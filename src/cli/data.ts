@@ -6,15 +6,26 @@ import { type Command, requiredOption, UsageError } from "./options.ts";
 export const dataConvert: Command = {
   spec: {
     name: "data convert",
-    summary: "convert T-REx-rc JSON, CoNLL-U or find-head JSON to an Arrow dataset",
+    summary: "convert T-REx-rc JSON, CoNLL-U, find-head JSON, LAMA or plain text to Arrow",
     options: {
       format: {
         type: "string",
         arg: "NAME",
-        help: "trex-rc-json (-> trex-rc schema), conllu or find-head-json (-> dependency)",
+        help: "trex-rc-json (-> trex-rc schema), conllu or find-head-json (-> dependency), " +
+          "text (-> text), lama-trex, lama-google-re or lama-masked (-> lama)",
       },
-      in: { type: "string", arg: "PATH", help: "the source file" },
+      in: { type: "string", arg: "PATH", help: "the source file (LAMA: or a folder of .jsonl)" },
       out: { type: "string", arg: "FILE", help: "the Arrow IPC file to write (.arrow)" },
+      relations: {
+        type: "string",
+        arg: "FILE",
+        help: "LAMA relations.jsonl with the templates (lama-trex, lama-google-re)",
+      },
+      source: {
+        type: "string",
+        arg: "NAME",
+        help: "the lama rows' source (default: trex, google-re or conceptnet by format)",
+      },
       "skip-bad": {
         type: "boolean",
         default: false,
@@ -24,7 +35,12 @@ export const dataConvert: Command = {
     details: "JSON input is a JSON array or JSON lines. find-head JSON: words in `tokens` or " +
       "`token`, heads in `heads` or `head`, 1-based, 0 = root. CoNLL-U: FORM and HEAD of each " +
       "word; multiword ranges (1-2) and empty nodes (1.1) are skipped. The output is written " +
-      "to a temporary file and renamed into place.",
+      "to a temporary file and renamed into place. text: one row per non-blank line. LAMA: " +
+      "lama-trex reads per-relation jsonl (sub_label, obj_label, predicate_id; or the world's " +
+      "subject, relation, object), lama-google-re Google-RE jsonl (pred, judgments); both fill " +
+      "the relation's template ([X] subject, [Y] -> [MASK]) and drop duplicate (relation, " +
+      "subject, object) facts, Google-RE also facts with more 'no' than 'yes' judgments. " +
+      "lama-masked (ConceptNet, SQuAD: --source squad) gives a row per masked sentence.",
   },
   async run(values) {
     const format = requiredOption(values, "format");
@@ -32,8 +48,14 @@ export const dataConvert: Command = {
       throw new UsageError(`--format must be one of ${Object.keys(FORMATS).join(", ")}`);
     }
     const input = requiredOption(values, "in"), out = requiredOption(values, "out");
+    const relations = values.relations as string | undefined;
+    if (FORMATS[format].needsRelations && relations === undefined) {
+      throw new UsageError(`--format ${format} needs --relations FILE (relations.jsonl)`);
+    }
     const { rows, skipped } = await convert(format as Format, input, out, {
       skipBad: values["skip-bad"] === true,
+      relations,
+      source: values.source as string | undefined,
     });
     console.log(`wrote ${rows} rows (${FORMATS[format].schema} schema) to ${out}`);
     for (const [reason, n] of Object.entries(skipped)) console.log(`skipped ${n}: ${reason}`);

@@ -1,4 +1,4 @@
-// The two documented dataset schemas (reference section 4) and their checks. Readers accept
+// The documented dataset schemas (reference sections 4 and 6) and their checks. Readers accept
 // what Hugging Face `datasets` writes (int64, large_string, large_list); the writer uses the
 // narrow types. Every problem names file, row and field, so a bad row in millions is findable.
 import * as A from "apache-arrow";
@@ -19,9 +19,34 @@ export interface DepRow {
   heads: number[];
 }
 
+/** A raw-text corpus for masked-LM training (WikiText as `datasets` exports it). */
+export interface TextRow {
+  text: string;
+}
+
+/**
+ * One LAMA cloze query. `masked_sentence` holds exactly one `[MASK]`: for T-REx and Google-RE
+ * the relation's template with [X] filled by the subject and [Y] replaced by `[MASK]`; for
+ * ConceptNet and SQuAD one of the dataset's masked sentences. `relation` is the predicate id
+ * (P19) or dataset relation name (place_of_birth, HasSubevent); `source` the dataset (trex,
+ * google-re, conceptnet, squad).
+ */
+export interface LamaRow {
+  relation: string;
+  sub_label: string;
+  obj_label: string;
+  masked_sentence: string;
+  source: string;
+}
+
+/** The mask marker of LAMA's data; a model's own mask token replaces it at probing time. */
+export const LAMA_MASK = "[MASK]";
+
 export interface Rows {
   "trex-rc": TrexRow;
   dependency: DepRow;
+  text: TextRow;
+  lama: LamaRow;
 }
 export type SchemaName = keyof Rows;
 
@@ -36,6 +61,14 @@ const COLUMNS: { [S in SchemaName]: Record<keyof Rows[S], Kind> } = {
     relation: "string",
   },
   dependency: { tokens: "list<string>", heads: "list<int>" },
+  text: { text: "string" },
+  lama: {
+    relation: "string",
+    sub_label: "string",
+    obj_label: "string",
+    masked_sentence: "string",
+    source: "string",
+  },
 };
 
 const utf8 = () => new A.Utf8();
@@ -163,6 +196,32 @@ export function depProblem(row: Record<string, unknown>): Problem | null {
   return i < 0 ? null : outOfRange(`heads[${i}]`, r.heads[i], `[0, ${n}]`, "heads");
 }
 
+/** The first problem of a text row: only its type (empty lines are allowed, as in WikiText). */
+export function textProblem(row: Record<string, unknown>): Problem | null {
+  return typeProblem(row, "text");
+}
+
+/** The first problem of a LAMA row (types, empty relation or object, not exactly one [MASK]). */
+export function lamaProblem(row: Record<string, unknown>): Problem | null {
+  const bad = typeProblem(row, "lama");
+  if (bad) return bad;
+  const r = row as unknown as LamaRow;
+  for (const field of ["relation", "obj_label", "source"] as const) {
+    if (r[field].trim() === "") {
+      return { field, reason: `${field} empty`, detail: "empty" };
+    }
+  }
+  const masks = r.masked_sentence.split(LAMA_MASK).length - 1;
+  if (masks !== 1) {
+    return {
+      field: "masked_sentence",
+      reason: masks === 0 ? "no [MASK]" : "several [MASK]",
+      detail: `${JSON.stringify(r.masked_sentence)} has ${masks} [MASK], expected 1`,
+    };
+  }
+  return null;
+}
+
 function outOfRange(field: string, v: number, range: string, key = field): Problem {
   return { field, reason: `${key} out of range`, detail: `${v} is outside ${range}` };
 }
@@ -170,4 +229,6 @@ function outOfRange(field: string, v: number, range: string, key = field): Probl
 export const PROBLEM: { [S in SchemaName]: (row: Record<string, unknown>) => Problem | null } = {
   "trex-rc": trexProblem,
   dependency: depProblem,
+  text: textProblem,
+  lama: lamaProblem,
 };

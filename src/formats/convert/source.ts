@@ -2,7 +2,18 @@
 // from, so convert() can name the file, line and field of anything it rejects or skips.
 import type { Problem } from "../schemas.ts";
 
-export type Item = { at: string; row: Record<string, unknown> } | { at: string; problem: Problem };
+// `file` names the source file when a converter reads several (a folder of per-relation files);
+// `dropped` is a row left out by design (a duplicate, a judgment filter), always counted.
+export type Item =
+  | { at: string; file?: string; row: Record<string, unknown> }
+  | { at: string; file?: string; problem: Problem }
+  | { at: string; file?: string; dropped: string };
+
+/** Options some formats need: LAMA templates (relations.jsonl) and a source name. */
+export interface ReadOptions {
+  relations?: string;
+  source?: string;
+}
 
 /** The lines of a text file, numbered from 1, read as a stream. */
 export async function* lines(path: string): AsyncGenerator<[number, string]> {
