@@ -9,6 +9,8 @@ import { encode } from "./src/cli/encode.ts";
 import { modelInit } from "./src/cli/model.ts";
 import { dataConvert } from "./src/cli/data.ts";
 import { trainFac, trainLin } from "./src/cli/train.ts";
+import { probeLama } from "./src/cli/probe.ts";
+import { ProbeError } from "./src/tasks/lama_probe.ts";
 import { PretrainError } from "./src/tasks/pretrain.ts";
 import { DivergedError } from "./src/train/loop.ts";
 import { CheckpointError } from "./src/train/checkpoint.ts";
@@ -26,6 +28,7 @@ const COMMANDS: Record<string, Command> = {
   "data convert": dataConvert,
   "train fac": trainFac,
   "train lin": trainLin,
+  "probe lama": probeLama,
   encode,
 };
 
@@ -100,7 +103,8 @@ try {
     e instanceof Deno.errors.PermissionDenied || e instanceof SyntaxError ||
     e instanceof ModelFolderError || e instanceof SafetensorsError || e instanceof DataError ||
     e instanceof DivergedError ||
-    e instanceof CheckpointError || e instanceof AdapterFolderError || e instanceof PretrainError;
+    e instanceof CheckpointError || e instanceof AdapterFolderError || e instanceof PretrainError ||
+    e instanceof ProbeError;
   console.error(`kadapter: ${known ? (e as Error).message : (e as Error).stack ?? e}`);
   Deno.exit(1);
 }
