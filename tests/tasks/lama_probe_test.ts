@@ -13,7 +13,7 @@ import { presetConfig } from "../../src/models/roberta_config.ts";
 import { RobertaModel } from "../../src/models/roberta.ts";
 import { FrozenRoberta } from "../../src/models/roberta_frozen.ts";
 import { planQueries, readLamaQueries, SKIP } from "../../src/tasks/lama_data.ts";
-import { probeMlm, probeReport, topK } from "../../src/tasks/lama_probe.ts";
+import { ProbeError, probeMlm, probeReport, topK } from "../../src/tasks/lama_probe.ts";
 import { probeLama } from "../../src/cli/probe.ts";
 import { cast, tidy } from "../../src/tensor/mod.ts";
 import { test } from "../setup.ts";
@@ -254,4 +254,30 @@ test("probe lama: a folder without lm_head fails clearly", async () => {
     },
   );
   assert.equal(await Deno.stat(join(root, "nohead_out")).catch(() => null), null);
+});
+
+test("probe lama: no single-token object at all is an error, not a table of zeros", async () => {
+  // A 2,000-merge tokenizer splits every object of the world into several tokens.
+  const few = join(root, "few_merges");
+  const vocab = await writeRobertaTokenizer(few, { merges: 2000, maxLength: 128 });
+  const m = new RobertaModel(presetConfig("tiny", vocab), 5, { lmHead: true });
+  await m.save(few);
+  m.dispose();
+  await assert.rejects(
+    quietly(() =>
+      probeLama.run({
+        model: few,
+        data: lamaFile,
+        out: join(root, "few_out"),
+        batch: "32",
+        "top-k": "10",
+      })
+    ),
+    (e: Error) => {
+      assert.ok(e instanceof ProbeError);
+      assert.match(e.message, /no fact can be probed.*\(1108 object not a single token\)/);
+      return true;
+    },
+  );
+  assert.equal(await Deno.stat(join(root, "few_out")).catch(() => null), null);
 });
