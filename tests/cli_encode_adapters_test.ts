@@ -12,17 +12,7 @@ import { AdapterModel } from "../src/models/kadapter.ts";
 import { FrozenRoberta } from "../src/models/roberta_frozen.ts";
 import { additiveMask } from "../src/nn/attention.ts";
 import { noGrad, Tensor, tidy } from "../src/tensor/mod.ts";
-
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-
-async function kadapter(...args: string[]) {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
-}
+import { kadapter } from "./kadapter_cli.ts";
 
 const TEXTS = [
   "Hello world",

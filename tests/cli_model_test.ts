@@ -8,17 +8,7 @@ import { openSafetensors } from "../src/formats/safetensors.ts";
 import { RobertaTokenizer } from "../src/formats/tokenizer.ts";
 import { FrozenRoberta } from "../src/models/roberta_frozen.ts";
 import { tidy } from "../src/tensor/mod.ts";
-
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-
-async function kadapter(...args: string[]) {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
-}
+import { kadapter } from "./kadapter_cli.ts";
 
 const LINES = [
   "Hello world",

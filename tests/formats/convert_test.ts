@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { readRows } from "../../src/formats/arrow.ts";
 import { convert } from "../../src/formats/convert/convert.ts";
 import type { SchemaName } from "../../src/formats/schemas.ts";
+import { kadapter } from "../kadapter_cli.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "kadapter_convert_" });
 
@@ -119,17 +120,9 @@ Deno.test("conllu: ranges and empty nodes skipped, bad sentences stopped or skip
 });
 
 Deno.test("kadapter data convert as a subprocess", async () => {
-  const main = new URL("../../main.ts", import.meta.url).pathname;
   const input = await file("cli.conllu", CONLLU), out = join(dir, "cli.arrow");
-  const run = async (...extra: string[]) => {
-    const args = ["run", "-A", main, "data", "convert", "--format", "conllu", "--in", input];
-    const r = await new Deno.Command(Deno.execPath(), {
-      args: [...args, "--out", out, ...extra],
-      stdin: "null",
-    }).output();
-    const dec = new TextDecoder();
-    return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
-  };
+  const run = (...extra: string[]) =>
+    kadapter("data", "convert", "--format", "conllu", "--in", input, "--out", out, ...extra);
   const failed = await run();
   assert.equal(failed.code, 1);
   assert.match(failed.err, /cli\.conllu: line 10, field heads\[1\]: 9 is outside \[0, 2\]/);

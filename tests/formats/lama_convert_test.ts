@@ -7,6 +7,7 @@ import { readRows } from "../../src/formats/arrow.ts";
 import { convert } from "../../src/formats/convert/convert.ts";
 import { fillTemplate, readRelations } from "../../src/formats/convert/lama.ts";
 import type { SchemaName } from "../../src/formats/schemas.ts";
+import { kadapter } from "../kadapter_cli.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "kadapter_lama_convert_" });
 const WORLD = new URL("../../data/world/", import.meta.url).pathname;
@@ -245,16 +246,14 @@ Deno.test("lama-masked: a row per masked sentence; ConceptNet and SQuAD layouts"
 });
 
 Deno.test("kadapter data convert --format lama-trex --relations, as a subprocess", async () => {
-  const main = new URL("../../main.ts", import.meta.url).pathname;
   const input = await file("cli/P19.jsonl", jsonl(trex("Ann", "Paris"), trex("Ann", "Paris")));
   const out = join(dir, "cli.arrow");
-  const args = ["run", "-A", main, "data", "convert", "--format", "lama-trex", "--in", input];
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: [...args, "--out", out, "--relations", relations],
-    stdin: "null",
-  }).output();
-  const text = new TextDecoder().decode(r.stdout);
-  assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+  const r = await kadapter(
+    ...["data", "convert", "--format", "lama-trex", "--in", input],
+    ...["--out", out, "--relations", relations],
+  );
+  const text = r.out;
+  assert.equal(r.code, 0, r.err);
   assert.match(text, /wrote 1 rows \(lama schema\)/);
   assert.match(text, /skipped 1: duplicate \(relation, subject, object\)/);
 });

@@ -5,13 +5,8 @@ import assert from "node:assert/strict";
 import { buildRobertaTokenizer, loadGpt2Bpe } from "../../src/formats/bpe_vocab.ts";
 import { RobertaTokenizer } from "../../src/formats/tokenizer.ts";
 import { readRows } from "../../src/formats/arrow.ts";
-import { parseConfig } from "../../src/formats/hf_config.ts";
 import type { TrexRow } from "../../src/formats/schemas.ts";
-import { adapterConfig } from "../../src/models/adapter_config.ts";
-import { AdapterModel } from "../../src/models/kadapter.ts";
 import { FacHead } from "../../src/models/kadapter_heads.ts";
-import { RobertaModel } from "../../src/models/roberta.ts";
-import { FrozenRoberta } from "../../src/models/roberta_frozen.ts";
 import { Examples, padBatch } from "../../src/tasks/examples.ts";
 import {
   encodeFac,
@@ -22,9 +17,10 @@ import {
   SKIP_MARKER,
   SKIP_RELATION,
 } from "../../src/tasks/fac.ts";
-import { InfusionModel, loadExamples, skippedText } from "../../src/tasks/infusion.ts";
+import { loadExamples, skippedText } from "../../src/tasks/infusion.ts";
 import { crossEntropy } from "../reference.ts";
 import { assertClose, run, test } from "../setup.ts";
+import { H, PAD, tinyInfusion } from "./tiny_infusion.ts";
 
 const files = buildRobertaTokenizer(await loadGpt2Bpe());
 const tok = new RobertaTokenizer(files.tokenizer, files.config);
@@ -134,46 +130,13 @@ Deno.test("fac: loading with a relation missing from the map counts those rows",
 });
 
 // ---- on the GPU: a tiny encoder, adapter and head on synthetic examples -------------------
-const H = 16, LAYERS = 2, RELATIONS = 5, PAD = 1;
+const RELATIONS = 5;
 
-function tinyModel(seed: number) {
-  const enc = new RobertaModel(
-    parseConfig({
-      vocab_size: 30,
-      hidden_size: H,
-      num_hidden_layers: LAYERS,
-      num_attention_heads: 2,
-      intermediate_size: 32,
-      max_position_embeddings: 16,
-      type_vocab_size: 1,
-      layer_norm_eps: 1e-5,
-      pad_token_id: PAD,
-      hidden_act: "gelu",
-    }, "test"),
+const tinyModel = (seed: number) =>
+  tinyInfusion(
     seed,
-  ).eval();
-  const frozen = FrozenRoberta.fromModel(enc);
-  const adapter = new AdapterModel(
-    adapterConfig(H, LAYERS, {
-      adapterHidden: 12,
-      heads: 2,
-      intermediate: 24,
-      adapterList: [0, 1],
-      initStd: 0.2,
-    }),
-    seed + 1,
+    (hs) => new FacHead({ hidden: H, labels: RELATIONS, dropout: 0.1, layerNormEps: 1e-5 }, hs),
   );
-  const head = new FacHead(
-    { hidden: H, labels: RELATIONS, dropout: 0.1, layerNormEps: 1e-5 },
-    seed + 2,
-  );
-  const model = new InfusionModel(frozen, adapter);
-  const dispose = () => {
-    for (const m of [enc, adapter, head]) m.dispose();
-    frozen.dispose();
-  };
-  return { model, adapter, head, dispose };
-}
 
 /** Examples of distinct lengths 3 .. 10 in random order (so length order is unique). */
 function synthetic(rng: { int(lo: number, hi?: number): number }) {

@@ -13,9 +13,9 @@ import { presetConfig } from "../../src/models/roberta_config.ts";
 import { RobertaModel } from "../../src/models/roberta.ts";
 import { pretrain, type PretrainOptions } from "../../src/tasks/pretrain.ts";
 import { readTrainState } from "../../src/train/checkpoint.ts";
+import { MAIN } from "../kadapter_cli.ts";
 
 const DATA = new URL("../../data/", import.meta.url).pathname;
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 await initGpu();
 const root = await Deno.makeTempDir({ prefix: "kadapter_pretrain_" });
