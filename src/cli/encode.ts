@@ -7,8 +7,8 @@ import { AdapterFolderError, loadAdapter } from "../models/adapter_folder.ts";
 import type { AdapterModel } from "../models/kadapter.ts";
 import { maxSequence } from "../models/roberta_config.ts";
 import { FrozenRoberta } from "../models/roberta_frozen.ts";
-import { additiveMask } from "../nn/attention.ts";
-import { cast, noGrad, Tensor, tidy } from "../tensor/mod.ts";
+import { maskTensor } from "../models/roberta_inputs.ts";
+import { cast, noGrad, tidy } from "../tensor/mod.ts";
 import { Progress } from "../train/progress.ts";
 import { type Command, numberOption, requiredOption, UsageError, type Values } from "./options.ts";
 
@@ -152,10 +152,7 @@ export const encode: Command = {
           const states = tidy(() =>
             noGrad(() => {
               const all = model.hiddenStates(batch);
-              const mask = adapters.length === 0 ? null : Tensor.from(
-                additiveMask(batch.attentionMask, batch.batch, batch.seqLen),
-                [batch.batch, 1, 1, batch.seqLen],
-              );
+              const mask = adapters.length === 0 ? null : maskTensor(batch);
               const outs = adapters.map(({ model: a }) =>
                 a.forward(a.config.adapterList.map((i) => all[i]), mask)
               );

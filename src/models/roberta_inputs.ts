@@ -64,6 +64,12 @@ export function inputTensors(
   return {
     ids: Tensor.from(inputIds, [batch, seqLen], "i32"),
     positions: Tensor.from(positions, [batch, seqLen], "i32"),
-    mask: Tensor.from(additiveMask(input.attentionMask, batch, seqLen), [batch, 1, 1, seqLen]),
+    mask: maskTensor(input),
   };
+}
+
+/** The batch's additive attention mask [batch, 1, 1, seqLen] (0 at tokens, -1e9 at padding). */
+export function maskTensor(input: EncoderInput): Tensor {
+  const { attentionMask, batch, seqLen } = input;
+  return Tensor.from(additiveMask(attentionMask, batch, seqLen), [batch, 1, 1, seqLen]);
 }

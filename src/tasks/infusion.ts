@@ -2,10 +2,10 @@
 // adapter model, streaming a dataset into encoded examples, and batched evaluation.
 import type { FrozenRoberta } from "../models/roberta_frozen.ts";
 import type { AdapterModel } from "../models/kadapter.ts";
-import { additiveMask } from "../nn/attention.ts";
+import { maskTensor } from "../models/roberta_inputs.ts";
 import { countRows, readRows } from "../formats/arrow.ts";
 import type { Rows, SchemaName } from "../formats/schemas.ts";
-import { cast, noGrad, Tensor, tidy } from "../tensor/mod.ts";
+import { cast, noGrad, type Tensor, tidy } from "../tensor/mod.ts";
 import { Progress, type ProgressOptions } from "../train/progress.ts";
 import type { Example, Examples, PaddedBatch } from "./examples.ts";
 
@@ -40,12 +40,7 @@ export class InfusionModel {
   features(b: PaddedBatch): Features {
     const states = this.encoder.hiddenStates(b, { keep: this.#keep });
     const at = (i: number) => states[this.#keep.indexOf(i)];
-    const mask = Tensor.from(additiveMask(b.attentionMask, b.batch, b.seqLen), [
-      b.batch,
-      1,
-      1,
-      b.seqLen,
-    ]);
+    const mask = maskTensor(b);
     const adapter = this.adapter.forward(this.adapter.config.adapterList.map(at), mask);
     const l = at(this.encoder.dims.layers);
     return { last: l.dtype === "f32" ? l : noGrad(() => cast(l, "f32")), adapter, mask };
