@@ -231,6 +231,9 @@ export function makeWorld(seed = 20240601) {
     train: sentences.slice(dev),
     dev: sentences.slice(0, dev),
     corpus: corpus({ countries, cities, people, companies }, rng, pick),
+    // One-word names a tokenizer can make single tokens (`model init --words`), so that
+    // facts with these objects can be probed.
+    words: [...countries, ...cities, ...languageOf.values(), ...companies, ...OCCUPATIONS],
   };
 }
 
@@ -310,6 +313,7 @@ export async function writeWorld(dir: string): Promise<void> {
   await Deno.writeTextFile(`${dir}/facts.jsonl`, jsonl(w.facts));
   await Deno.writeTextFile(`${dir}/relations.jsonl`, jsonl(w.relations));
   await Deno.writeTextFile(`${dir}/corpus_nofacts.txt`, w.corpus.join("\n") + "\n");
+  await Deno.writeTextFile(`${dir}/words.txt`, w.words.join("\n") + "\n");
 }
 
 if (import.meta.main) {

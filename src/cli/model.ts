@@ -27,6 +27,18 @@ async function checkOut(out: string): Promise<boolean> {
   }
 }
 
+/** Non-blank lines of a word list; each must be one pre-token (letters or digits). */
+async function readWords(path: string): Promise<string[]> {
+  const lines = (await Deno.readTextFile(path)).split(/\r?\n/).map((w) => w.trim());
+  const bad = lines.findIndex((w) => w !== "" && !/^[\p{L}\p{N}]+$/u.test(w));
+  if (bad >= 0) {
+    throw new UsageError(
+      `--words ${path}, line ${bad + 1}: '${lines[bad]}' is not one word of letters or digits`,
+    );
+  }
+  return lines.filter((w) => w !== "");
+}
+
 export const modelInit: Command = {
   spec: {
     name: "model init",
@@ -44,6 +56,12 @@ export const modelInit: Command = {
         arg: "K",
         help: "BPE merges the tokenizer keeps; vocabulary = K + 261 (default: tiny 2000, " +
           "base and large all 50000, vocabulary 50265)",
+      },
+      words: {
+        type: "string",
+        arg: "FILE",
+        help: "words (one per line, letters/digits) made single tokens, bare and after a space " +
+          "(e.g. data/world/words.txt, so LAMA can probe the world's objects)",
       },
     },
     details: "Writes config.json (RobertaForMaskedLM), model.safetensors (encoder under " +
@@ -63,11 +81,16 @@ export const modelInit: Command = {
     const merges = values.merges === undefined
       ? p.merges
       : numberOption(values, "merges", { max: 50000 });
+    const words = typeof values.words === "string" ? await readWords(values.words) : [];
     const replace = await checkOut(out);
     await initGpu();
     const tmp = join(dirname(out), `.${basename(out)}.${crypto.randomUUID().slice(0, 8)}.tmp`);
     try {
-      const vocab = await writeRobertaTokenizer(tmp, { merges, maxLength: p.maxPositions - 2 });
+      const vocab = await writeRobertaTokenizer(tmp, {
+        merges,
+        maxLength: p.maxPositions - 2,
+        words,
+      });
       const model = new RobertaModel(presetConfig(preset as Preset, vocab), seed, { lmHead: true });
       const count = model.parameterCount(), bytes = count * 4;
       console.log(

@@ -5,6 +5,7 @@
 // corpus frequency), which no npm package ships. Here ids follow GPT-2's order shifted by the
 // four specials: the full build has RoBERTa's size (50265), special ids (0-3, <mask> 50264)
 // and token strings, but other ids differ from real RoBERTa's ("Hello": 15500 here, 31414 there).
+import { Tokenizer } from "@huggingface/tokenizers";
 import { join } from "node:path";
 
 /** GPT-2's byte-level BPE: token -> GPT-2 id, and the merges in rank order. */
@@ -44,13 +45,27 @@ export interface RobertaTokenizerFiles {
   vocabSize: number;
 }
 
+export interface TokenizerOptions {
+  /** The first K GPT-2 merges (default all 50000). */
+  merges?: number;
+  maxLength?: number;
+  /**
+   * Words that become single tokens, bare and after a space ("Haria", " Haria"): merges
+   * appended after GPT-2's join each word's pieces, so only text holding those pieces side by
+   * side encodes differently. LAMA probing scores single-token objects only; this lets a small
+   * model's invented world be probed.
+   */
+  words?: readonly string[];
+}
+
 /**
  * Builds tokenizer.json and tokenizer_config.json. `merges` keeps the first K GPT-2 merges
- * (vocab = 4 specials + 256 bytes + K + <mask>); the default, all 50000, is RoBERTa-sized.
+ * (vocab = 4 specials + 256 bytes + K + the words' new tokens + <mask>); the default, all
+ * 50000 and no words, is RoBERTa-sized.
  */
 export function buildRobertaTokenizer(
   bpe: Gpt2Bpe,
-  { merges = GPT2_MERGES, maxLength = 512 }: { merges?: number; maxLength?: number } = {},
+  { merges = GPT2_MERGES, maxLength = 512, words = [] }: TokenizerOptions = {},
 ): RobertaTokenizerFiles {
   if (!Number.isInteger(merges) || merges < 0 || merges > bpe.merges.length) {
     throw new Error(`merges must be an integer in [0, ${bpe.merges.length}], got ${merges}`);
@@ -62,17 +77,50 @@ export function buildRobertaTokenizer(
     ...SPECIALS,
     ...byId.slice(0, full ? byId.length : 256 + merges),
     ...(full ? FULL_EXTRAS : []),
-    "<mask>",
   ];
-  const vocab: Record<string, number> = {};
-  tokens.forEach((t, i) => vocab[t] = i);
   const kept = bpe.merges.slice(0, merges);
   kept.forEach(([a, b], i) => {
     if (bpe.encoder[a + b] !== 256 + i) {
       throw new Error(`GPT-2 merge ${i} (${a} ${b}) out of order`);
     }
   });
-  const maskId = tokens.length - 1;
+  const build = (ts: string[], ms: [string, string][]) => {
+    const vocab: Record<string, number> = {};
+    ts.forEach((t, i) => vocab[t] = i);
+    return tokenizerJson(vocab, ms, ts.length - 1);
+  };
+  if (words.length > 0) {
+    const extra = wordMerges(new Tokenizer(build([...tokens, "<mask>"], kept), {}), words);
+    kept.push(...extra);
+    // A joined word may already be a token that GPT-2's merges reach by another path.
+    const known = new Set(tokens);
+    tokens.push(...new Set(extra.map(([a, b]) => a + b).filter((t) => !known.has(t))));
+  }
+  tokens.push("<mask>");
+  const tokenizer = build(tokens, kept);
+  const config = {
+    tokenizer_class: "RobertaTokenizer",
+    model_max_length: maxLength,
+    add_prefix_space: false,
+    errors: "replace",
+    trim_offsets: true,
+    bos_token: "<s>",
+    eos_token: "</s>",
+    sep_token: "</s>",
+    cls_token: "<s>",
+    unk_token: "<unk>",
+    pad_token: "<pad>",
+    mask_token: "<mask>",
+  };
+  return { tokenizer, config, vocabSize: tokens.length };
+}
+
+/** tokenizer.json for a byte-level BPE vocabulary with RoBERTa's specials and post-processor. */
+function tokenizerJson(
+  vocab: Record<string, number>,
+  merges: [string, string][],
+  maskId: number,
+): Record<string, unknown> {
   const added = (content: string, id: number, lstrip = false) => ({
     id,
     content,
@@ -88,7 +136,7 @@ export function buildRobertaTokenizer(
     trim_offsets: true,
     use_regex: true,
   };
-  const tokenizer = {
+  return {
     version: "1.0",
     truncation: null,
     padding: null,
@@ -112,30 +160,52 @@ export function buildRobertaTokenizer(
       fuse_unk: false,
       byte_fallback: false,
       vocab,
-      merges: kept.map(([a, b]) => `${a} ${b}`),
+      merges: merges.map(([a, b]) => `${a} ${b}`),
     },
   };
-  const config = {
-    tokenizer_class: "RobertaTokenizer",
-    model_max_length: maxLength,
-    add_prefix_space: false,
-    errors: "replace",
-    trim_offsets: true,
-    bos_token: "<s>",
-    eos_token: "</s>",
-    sep_token: "</s>",
-    cls_token: "<s>",
-    unk_token: "<unk>",
-    pad_token: "<pad>",
-    mask_token: "<mask>",
-  };
-  return { tokenizer, config, vocabSize: tokens.length };
+}
+
+/**
+ * Merges that make each word one token, bare and after a space, applied after `base`'s own:
+ * a word's pieces (with earlier words' merges applied, as BPE would) are joined left to right.
+ */
+function wordMerges(base: Tokenizer, words: readonly string[]): [string, string][] {
+  const out: [string, string][] = [], rank = new Map<string, number>();
+  for (const w of words) {
+    if (!/^[\p{L}\p{N}]+$/u.test(w)) {
+      throw new Error(`word '${w}' must be letters or digits only (one pre-token)`);
+    }
+    for (const form of [w, ` ${w}`]) {
+      const pieces = base.tokenize(form);
+      // BPE: repeatedly join the adjacent pair of lowest rank among the added merges.
+      for (;;) {
+        let best = -1;
+        for (let i = 0; i + 1 < pieces.length; i++) {
+          const r = rank.get(`${pieces[i]} ${pieces[i + 1]}`);
+          if (
+            r !== undefined && (best < 0 || r < rank.get(`${pieces[best]} ${pieces[best + 1]}`)!)
+          ) {
+            best = i;
+          }
+        }
+        if (best < 0) break;
+        pieces.splice(best, 2, pieces[best] + pieces[best + 1]);
+      }
+      while (pieces.length > 1) {
+        const pair: [string, string] = [pieces[0], pieces[1]];
+        rank.set(pair.join(" "), out.length);
+        out.push(pair);
+        pieces.splice(0, 2, pair[0] + pair[1]);
+      }
+    }
+  }
+  return out;
 }
 
 /** Writes tokenizer.json and tokenizer_config.json into `dir`; returns the vocab size. */
 export async function writeRobertaTokenizer(
   dir: string,
-  opts: { merges?: number; maxLength?: number } = {},
+  opts: TokenizerOptions = {},
 ): Promise<number> {
   const files = buildRobertaTokenizer(await loadGpt2Bpe(), opts);
   await Deno.mkdir(dir, { recursive: true });

@@ -78,6 +78,41 @@ Deno.test("reduced build: bytes + first K merges, <mask> last, same BPE as K mer
   }
 });
 
+Deno.test("words: single tokens bare and after a space; other text unchanged; plain BPE", () => {
+  const words = ["Haria", "Talport", "Belford", "Bel", "the", "Zürich"];
+  const files = buildRobertaTokenizer(bpe, { merges: K, words });
+  const tok = new RobertaTokenizer(files.tokenizer, files.config);
+  for (const w of words) {
+    assert.equal(tok.tokenize(w).length, 1, w);
+    assert.equal(tok.tokenize(` ${w}`).length, 1, ` ${w}`);
+  }
+  // New tokens sit between GPT-2's and <mask>; no id is used twice.
+  const model = files.tokenizer.model as { vocab: Record<string, number>; merges: string[] };
+  const ids = Object.values(model.vocab);
+  assert.equal(new Set(ids).size, ids.length);
+  assert.equal(tok.vocabSize, ids.length); // <mask> included
+  assert.equal(tok.maskId, tok.vocabSize - 1);
+  assert.ok(tok.vocabSize > small.vocabSize && tok.tokenToId("ĠHaria")! > small.maskId);
+  // Text without the words' pieces side by side encodes as before (same ids).
+  for (const text of SAMPLES.filter((t) => !t.includes("Zürich"))) {
+    assert.deepEqual(tok.encodeText(text), small.encodeText(text), text);
+  }
+  // And every text is plain BPE over the file's merge list (GPT-2's, then the words').
+  const ranks = new Map(model.merges.map((m, i) => [m, i]));
+  for (
+    const text of ["Haria borders Talport near Belfordia and Zürich .", "Belford, Bel, Harian"]
+  ) {
+    const preTokens = text.match(/ ?\p{L}+| ?[^\s\p{L}\p{N}]+/gu)!.map((p) =>
+      full.tokenize(p).join("")
+    );
+    assert.deepEqual(tok.tokenize(text), preTokens.flatMap((p) => referenceBpe(p, ranks)), text);
+  }
+  assert.throws(
+    () => buildRobertaTokenizer(bpe, { merges: K, words: ["O'Neil"] }),
+    /one pre-token/,
+  );
+});
+
 Deno.test("special tokens: single, pair, three segments; <mask> strips the space before it", () => {
   const a = full.encodeText("Hello world"), b = full.encodeText("Bye");
   assert.deepEqual(full.encode("Hello world").ids, [0, ...a, 2]);
