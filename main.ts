@@ -7,6 +7,7 @@ import { doctor } from "./src/cli/doctor.ts";
 import { demo } from "./src/cli/demo.ts";
 import { encode } from "./src/cli/encode.ts";
 import { modelInit } from "./src/cli/model.ts";
+import { modelPretrain } from "./src/cli/model_pretrain.ts";
 import { dataConvert } from "./src/cli/data.ts";
 import { trainFac, trainLin } from "./src/cli/train.ts";
 import { probeLama } from "./src/cli/probe.ts";
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, Command> = {
   doctor,
   demo,
   "model init": modelInit,
+  "model pretrain": modelPretrain,
   "data convert": dataConvert,
   "train fac": trainFac,
   "train lin": trainLin,
