@@ -10,7 +10,7 @@ import { modelInit } from "./src/cli/model.ts";
 import { modelPretrain } from "./src/cli/model_pretrain.ts";
 import { dataConvert } from "./src/cli/data.ts";
 import { trainFac, trainLin } from "./src/cli/train.ts";
-import { probeLama } from "./src/cli/probe.ts";
+import { probeLama, probeTrainMlm } from "./src/cli/probe.ts";
 import { ProbeError } from "./src/tasks/lama_probe.ts";
 import { PretrainError } from "./src/tasks/pretrain.ts";
 import { DivergedError } from "./src/train/loop.ts";
@@ -31,6 +31,7 @@ const COMMANDS: Record<string, Command> = {
   "train fac": trainFac,
   "train lin": trainLin,
   "probe lama": probeLama,
+  "probe train-mlm": probeTrainMlm,
   encode,
 };
 

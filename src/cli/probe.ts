@@ -1,6 +1,8 @@
-// kadapter probe lama: LAMA probing of a model folder's own masked-LM head. P@1, P@10 and MRR
-// per relation and macro-averaged over relations, every query's top-k in predictions.jsonl,
-// and the facts left out counted by reason.
+// kadapter probe lama: LAMA probing of a model folder's own masked-LM head and, with
+// --adapters and --mlm, of the encoder + adapters through a trained MLM layer, side by side.
+// P@1, P@10 and MRR per relation and macro-averaged over relations, every query's top-k in
+// predictions.jsonl, and the facts left out counted by reason.
+// kadapter probe train-mlm: trains that MLM layer (src/tasks/probe_mlm_layer.ts).
 import { join } from "node:path";
 import { initGpu } from "../gpu/device.ts";
 import { writeTextAtomic } from "../formats/atomic.ts";
@@ -10,9 +12,34 @@ import { maxSequence } from "../models/roberta_config.ts";
 import { FrozenRoberta } from "../models/roberta_frozen.ts";
 import { planQueries, readLamaQueries, readWordList } from "../tasks/lama_data.ts";
 import { commonVocab, type LamaScores } from "../tasks/lama_metrics.ts";
-import { predictionRecord, ProbeError, probeMlm, probeReport } from "../tasks/lama_probe.ts";
+import {
+  type MaskScorer,
+  mlmScorer,
+  predictionRecord,
+  ProbeError,
+  probeMlmLayerScorer,
+  type ProbeReport,
+  probeReport,
+  type ProbeResult,
+  probeScorer,
+} from "../tasks/lama_probe.ts";
+import {
+  loadAdapters,
+  loadProbeMlm,
+  type NamedAdapter,
+  type ProbeMlmLayer,
+  trainProbeMlm,
+} from "../tasks/probe_mlm_layer.ts";
 import { Progress } from "../train/progress.ts";
-import { type Command, numberOption, requiredOption, type Values } from "./options.ts";
+import { parseAdapters } from "./encode.ts";
+import {
+  type Command,
+  numberOption,
+  type OptionSpec,
+  requiredOption,
+  UsageError,
+  type Values,
+} from "./options.ts";
 
 /** Loads the folder with its masked-LM head; a folder without one gets a clear error. */
 async function loadWithHead(dir: string, f16: boolean): Promise<FrozenRoberta> {
@@ -63,10 +90,47 @@ export function resultsTable(
   ).join("\n");
 }
 
+/** The side-by-side table: relation, n, then P@1, P@10, MRR of each model; macro and micro. */
+export function comparisonTable(models: { name: string; report: ProbeReport }[]): string {
+  const first = models[0].report;
+  const cells = (s: LamaScores) => [pct(s.p1), pct(s.p10), s.mrr.toFixed(4)];
+  const header2 = ["relation", "n", ...models.flatMap(() => ["P@1", "P@10", "MRR"])];
+  const header1 = ["", "", ...models.flatMap((m) => [m.name, "", ""])];
+  const rows = [
+    header1,
+    header2,
+    ...Object.entries(first.relations).map(([r, s]) => [
+      r,
+      String(s.n),
+      ...models.flatMap((m) => cells(m.report.relations[r])),
+    ]),
+    [
+      "macro",
+      String(Object.keys(first.relations).length) + " rel",
+      ...models.flatMap((m) => cells(m.report.macro)),
+    ],
+    ["micro", String(first.micro.n), ...models.flatMap((m) => cells(m.report.micro))],
+  ];
+  const widths = header2.map((_, c) => Math.max(...rows.slice(1).map((r) => r[c].length)));
+  // A model's name spans its three columns.
+  const span = (c: number) => widths[c] + 2 + widths[c + 1] + 2 + widths[c + 2];
+  const top = ["".padEnd(widths[0]), "".padStart(widths[1])];
+  models.forEach((m, i) => top.push(m.name.padStart(span(2 + 3 * i))));
+  return [
+    top.join("  "),
+    ...rows.slice(1).map((r) =>
+      r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ")
+    ),
+  ].join("\n");
+}
+
+/** Model names in results.json's `models` and predictions.jsonl's `model`. */
+export const ENCODER = "encoder", WITH_ADAPTERS = "encoder+adapters";
+
 export const probeLama: Command = {
   spec: {
     name: "probe lama",
-    summary: "LAMA probing of a model's masked-LM head: P@1, P@10, MRR per relation",
+    summary: "LAMA probing: P@1, P@10, MRR per relation (encoder alone and with adapters)",
     options: {
       model: {
         type: "string",
@@ -77,6 +141,16 @@ export const probeLama: Command = {
         type: "string",
         arg: "PATH",
         help: "LAMA queries, lama schema (e.g. from kadapter data convert --format lama-trex)",
+      },
+      adapters: {
+        type: "string",
+        arg: "NAME=DIR,...",
+        help: "also probe encoder + these adapters (with --mlm; the order of training)",
+      },
+      mlm: {
+        type: "string",
+        arg: "DIR",
+        help: "the MLM layer folder of `kadapter probe train-mlm` (OUT/mlm), with --adapters",
       },
       "common-vocab": {
         type: "string",
@@ -91,7 +165,7 @@ export const probeLama: Command = {
         arg: "N",
         help: "skip queries longer than N tokens with <s> and </s> (default: the model's limit)",
       },
-      f16: { type: "boolean", help: "compute in f16 (needs shader-f16)" },
+      f16: { type: "boolean", help: "compute the encoder in f16 (needs shader-f16)" },
       out: {
         type: "string",
         arg: "DIR",
@@ -102,8 +176,14 @@ export const probeLama: Command = {
       "--common-vocab, one of its words); the rest are counted by reason. results.json holds " +
       "{model, data, common_vocab, uhn, skipped: {reason: count}, relations: {relation: " +
       "{n, p1, p10, mrr}}, macro, micro} (fractions; macro is the unweighted mean over " +
-      "relations, LAMA's figure); predictions.jsonl one line per query: relation, sub, obj, " +
-      "source, text, rank, top [{token, id, score}] (logits).",
+      "relations, LAMA's figure); predictions.jsonl one line per query and model: model, " +
+      "relation, sub, obj, source, text, rank, top [{token, id, score}] (logits).\n" +
+      "With --adapters and --mlm, the same queries are also probed through the encoder + " +
+      "adapters and the trained MLM layer (its input: cat(last hidden state, adapter " +
+      'outputs)); the table shows both side by side and results.json gains "models": ' +
+      `{"${ENCODER}": {relations, macro, micro}, "${WITH_ADAPTERS}": {...}}, the top-level ` +
+      "relations/macro/micro staying the encoder's. A folder without lm_head is then probed " +
+      "through the adapters only (the top level is then that model's).",
   },
   async run(values: Values) {
     const modelDir = requiredOption(values, "model");
@@ -113,9 +193,35 @@ export const probeLama: Command = {
     const k = numberOption(values, "top-k", { min: 0, max: 1000 });
     const vocabFile = typeof values["common-vocab"] === "string" ? values["common-vocab"] : null;
     const uhn = values.uhn === true;
+    const adapterArgs = parseAdapters(values);
+    const mlmDir = typeof values.mlm === "string" && values.mlm !== "" ? values.mlm : null;
+    if ((adapterArgs.length > 0) !== (mlmDir !== null)) {
+      throw new UsageError(
+        "--adapters and --mlm go together: the MLM layer reads the outputs of the adapters " +
+          "it was trained with",
+      );
+    }
+    const f16 = values.f16 === true;
     const tok = await RobertaTokenizer.fromFolder(modelDir);
     await initGpu();
-    const model = await loadWithHead(modelDir, values.f16 === true);
+    let model: FrozenRoberta, plain = true;
+    if (mlmDir === null) model = await loadWithHead(modelDir, f16);
+    else {
+      try {
+        model = await loadWithHead(modelDir, f16);
+      } catch (e) {
+        if (!(e instanceof ModelFolderError) || !e.problems.some((p) => p.includes("lm_head."))) {
+          throw e;
+        }
+        model = await FrozenRoberta.fromFolder(modelDir, { f16, lmHead: false });
+        plain = false;
+        console.log(
+          `${modelDir} has no masked-LM head (lm_head.*): probing only the encoder + adapters`,
+        );
+      }
+    }
+    let adapters: NamedAdapter[] = [];
+    let layer: ProbeMlmLayer | null = null;
     try {
       const d = model.dims;
       if (tok.padId !== d.padId) {
@@ -123,6 +229,10 @@ export const probeLama: Command = {
           `${modelDir}: the tokenizer pads with id ${tok.padId}, config.json's ` +
             `pad_token_id is ${d.padId}`,
         );
+      }
+      if (mlmDir !== null) {
+        adapters = await loadAdapters(adapterArgs, model);
+        layer = (await loadProbeMlm(mlmDir, d, adapters.map((a) => a.summary))).layer;
       }
       const limit = maxSequence(d);
       const maxLength = values["max-length"] === undefined
@@ -155,36 +265,66 @@ export const probeLama: Command = {
         );
       }
       console.log(`${queries.length} queries (${nSkipped} facts skipped)`);
-      const bar = new Progress(queries.length, { label: "probe" });
-      let result;
-      try {
-        result = await probeMlm(model, queries, {
-          batchSize,
-          candidates,
-          topK: k,
-          onBatch: (n) => bar.tick(n),
+      const scorers: { name: string; scorer: MaskScorer }[] = [];
+      if (plain) scorers.push({ name: ENCODER, scorer: mlmScorer(model) });
+      if (layer) {
+        scorers.push({
+          name: WITH_ADAPTERS,
+          scorer: probeMlmLayerScorer(model, adapters.map((a) => a.adapter), layer),
         });
-      } finally {
-        bar.finish();
       }
-      const report = probeReport(queries, result.ranks);
+      const probed: { name: string; result: ProbeResult; report: ProbeReport }[] = [];
+      for (const { name, scorer } of scorers) {
+        const bar = new Progress(queries.length, {
+          label: scorers.length > 1 ? `probe ${name}` : "probe",
+        });
+        let result;
+        try {
+          result = await probeScorer(scorer, d.padId, queries, {
+            batchSize,
+            candidates,
+            topK: k,
+            onBatch: (n) => bar.tick(n),
+          });
+        } finally {
+          bar.finish();
+        }
+        probed.push({ name, result, report: probeReport(queries, result.ranks) });
+      }
+      const main = probed[0].report;
       const results = {
         model: modelDir,
+        ...(mlmDir === null ? {} : {
+          adapters: Object.fromEntries(adapterArgs.map((a) => [a.name, a.dir])),
+          mlm: mlmDir,
+        }),
         data,
         common_vocab: vocabFile,
         uhn,
         candidates: candidates?.length ?? d.vocab,
         compute_dtype: model.dtype,
         skipped: Object.fromEntries(skipped),
-        ...report,
+        ...main,
+        ...(mlmDir === null
+          ? {}
+          : { models: Object.fromEntries(probed.map((p) => [p.name, p.report])) }),
       };
       await Deno.mkdir(out, { recursive: true });
-      const lines = queries.map((q, i) =>
-        JSON.stringify(predictionRecord(tok, q, result.ranks[i], result.top[i])) + "\n"
+      const lines = probed.flatMap((p) =>
+        queries.map((q, i) =>
+          JSON.stringify({
+            model: p.name,
+            ...predictionRecord(tok, q, p.result.ranks[i], p.result.top[i]),
+          }) + "\n"
+        )
       );
       await writeTextAtomic(join(out, "predictions.jsonl"), lines.join(""));
       await writeTextAtomic(join(out, "results.json"), JSON.stringify(results, null, 2) + "\n");
-      console.log(resultsTable(report.relations, report.macro, report.micro));
+      console.log(
+        mlmDir === null
+          ? resultsTable(main.relations, main.macro, main.micro)
+          : comparisonTable(probed.map((p) => ({ name: p.name, report: p.report }))),
+      );
       if (skipped.size > 0) {
         console.log("skipped:");
         for (const [reason, n] of skipped) console.log(`  ${reason}: ${n}`);
@@ -192,7 +332,107 @@ export const probeLama: Command = {
       console.log(`wrote ${join(out, "results.json")} and ${join(out, "predictions.jsonl")}`);
       return 0;
     } finally {
+      layer?.dispose();
+      adapters.forEach((a) => a.adapter.dispose());
       model.dispose();
     }
+  },
+};
+
+const s = (arg: string, help: string, def?: string): OptionSpec => ({
+  type: "string",
+  arg,
+  help,
+  ...(def !== undefined ? { default: def } : {}),
+});
+const optional = (v: Values, name: string, o: Parameters<typeof numberOption>[2] = {}) =>
+  v[name] === undefined ? undefined : numberOption(v, name, o);
+
+export const probeTrainMlm: Command = {
+  spec: {
+    name: "probe train-mlm",
+    summary: "train the linear MLM layer over encoder + adapters for LAMA probing",
+    options: {
+      model: s("DIR", "the frozen encoder's model folder (config.json, weights, tokenizer)"),
+      adapters: s("NAME=DIR,...", "the frozen adapter folders, in feature order (required)"),
+      corpus: s("PATH", "raw text (text schema: WikiText as `datasets` exports it)"),
+      dev: s("PATH", "dev text: masked-token loss and accuracy (best/ keeps the lowest loss)"),
+      split: s("NAME", "split of a DatasetDict --corpus", "train"),
+      "dev-split": s("NAME", "split of a DatasetDict --dev", "validation"),
+      out: s("DIR", "run folder: metrics.jsonl, curves.svg, checkpoint/, best/, mlm/"),
+      batch: s("N", "examples (lines) per optimizer step", "32"),
+      lr: s("X", "peak learning rate", "1e-3"),
+      epochs: s("N", "epochs over the corpus (the paper's 2)", "2"),
+      steps: s("N", "optimizer steps (overrides --epochs)"),
+      warmup: s("N", "linear warmup steps, then linear decay to 0", "0"),
+      "weight-decay": s("X", "AdamW decoupled weight decay (not on the bias)", "0"),
+      "max-grad-norm": s("X", "clip the global gradient norm (0: off)", "1"),
+      "max-length": s("N", "truncate lines to N tokens with <s> and </s> (paper: 512)", "128"),
+      seed: s("N", "seed of the layer's init, the data order and the masks", "42"),
+      "eval-every": s("N", "steps between dev evaluations (default: each epoch; always at end)"),
+      "eval-batch": s("N", "examples per evaluation batch", "64"),
+      "checkpoint-every": s("N", "steps between checkpoints (always at the end and on Ctrl-C)"),
+      "log-every": s("N", "steps between loss readbacks and log lines", "10"),
+      limit: s("N", "use the first N corpus rows"),
+      "dev-limit": s("N", "use the first N dev rows"),
+      f16: { type: "boolean", help: "run the frozen encoder in f16 (needs shader-f16)" },
+      resume: { type: "boolean", help: "continue the run in --out from its checkpoint" },
+    },
+    details: "K-Adapter has no masked-LM head, so LAMA probing trains a new one: a single " +
+      "Linear((1 + k) * hidden -> vocab) over the final feature cat(encoder last hidden " +
+      "state, adapter_1 output, ..., adapter_k output), in the order of --adapters; the " +
+      "encoder and adapters stay frozen. Lines are masked as RoBERTa pretrains (15% of the " +
+      "ordinary tokens; 80% <mask>, 10% random, 10% kept), the loss is the cross-entropy at " +
+      "the chosen positions; empty lines are skipped. Ctrl-C saves a checkpoint and stops; " +
+      "the same command with --resume continues exactly (the masks are drawn from the seed " +
+      "and the batch). mlm/ and best/ hold mlm_config.json + mlm.safetensors, for " +
+      "`kadapter probe lama --adapters ... --mlm OUT/mlm` with the same adapters.",
+  },
+  async run(v) {
+    const num = (name: string, o: Parameters<typeof numberOption>[2] = {}) =>
+      numberOption(v, name, o);
+    const real = { integer: false };
+    const adapters = parseAdapters(v);
+    if (adapters.length === 0) {
+      throw new UsageError("--adapters is required: the MLM layer reads their outputs");
+    }
+    const opts = {
+      model: requiredOption(v, "model"),
+      adapters,
+      corpus: requiredOption(v, "corpus"),
+      dev: v.dev as string | undefined,
+      split: v.split as string,
+      devSplit: v["dev-split"] as string,
+      out: requiredOption(v, "out"),
+      batch: num("batch", { min: 1 }),
+      lr: num("lr", { ...real, max: 1 }),
+      epochs: num("epochs", { min: 1 }),
+      steps: optional(v, "steps", { min: 1 }),
+      warmup: num("warmup"),
+      weightDecay: num("weight-decay", real),
+      maxGradNorm: num("max-grad-norm", real),
+      maxLength: num("max-length", { min: 3 }),
+      seed: num("seed", { max: 2 ** 31 - 1 }),
+      evalEvery: optional(v, "eval-every", { min: 1 }),
+      evalBatch: num("eval-batch", { min: 1 }),
+      checkpointEvery: optional(v, "checkpoint-every", { min: 1 }),
+      logEvery: num("log-every", { min: 1 }),
+      limit: optional(v, "limit", { min: 1 }),
+      devLimit: optional(v, "dev-limit", { min: 1 }),
+      f16: v.f16 === true,
+      resume: v.resume === true,
+    };
+    await initGpu();
+    const r = await trainProbeMlm(opts);
+    const dev = r.dev
+      ? " dev " + Object.entries(r.dev).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(", ")
+      : "";
+    const best = r.best
+      ? `; best ${r.best.metric} ${r.best.value.toFixed(4)} at step ${r.best.step} in ${r.bestDir}`
+      : "";
+    console.log(`step ${r.step}/${r.totalSteps}:${dev}${best}`);
+    console.log(`MLM layer written to ${r.mlmDir}; curves in ${opts.out}/curves.svg`);
+    // 130: stopped by Ctrl-C, as shells report a SIGINT exit.
+    return r.interrupted ? 130 : 0;
   },
 };

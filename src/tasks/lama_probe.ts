@@ -9,6 +9,8 @@ import type { FrozenRoberta } from "../models/roberta_frozen.ts";
 import type { EncoderInput } from "../models/roberta_inputs.ts";
 import { cast, indexSelect, noGrad, reshape, Tensor, tidy } from "../tensor/mod.ts";
 import type { LamaQuery } from "./lama_data.ts";
+import type { AdapterModel } from "../models/kadapter.ts";
+import { AdapterFeatures, type ProbeMlmLayer } from "./probe_mlm_layer.ts";
 import { aggregate, type LamaScores, rankOf } from "./lama_metrics.ts";
 
 /** A probe that cannot run as asked (no usable query, mismatched tokenizer); says why. */
@@ -160,6 +162,24 @@ export function mlmScorer(model: FrozenRoberta): MaskScorer {
     );
     return model.mlmLogits(picked);
   };
+}
+
+/**
+ * Encoder + adapters through a trained MLM layer (probe_mlm_layer.ts) as a scorer: the
+ * final feature cat(last, adapter_1, ...) of the mask rows only goes through the layer.
+ */
+export function probeMlmLayerScorer(
+  encoder: FrozenRoberta,
+  adapters: readonly AdapterModel[],
+  layer: ProbeMlmLayer,
+): MaskScorer {
+  const features = new AdapterFeatures(encoder, adapters);
+  if (features.parts !== 1 + layer.adapters) {
+    throw new Error(
+      `the MLM layer reads ${layer.adapters} adapter(s), ${features.parts - 1} given`,
+    );
+  }
+  return (input, rows) => layer.logits(features.features(input), rows);
 }
 
 /** probeScorer with the model's own masked-LM head (the model must be loaded with lmHead). */
