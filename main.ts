@@ -12,7 +12,7 @@ import { dataConvert } from "./src/cli/data.ts";
 import { trainFac, trainLin } from "./src/cli/train.ts";
 import { probeLama, probeTrainMlm } from "./src/cli/probe.ts";
 import { ProbeError } from "./src/tasks/lama_probe.ts";
-import { PretrainError } from "./src/tasks/pretrain.ts";
+import { RunError } from "./src/train/run.ts";
 import { DivergedError } from "./src/train/loop.ts";
 import { CheckpointError } from "./src/train/checkpoint.ts";
 import { AdapterFolderError } from "./src/models/adapter_folder.ts";
@@ -106,7 +106,7 @@ try {
     e instanceof Deno.errors.PermissionDenied || e instanceof SyntaxError ||
     e instanceof ModelFolderError || e instanceof SafetensorsError || e instanceof DataError ||
     e instanceof DivergedError ||
-    e instanceof CheckpointError || e instanceof AdapterFolderError || e instanceof PretrainError ||
+    e instanceof CheckpointError || e instanceof AdapterFolderError || e instanceof RunError ||
     e instanceof ProbeError;
   console.error(`kadapter: ${known ? (e as Error).message : (e as Error).stack ?? e}`);
   Deno.exit(1);

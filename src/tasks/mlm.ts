@@ -1,8 +1,14 @@
-// Masked-LM inputs as RoBERTa pretrains (and as K-Adapter's probing layer is trained): 15% of
+// Masked-LM data as RoBERTa pretrains (and as K-Adapter's probing layer is trained): 15% of
 // the ordinary tokens are chosen; of those 80% become <mask>, 10% a random ordinary token and
-// 10% stay; the loss scores the chosen positions only. Seeded per call, so a checkpointed
-// counter reproduces every mask after a resume.
-import type { Rng } from "../nn/init.ts";
+// 10% stay; the loss scores the chosen positions only. Shared by `model pretrain` and
+// `probe train-mlm`: the masking, seeded batches, dev scoring and text corpora.
+import type { RobertaTokenizer } from "../formats/tokenizer.ts";
+import { Rng } from "../nn/init.ts";
+import { crossEntropy, indexSelect, max, noGrad, reshape, Tensor, tidy } from "../tensor/mod.ts";
+import type { ProgressOptions } from "../train/progress.ts";
+import { RunError } from "../train/run.ts";
+import { Examples, padBatch, type PaddedBatch } from "./examples.ts";
+import { loadExamples, skippedText } from "./infusion.ts";
 import { IGNORE } from "./metrics.ts";
 
 export interface MlmMasking {
@@ -45,4 +51,157 @@ export function maskTokens(
     }
   }
   return { input, labels };
+}
+
+/** A 32-bit seed from a run seed and a list of integers (murmur3-style mixing). */
+export function mixSeed(seed: number, values: ArrayLike<number>): number {
+  let h = (seed ^ 0x9e3779b9) >>> 0;
+  const mix = (x: number) => {
+    h = Math.imul(h ^ (x >>> 0), 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+  };
+  for (let i = 0; i < values.length; i++) mix(values[i]);
+  mix(values.length);
+  return h >>> 0;
+}
+
+/** The masking settings of a tokenizer: its specials are never chosen nor drawn. */
+export function masking(tok: RobertaTokenizer, vocab: number, probability: number): MlmMasking {
+  return {
+    probability,
+    maskId: tok.maskId,
+    vocab,
+    specials: new Set([tok.bosId, tok.eosId, tok.padId, tok.maskId, tok.unkId]),
+  };
+}
+
+export interface MaskedBatch {
+  /** The padded batch with the masked input ids. */
+  batch: PaddedBatch;
+  /** [batch * seqLen]: original ids at the chosen positions, IGNORE elsewhere. */
+  labels: Int32Array;
+  /** The chosen positions' flat rows in the batch, and their original ids. */
+  rows: Int32Array;
+  gold: Int32Array;
+}
+
+function chosen(batch: PaddedBatch, labels: Int32Array): MaskedBatch {
+  const rows: number[] = [], gold: number[] = [];
+  labels.forEach((l, i) => {
+    if (l !== IGNORE) rows.push(i), gold.push(l);
+  });
+  return { batch, labels, rows: Int32Array.from(rows), gold: Int32Array.from(gold) };
+}
+
+/**
+ * A training batch of `indices`, masked with an Rng seeded by (seed, indices): the same call
+ * gives the same mask, so a resumed run (same batches, from the checkpointed sampler)
+ * reproduces every mask without extra state. A batch repeated exactly (same examples, same
+ * order) would repeat its mask, which shuffled epochs make vanishingly rare.
+ */
+export function maskedBatch(
+  ex: Examples,
+  indices: number[],
+  m: MlmMasking,
+  padId: number,
+  seed: number,
+): MaskedBatch {
+  const b = padBatch(ex, indices, padId);
+  const { input, labels } = maskTokens(b.inputIds, b.seqLen, m, new Rng(mixSeed(seed, indices)));
+  return chosen({ ...b, inputIds: input }, labels);
+}
+
+/** Salt of the dev masks' seeds, so they differ from any training batch's. */
+const DEV_SALT = 0x6d6c6d;
+
+/**
+ * A dev batch: each example masked on its own with the seed of (seed, salt, its index), so
+ * every evaluation of a run scores the same tokens whatever the batching.
+ */
+export function devMaskedBatch(
+  ex: Examples,
+  indices: number[],
+  m: MlmMasking,
+  padId: number,
+  seed: number,
+): MaskedBatch {
+  const b = padBatch(ex, indices, padId);
+  const labels = new Int32Array(b.inputIds.length);
+  indices.forEach((i, row) => {
+    const at = row * b.seqLen, seq = b.inputIds.subarray(at, at + b.seqLen);
+    const r = maskTokens(seq, b.seqLen, m, new Rng(mixSeed(seed, [DEV_SALT, i])));
+    b.inputIds.set(r.input, at);
+    labels.set(r.labels, at);
+  });
+  return chosen(b, labels);
+}
+
+/**
+ * Summed cross-entropy and the number right (gold scores the row's maximum) of vocabulary
+ * logits [n, vocab] at masked positions; computed on the GPU, reading back 3n numbers.
+ */
+export async function maskedScores(
+  logits: Tensor,
+  gold: Int32Array,
+): Promise<{ lossSum: number; correct: number }> {
+  const [n, V] = logits.shape;
+  const flat = Int32Array.from(gold, (t, r) => r * V + t);
+  const [ce, g, mx] = tidy(() =>
+    noGrad(() => [
+      crossEntropy(logits, Tensor.from(gold, [n], "i32")),
+      indexSelect(reshape(logits, [n * V]), 0, Tensor.from(flat, [n], "i32")),
+      max(logits, 1),
+    ])
+  );
+  try {
+    const gv = await g.data(), mv = await mx.data();
+    let correct = 0;
+    for (let r = 0; r < n; r++) if (gv[r] >= mv[r]) correct++;
+    return { lossSum: (await ce.data())[0] * n, correct };
+  } finally {
+    [ce, g, mx].forEach((t) => t.dispose());
+  }
+}
+
+/**
+ * A `text`-schema corpus as `<s> line </s>` examples cut to maxLength; empty lines are skipped
+ * and counted, truncations reported.
+ */
+export async function loadCorpus(
+  tok: RobertaTokenizer,
+  vocab: number,
+  path: string,
+  o: {
+    maxLength: number;
+    split?: string;
+    limit?: number;
+    progress?: ProgressOptions;
+    say: (line: string) => void;
+  },
+): Promise<Examples> {
+  const ex = new Examples(vocab);
+  let truncated = 0;
+  const r = await loadExamples(
+    path,
+    "text",
+    (row) => {
+      if (row.text.trim() === "") return "empty text";
+      const e = tok.encode(row.text, { maxLength: o.maxLength });
+      if (e.ids.length <= 2) return "no tokens";
+      if (e.truncated > 0) truncated++;
+      return { ids: e.ids };
+    },
+    ex,
+    { split: o.split, limit: o.limit, progress: o.progress },
+  );
+  const skipped = skippedText(r);
+  o.say(
+    `${path}: ${r.kept} examples, ${ex.tokenCount} tokens` +
+      (truncated ? `, ${truncated} truncated to ${o.maxLength}` : "") +
+      (skipped ? ` (${skipped})` : ""),
+  );
+  if (r.kept === 0) throw new RunError(`${path}: no usable examples`);
+  return ex;
 }

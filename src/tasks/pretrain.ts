@@ -5,10 +5,9 @@
 // adapter folders (adapter_config.json + adapter.safetensors, the head beside them).
 import { join } from "node:path";
 import { RobertaTokenizer } from "../formats/tokenizer.ts";
-import { readTrainState } from "../train/checkpoint.ts";
+import { EvalTracker, openRun, RunError } from "../train/run.ts";
 import { train, type TrainResult } from "../train/loop.ts";
 import type { ProgressOptions } from "../train/progress.ts";
-import { writeCurves } from "../train/plot.ts";
 import { type AdapterConfig, adapterConfig } from "../models/adapter_config.ts";
 import { saveAdapterFolder } from "../models/adapter_folder.ts";
 import { AdapterModel } from "../models/kadapter.ts";
@@ -22,11 +21,6 @@ import { InfusionModel, loadExamples, type LoadReport, skippedText } from "./inf
 import { encodeLin, evaluateLin, LIN_TOKENS, linBatchLoss, type LinLoss } from "./lin.ts";
 
 export type InfusionTask = "fac" | "lin";
-
-/** A run that cannot start as asked (settings, data, folders); the message says why. */
-export class PretrainError extends Error {
-  override name = "PretrainError";
-}
 
 export interface PretrainOptions {
   task: InfusionTask;
@@ -93,13 +87,13 @@ function reportLoad(say: (l: string) => void, what: string, r: LoadReport, ex: E
   say(
     `${what}: ${r.kept} examples, ${ex.tokenCount} tokens` + (skipped ? ` (${skipped})` : ""),
   );
-  if (r.kept === 0) throw new PretrainError(`${what}: no usable examples`);
+  if (r.kept === 0) throw new RunError(`${what}: no usable examples`);
 }
 
 export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const say = says(o);
   if (o.batch % o.accumulate !== 0) {
-    throw new PretrainError(
+    throw new RunError(
       `batch ${o.batch} does not split into ${o.accumulate} equal micro-batches`,
     );
   }
@@ -121,28 +115,13 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     loss: o.task === "lin" ? o.loss : null,
     limit: o.limit ?? null,
   } as Record<string, unknown>;
-  const ckpt = join(o.out, "checkpoint");
-  const prior = o.resume ? (await readTrainState(ckpt)).config : null;
-  if (!o.resume && await Deno.stat(ckpt).then(() => true, () => false)) {
-    throw new PretrainError(
-      `${o.out} already holds a run; pass --resume to continue it, or pick another --out`,
-    );
-  }
-  if (prior) {
-    const changed = FIXED.filter((k) => JSON.stringify(prior[k]) !== JSON.stringify(config[k]));
-    if (changed.length) {
-      throw new PretrainError(
-        `--resume: ${changed.map((k) => `${k} was ${prior[k]}, now ${config[k]}`).join("; ")}. ` +
-          `A resumed run continues exactly only with the same settings.`,
-      );
-    }
-  }
+  const prior = await openRun(o.out, o.resume, config, FIXED);
   const tok = await RobertaTokenizer.fromFolder(o.model);
   const encoder = await FrozenRoberta.fromFolder(o.model, { f16: o.f16, lmHead: false });
   const d = encoder.dims;
   if (o.maxLength > maxSequence(d)) {
     encoder.dispose();
-    throw new PretrainError(
+    throw new RunError(
       `max length ${o.maxLength} exceeds the model's ${maxSequence(d)} positions`,
     );
   }
@@ -184,7 +163,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     const trainEx = await load(o.train, o.trainSplit, o.limit);
     const devEx = o.dev ? await load(o.dev, o.devSplit, o.devLimit) : null;
     if (trainEx.length < o.batch) {
-      throw new PretrainError(
+      throw new RunError(
         `${trainEx.length} training examples are fewer than one batch (${o.batch})`,
       );
     }
@@ -234,9 +213,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
           loss: o.task === "lin" ? o.loss : "ce",
         },
       });
-    const metricsPath = join(o.out, "metrics.jsonl"), plotPath = join(o.out, "curves.svg");
-    const plot = () => writeCurves(metricsPath, plotPath, { title: `kadapter train ${o.task}` });
-    let lastEval: { step: number; metrics: Record<string, number> } | null = null;
+    const evals = new EvalTracker(o.out, `kadapter train ${o.task}`);
     say(
       `${o.task}: adapter ${adapter.parameterCount().toLocaleString("en-US")} + head ` +
         `${head.parameterCount().toLocaleString("en-US")} trainable parameters; encoder ` +
@@ -263,22 +240,18 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       logEvery: o.logEvery,
       evalEvery: o.evalEvery ?? stepsPerEpoch,
       evaluate,
-      onEval: async (step, metrics) => {
-        lastEval = { step, metrics };
-        await plot();
-      },
-      saveBest: (dir) => exportTo(dir, lastEval!.step, lastEval!.metrics),
+      onEval: evals.onEval,
+      saveBest: (dir) => exportTo(dir, evals.last!.step, evals.last!.metrics),
       bestMetric,
       resume: o.resume,
       config,
       stop: o.stop,
       progress: o.progress,
     });
-    const le = lastEval as { step: number; metrics: Record<string, number> } | null;
-    const dev = le && le.step === result.step ? le.metrics : null;
+    const dev = evals.at(result.step);
     const adapterDir = join(o.out, "adapter");
     await exportTo(adapterDir, result.step, dev);
-    await plot();
+    await evals.plot();
     return { ...result, dev, adapterDir, bestDir: result.best ? join(o.out, "best") : null };
   } finally {
     head?.dispose();

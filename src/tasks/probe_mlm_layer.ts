@@ -29,21 +29,25 @@ import {
   concat,
   crossEntropy,
   indexSelect,
-  max,
   noGrad,
   reshape,
   Tensor,
   tidy,
 } from "../tensor/mod.ts";
-import { readTrainState } from "../train/checkpoint.ts";
 import { train, type TrainResult } from "../train/loop.ts";
-import { writeCurves } from "../train/plot.ts";
 import type { ProgressOptions } from "../train/progress.ts";
-import { Examples, padBatch } from "./examples.ts";
-import { loadExamples, skippedText } from "./infusion.ts";
-import { IGNORE } from "./metrics.ts";
+import { EvalTracker, openRun } from "../train/run.ts";
+import type { Examples } from "./examples.ts";
 import { ProbeError } from "./lama_probe.ts";
-import { maskTokens, type MlmMasking } from "./mlm.ts";
+import {
+  devMaskedBatch,
+  loadCorpus,
+  type MaskedBatch,
+  maskedBatch,
+  maskedScores,
+  masking,
+  type MlmMasking,
+} from "./mlm.ts";
 
 export const MLM_CONFIG = "mlm_config.json", MLM_WEIGHTS = "mlm.safetensors";
 export const MLM_FORMAT = "kadapter-probe-mlm/1";
@@ -387,54 +391,14 @@ export async function loadProbeMlm(
 
 // --- Training -------------------------------------------------------------------------------
 
-/** A 32-bit seed from the run seed, a salt and example indices (FNV-1a over the numbers). */
-export function maskSeed(seed: number, salt: number, indices: readonly number[]): number {
-  let h = 0x811c9dc5;
-  for (const x of [seed, salt, indices.length, ...indices]) {
-    for (let k = 0; k < 4; k++) {
-      h ^= (x >>> (8 * k)) & 0xff;
-      h = Math.imul(h, 0x01000193) >>> 0;
-    }
-  }
-  return h >>> 0;
-}
-const TRAIN_SALT = 1, DEV_SALT = 2;
-
-/** The masked inputs of a batch of examples and the flat rows and labels of the chosen ones. */
-export interface MaskedBatch {
-  input: EncoderInput;
-  rows: Int32Array;
-  labels: Int32Array;
-}
-
-export function maskedBatch(
-  ex: Examples,
-  indices: number[],
-  padId: number,
-  m: MlmMasking,
-  rngOf: (indices: number[]) => Rng,
-): MaskedBatch {
-  const b = padBatch(ex, indices, padId);
-  const { input, labels } = maskTokens(b.inputIds, b.seqLen, m, rngOf(indices));
-  const rows: number[] = [], gold: number[] = [];
-  labels.forEach((l, i) => {
-    if (l !== IGNORE) rows.push(i), gold.push(l);
-  });
-  return {
-    input: { inputIds: input, attentionMask: b.attentionMask, batch: b.batch, seqLen: b.seqLen },
-    rows: Int32Array.from(rows),
-    labels: Int32Array.from(gold),
-  };
-}
-
 /** Mean cross-entropy of the layer's predictions at the masked positions. */
 export function probeMlmLoss(
   features: AdapterFeatures,
   layer: ProbeMlmLayer,
   b: MaskedBatch,
 ): Tensor {
-  const logits = layer.logits(features.features(b.input), b.rows);
-  return crossEntropy(logits, Tensor.from(b.labels, [b.labels.length], "i32"));
+  const logits = layer.logits(features.features(b.batch), b.rows);
+  return crossEntropy(logits, Tensor.from(b.gold, [b.gold.length], "i32"));
 }
 
 export interface ProbeMlmOptions {
@@ -507,47 +471,18 @@ export async function evaluateProbeMlm(
   padId: number,
 ): Promise<{ loss: number; accuracy: number; tokens: number }> {
   let lossSum = 0, correct = 0, tokens = 0;
-  const rngOf = (indices: number[]) => {
-    // One example per mask stream, so the masks do not depend on the batching.
-    if (indices.length !== 1) throw new Error("dev masks are drawn per example");
-    return new Rng(maskSeed(seed, DEV_SALT, indices));
-  };
   for (let i = 0; i < ex.length; i += batchSize) {
     const idx = Array.from({ length: Math.min(batchSize, ex.length - i) }, (_, j) => i + j);
-    // Each example masked alone, then the batch assembled from the masked sequences.
-    const parts = idx.map((k) => maskedBatch(ex, [k], padId, m, rngOf));
-    const seqLen = Math.max(...parts.map((p) => p.input.seqLen));
-    const inputIds = new Int32Array(idx.length * seqLen).fill(padId);
-    const attentionMask = new Int32Array(idx.length * seqLen);
-    const rows: number[] = [], gold: number[] = [];
-    parts.forEach((p, r) => {
-      inputIds.set(p.input.inputIds, r * seqLen);
-      attentionMask.set(p.input.attentionMask, r * seqLen);
-      p.rows.forEach((x, j) => (rows.push(r * seqLen + x), gold.push(p.labels[j])));
-    });
-    if (rows.length === 0) continue;
-    const n = rows.length, V = layer.vocab;
-    const [ce, g, mx] = tidy(() =>
-      noGrad(() => {
-        const logits = layer.logits(
-          features.features({ inputIds, attentionMask, batch: idx.length, seqLen }),
-          rows,
-        );
-        const flat = Int32Array.from(gold, (t, r) => r * V + t);
-        return [
-          crossEntropy(logits, Tensor.from(Int32Array.from(gold), [n], "i32")),
-          indexSelect(reshape(logits, [n * V]), 0, Tensor.from(flat, [n], "i32")),
-          max(logits, 1),
-        ];
-      })
-    );
+    const b = devMaskedBatch(ex, idx, m, padId, seed);
+    if (b.rows.length === 0) continue;
+    const logits = tidy(() => noGrad(() => layer.logits(features.features(b.batch), b.rows)));
     try {
-      lossSum += (await ce.data())[0] * n;
-      const gv = await g.data(), mv = await mx.data();
-      for (let r = 0; r < n; r++) if (gv[r] >= mv[r]) correct++;
-      tokens += n;
+      const r = await maskedScores(logits, b.gold);
+      lossSum += r.lossSum;
+      correct += r.correct;
+      tokens += b.rows.length;
     } finally {
-      [ce, g, mx].forEach((t) => t.dispose());
+      logits.dispose();
     }
   }
   return {
@@ -581,26 +516,7 @@ export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult>
     maskProbability: probability,
     limit: o.limit ?? null,
   };
-  const ckpt = join(o.out, "checkpoint");
-  if (!o.resume && await Deno.stat(ckpt).then(() => true, () => false)) {
-    throw new ProbeError(
-      `${o.out} already holds a run; pass --resume to continue it, or pick another --out`,
-    );
-  }
-  if (o.resume) {
-    const prior = (await readTrainState(ckpt)).config;
-    const changed = FIXED.filter((k) => JSON.stringify(prior[k]) !== JSON.stringify(config[k]));
-    if (changed.length) {
-      throw new ProbeError(
-        `--resume: ${
-          changed.map((k) =>
-            `${k} was ${JSON.stringify(prior[k])}, now ${JSON.stringify(config[k])}`
-          )
-            .join("; ")
-        }. A resumed run continues exactly only with the same settings.`,
-      );
-    }
-  }
+  await openRun(o.out, o.resume, config, FIXED);
   const tok = await RobertaTokenizer.fromFolder(o.model);
   const encoder = await FrozenRoberta.fromFolder(o.model, { f16: o.f16, lmHead: false });
   const d = encoder.dims;
@@ -620,36 +536,15 @@ export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult>
     }
     adapters = await loadAdapters(o.adapters, encoder);
     const features = new AdapterFeatures(encoder, adapters.map((a) => a.adapter));
-    const masking: MlmMasking = {
-      probability,
-      maskId: tok.maskId,
-      vocab: tok.vocabSize,
-      specials: new Set([tok.bosId, tok.eosId, tok.padId, tok.maskId, tok.unkId]),
-    };
-    const load = async (path: string, split: string | undefined, limit?: number) => {
-      const ex = new Examples(d.vocab);
-      let cut = 0;
-      const r = await loadExamples(
-        path,
-        "text",
-        (row) => {
-          if (row.text.trim() === "") return "empty line";
-          const e = tok.encode(row.text, { maxLength: o.maxLength });
-          if (e.truncated > 0) cut++;
-          return { ids: e.ids };
-        },
-        ex,
-        { split, limit, progress: o.progress },
-      );
-      const skipped = skippedText(r);
-      say(
-        `${path}: ${r.kept} examples, ${ex.tokenCount} tokens` +
-          (cut ? `, ${cut} truncated to ${o.maxLength} tokens` : "") +
-          (skipped ? ` (${skipped})` : ""),
-      );
-      if (r.kept === 0) throw new ProbeError(`${path}: no text to train on`);
-      return ex;
-    };
+    const m = masking(tok, tok.vocabSize, probability);
+    const load = (path: string, split: string | undefined, limit?: number) =>
+      loadCorpus(tok, d.vocab, path, {
+        maxLength: o.maxLength,
+        split,
+        limit,
+        progress: o.progress,
+        say,
+      });
     const trainEx = await load(o.corpus, o.split, o.limit);
     const devEx = o.dev ? await load(o.dev, o.devSplit, o.devLimit) : null;
     if (trainEx.length < o.batch) {
@@ -676,9 +571,7 @@ export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult>
         adapters: adapters.map((a) => a.summary),
         training: { ...config, step, total_steps: total, dev_metrics: dev },
       });
-    const metricsPath = join(o.out, "metrics.jsonl"), plotPath = join(o.out, "curves.svg");
-    const plot = () => writeCurves(metricsPath, plotPath, { title: "kadapter probe train-mlm" });
-    let lastEval: { step: number; metrics: Record<string, number> } | null = null;
+    const evals = new EvalTracker(o.out, "kadapter probe train-mlm");
     say(
       `MLM layer: ${l.parameterCount().toLocaleString("en-US")} trainable parameters over ` +
         `cat(last, ${adapters.map((a) => a.name).join(", ")}); encoder (${d.layers} layers, ` +
@@ -687,14 +580,7 @@ export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult>
     const result = await train<MaskedBatch>({
       params: l.namedParameters(),
       examples: trainEx.length,
-      makeBatch: (indices) =>
-        maskedBatch(
-          trainEx,
-          indices,
-          d.padId,
-          masking,
-          (ix) => new Rng(maskSeed(o.seed, TRAIN_SALT, ix)),
-        ),
+      makeBatch: (indices) => maskedBatch(trainEx, indices, m, d.padId, o.seed),
       loss: (b) => probeMlmLoss(features, l, b),
       batchSize: o.batch,
       steps: total,
@@ -714,7 +600,7 @@ export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult>
             features,
             l,
             devEx,
-            masking,
+            m,
             o.seed,
             o.evalBatch,
             d.padId,
@@ -722,11 +608,8 @@ export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult>
           return { loss: r.loss, accuracy: r.accuracy };
         }
         : undefined,
-      onEval: async (step, metrics) => {
-        lastEval = { step, metrics };
-        await plot();
-      },
-      saveBest: (dir) => exportTo(dir, lastEval!.step, lastEval!.metrics),
+      onEval: evals.onEval,
+      saveBest: (dir) => exportTo(dir, evals.last!.step, evals.last!.metrics),
       bestMetric: "loss",
       higherIsBetter: false,
       resume: o.resume,
@@ -734,11 +617,10 @@ export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult>
       stop: o.stop,
       progress: o.progress,
     });
-    const le = lastEval as { step: number; metrics: Record<string, number> } | null;
-    const dev = le && le.step === result.step ? le.metrics : null;
+    const dev = evals.at(result.step);
     const mlmDir = join(o.out, "mlm");
     await exportTo(mlmDir, result.step, dev);
-    await plot();
+    await evals.plot();
     return { ...result, dev, mlmDir, bestDir: result.best ? join(o.out, "best") : null };
   } finally {
     layer?.dispose();

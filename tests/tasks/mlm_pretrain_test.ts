@@ -11,13 +11,9 @@ import { presetConfig } from "../../src/models/roberta_config.ts";
 import { RobertaModel } from "../../src/models/roberta.ts";
 import { FrozenRoberta } from "../../src/models/roberta_frozen.ts";
 import { Examples } from "../../src/tasks/examples.ts";
-import {
-  maskedBatch,
-  masking,
-  mlmPretrain,
-  type MlmPretrainOptions,
-  PretrainError,
-} from "../../src/tasks/mlm_pretrain.ts";
+import { mlmPretrain, type MlmPretrainOptions } from "../../src/tasks/mlm_pretrain.ts";
+import { maskedBatch, masking } from "../../src/tasks/mlm.ts";
+import { RunError } from "../../src/train/run.ts";
 import { noGrad, type Tensor, tidy } from "../../src/tensor/mod.ts";
 
 const CORPUS = new URL("../../data/world/corpus.arrow", import.meta.url).pathname;
@@ -156,7 +152,6 @@ Deno.test("stopping halfway and resuming ends with the straight run's weights", 
 Deno.test("a model folder without an lm_head is refused with a clear error", async () => {
   await assert.rejects(
     mlmPretrain(options(join(root, "headless_run"), { model: headless, steps: 1 })),
-    (e: Error) =>
-      e instanceof PretrainError && /has no masked-LM head.*model init/s.test(e.message),
+    (e: Error) => e instanceof RunError && /has no masked-LM head.*model init/s.test(e.message),
   );
 });

@@ -19,7 +19,6 @@ import { presetConfig } from "../../src/models/roberta_config.ts";
 import { RobertaModel } from "../../src/models/roberta.ts";
 import { FrozenRoberta } from "../../src/models/roberta_frozen.ts";
 import { maskTensor } from "../../src/models/roberta_inputs.ts";
-import { Rng } from "../../src/nn/init.ts";
 import { AdamW } from "../../src/nn/optim.ts";
 import { Examples } from "../../src/tasks/examples.ts";
 import { planQueries, readLamaQueries } from "../../src/tasks/lama_data.ts";
@@ -27,13 +26,13 @@ import {
   AdapterFeatures,
   loadAdapters,
   loadProbeMlm,
-  maskedBatch,
   ProbeMlmLayer,
   probeMlmLoss,
   type ProbeMlmOptions,
   saveProbeMlm,
   trainProbeMlm,
 } from "../../src/tasks/probe_mlm_layer.ts";
+import { maskedBatch } from "../../src/tasks/mlm.ts";
 import { probeLama } from "../../src/cli/probe.ts";
 import { backward, full, indexSelect, reshape, Tensor, tidy } from "../../src/tensor/mod.ts";
 import { test } from "../setup.ts";
@@ -127,11 +126,11 @@ test("mask-row logits = float64 W·x + b; only the layer gets gradients and move
       vocab: tok.vocabSize,
       specials: new Set([tok.bosId, tok.eosId, tok.padId, tok.maskId]),
     };
-    const b = maskedBatch(ex, [0, 1, 2, 3, 4], tok.padId, m, () => new Rng(3));
+    const b = maskedBatch(ex, [0, 1, 2, 3, 4], m, tok.padId, 3);
     assert.ok(b.rows.length >= 5);
     const V = encoder.dims.vocab, D = 3 * 64;
     const outs = tidy(() => {
-      const f = features.features(b.input);
+      const f = features.features(b.batch);
       const ids = Tensor.from(b.rows, [b.rows.length], "i32");
       return [
         ...f.map((p) => indexSelect(reshape(p, [p.shape[0] * p.shape[1], 64]), 0, ids)),
