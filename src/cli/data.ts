@@ -6,13 +6,15 @@ import { type Command, requiredOption, UsageError } from "./options.ts";
 export const dataConvert: Command = {
   spec: {
     name: "data convert",
-    summary: "convert T-REx-rc JSON, CoNLL-U, find-head JSON, LAMA or plain text to Arrow",
+    summary: "convert T-REx-rc, CoNLL-U, find-head, LAMA, task data or plain text to Arrow",
     options: {
       format: {
         type: "string",
         arg: "NAME",
         help: "trex-rc-json (-> trex-rc schema), conllu or find-head-json (-> dependency), " +
-          "text (-> text), lama-trex, lama-google-re or lama-masked (-> lama)",
+          "text (-> text), lama-trex, lama-google-re or lama-masked (-> lama), " +
+          "entity-typing-json (OpenEntity/FIGER -> entity-typing), tacred-json (-> relation), " +
+          "cosmosqa-jsonl (-> multiple-choice), searchqa-json (SearchQA/Quasar-T -> span-qa)",
       },
       in: { type: "string", arg: "PATH", help: "the source file (LAMA: or a folder of .jsonl)" },
       out: { type: "string", arg: "FILE", help: "the Arrow IPC file to write (.arrow)" },
@@ -40,7 +42,13 @@ export const dataConvert: Command = {
       "subject, relation, object), lama-google-re Google-RE jsonl (pred, judgments); both fill " +
       "the relation's template ([X] subject, [Y] -> [MASK]) and drop duplicate (relation, " +
       "subject, object) facts, Google-RE also facts with more 'no' than 'yes' judgments. " +
-      "lama-masked (ConceptNet, SQuAD: --source squad) gives a row per masked sentence.",
+      "lama-masked (ConceptNet, SQuAD: --source squad) gives a row per masked sentence. " +
+      "entity-typing-json: sent (or text), start, end (character offsets, end exclusive), " +
+      "labels. tacred-json: token, subj/obj_start/_end (inclusive), relation. cosmosqa-jsonl: " +
+      "context, question, answer0..answer3, label (integer or digit string). searchqa-json: " +
+      "question, answers or answer (string or list), paragraphs from paragraphs, " +
+      "search_results, snippets or contexts (strings, {snippet}/{text} objects or [score, " +
+      "text] pairs; null or blank ones left out).",
   },
   async run(values) {
     const format = requiredOption(values, "format");

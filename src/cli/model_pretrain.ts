@@ -11,6 +11,7 @@ import {
   UsageError,
   type Values,
 } from "./options.ts";
+import { reportRun } from "./run_summary.ts";
 
 const s = (arg: string, help: string, def?: string): OptionSpec => ({
   type: "string",
@@ -101,15 +102,6 @@ export const modelPretrain: Command = {
     if (!(opts.maskProb > 0)) throw new UsageError(`--mask-prob must be above 0`);
     await initGpu();
     const r = await mlmPretrain(opts);
-    const dev = r.dev
-      ? " dev " + Object.entries(r.dev).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(", ")
-      : "";
-    const best = r.best
-      ? `; best ${r.best.metric} ${r.best.value.toFixed(4)} at step ${r.best.step} in ${r.bestDir}`
-      : "";
-    console.log(`step ${r.step}/${r.totalSteps}:${dev}${best}`);
-    console.log(`model written to ${r.modelDir}; curves in ${opts.out}/curves.svg`);
-    // 130: stopped by Ctrl-C, as shells report a SIGINT exit.
-    return r.interrupted ? 130 : 0;
+    return reportRun(r, `model written to ${r.modelDir}`, opts.out);
   },
 };

@@ -40,6 +40,7 @@ import {
   UsageError,
   type Values,
 } from "./options.ts";
+import { reportRun } from "./run_summary.ts";
 
 /** Loads the folder with its masked-LM head; a folder without one gets a clear error. */
 async function loadWithHead(dir: string, f16: boolean): Promise<FrozenRoberta> {
@@ -424,15 +425,6 @@ export const probeTrainMlm: Command = {
     };
     await initGpu();
     const r = await trainProbeMlm(opts);
-    const dev = r.dev
-      ? " dev " + Object.entries(r.dev).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(", ")
-      : "";
-    const best = r.best
-      ? `; best ${r.best.metric} ${r.best.value.toFixed(4)} at step ${r.best.step} in ${r.bestDir}`
-      : "";
-    console.log(`step ${r.step}/${r.totalSteps}:${dev}${best}`);
-    console.log(`MLM layer written to ${r.mlmDir}; curves in ${opts.out}/curves.svg`);
-    // 130: stopped by Ctrl-C, as shells report a SIGINT exit.
-    return r.interrupted ? 130 : 0;
+    return reportRun(r, `MLM layer written to ${r.mlmDir}`, opts.out);
   },
 };

@@ -12,6 +12,7 @@ import {
   UsageError,
   type Values,
 } from "./options.ts";
+import { reportRun } from "./run_summary.ts";
 
 interface Preset {
   batch: number;
@@ -186,17 +187,7 @@ function command(task: InfusionTask): Command {
       }
       await initGpu();
       const r = await pretrain(opts);
-      const dev = r.dev
-        ? " dev " + Object.entries(r.dev).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(", ")
-        : "";
-      const best = r.best
-        ? `; best ${r.best.metric} ${r.best.value.toFixed(4)} at step ` +
-          `${r.best.step} in ${r.bestDir}`
-        : "";
-      console.log(`step ${r.step}/${r.totalSteps}:${dev}${best}`);
-      console.log(`adapter written to ${r.adapterDir}; curves in ${opts.out}/curves.svg`);
-      // 130: stopped by Ctrl-C, as shells report a SIGINT exit.
-      return r.interrupted ? 130 : 0;
+      return reportRun(r, `adapter written to ${r.adapterDir}`, opts.out);
     },
   };
 }

@@ -1,0 +1,24 @@
+// The closing lines of a training command, and its exit code.
+import type { TrainResult } from "../train/loop.ts";
+
+/**
+ * Prints the step reached, the last loss, the dev metrics and the best checkpoint, then where
+ * `what` was written. Returns 130 when Ctrl-C stopped the run (as shells report a SIGINT
+ * exit), else 0.
+ */
+export function reportRun(
+  r: TrainResult & { dev: Record<string, number> | null; bestDir: string | null },
+  what: string,
+  out: string,
+): number {
+  const loss = r.losses.length ? ` loss ${r.losses.at(-1)!.toFixed(4)}` : "";
+  const dev = r.dev
+    ? "; dev " + Object.entries(r.dev).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(", ")
+    : "";
+  const best = r.best
+    ? `; best ${r.best.metric} ${r.best.value.toFixed(4)} at step ${r.best.step} in ${r.bestDir}`
+    : "";
+  console.log(`step ${r.step}/${r.totalSteps}:${loss}${dev}${best}`);
+  console.log(`${what}; curves in ${out}/curves.svg`);
+  return r.interrupted ? 130 : 0;
+}
