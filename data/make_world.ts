@@ -313,6 +313,7 @@ export async function writeWorld(dir: string): Promise<void> {
   await Deno.writeTextFile(`${dir}/facts.jsonl`, jsonl(w.facts));
   await Deno.writeTextFile(`${dir}/relations.jsonl`, jsonl(w.relations));
   await Deno.writeTextFile(`${dir}/corpus_nofacts.txt`, w.corpus.join("\n") + "\n");
+  await writeArrow(`${dir}/corpus.arrow`, "text", w.corpus.map((text) => ({ text })));
   await Deno.writeTextFile(`${dir}/words.txt`, w.words.join("\n") + "\n");
 }
 
