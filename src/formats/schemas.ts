@@ -42,11 +42,63 @@ export interface LamaRow {
 /** The mask marker of LAMA's data; a model's own mask token replaces it at probing time. */
 export const LAMA_MASK = "[MASK]";
 
+/**
+ * Entity typing (OpenEntity, FIGER): the mention is `text` from character `start` to `end`
+ * (end exclusive), counted in Unicode code points as Python's str indexing counts them (the
+ * released files were made in Python; for text without characters beyond U+FFFF this equals a
+ * JS string index). `labels`: the mention's types, at least one, no empty or repeated label.
+ */
+export interface EntityTypingRow {
+  text: string;
+  start: number;
+  end: number;
+  labels: string[];
+}
+
+/**
+ * Relation classification (TACRED): inclusive word indices of subject and object, as in
+ * trex-rc; `relation` a label name (`per:city_of_birth`, `org:founded_by`, `no_relation`).
+ */
+export interface RelationRow {
+  token: string[];
+  subj_start: number;
+  subj_end: number;
+  obj_start: number;
+  obj_end: number;
+  relation: string;
+}
+
+/**
+ * Multiple choice (CosmosQA): at least two non-empty `choices`; `label` the 0-based index of
+ * the right one. `context` may be empty, `question` may not.
+ */
+export interface MultipleChoiceRow {
+  context: string;
+  question: string;
+  choices: string[];
+  label: number;
+}
+
+/**
+ * Open-domain span QA (SearchQA, Quasar-T): a non-empty `question`, at least one retrieved
+ * paragraph, at least one non-empty gold answer. Answers are not required to occur in a
+ * paragraph (retrieval can miss them); training finds the spans.
+ */
+export interface SpanQaRow {
+  question: string;
+  paragraphs: string[];
+  answers: string[];
+}
+
 export interface Rows {
   "trex-rc": TrexRow;
   dependency: DepRow;
   text: TextRow;
   lama: LamaRow;
+  "entity-typing": EntityTypingRow;
+  relation: RelationRow;
+  "multiple-choice": MultipleChoiceRow;
+  "span-qa": SpanQaRow;
 }
 export type SchemaName = keyof Rows;
 
@@ -69,6 +121,22 @@ const COLUMNS: { [S in SchemaName]: Record<keyof Rows[S], Kind> } = {
     masked_sentence: "string",
     source: "string",
   },
+  "entity-typing": { text: "string", start: "int", end: "int", labels: "list<string>" },
+  relation: {
+    token: "list<string>",
+    subj_start: "int",
+    subj_end: "int",
+    obj_start: "int",
+    obj_end: "int",
+    relation: "string",
+  },
+  "multiple-choice": {
+    context: "string",
+    question: "string",
+    choices: "list<string>",
+    label: "int",
+  },
+  "span-qa": { question: "string", paragraphs: "list<string>", answers: "list<string>" },
 };
 
 const utf8 = () => new A.Utf8();
@@ -222,6 +290,80 @@ export function lamaProblem(row: Record<string, unknown>): Problem | null {
   return null;
 }
 
+/** The first problem of an entity-typing row (types, mention outside the text, labels). */
+export function entityTypingProblem(row: Record<string, unknown>): Problem | null {
+  const bad = typeProblem(row, "entity-typing");
+  if (bad) return bad;
+  const r = row as unknown as EntityTypingRow;
+  // Code points, as Python counts them; the spread is only needed past the BMP.
+  const n = /[\uD800-\uDFFF]/.test(r.text) ? [...r.text].length : r.text.length;
+  if (n === 0) return { field: "text", reason: "text empty", detail: "empty text" };
+  if (r.start < 0 || r.start >= n) return outOfRange("start", r.start, `[0, ${n - 1}]`);
+  if (r.end <= r.start || r.end > n) return outOfRange("end", r.end, `[${r.start + 1}, ${n}]`);
+  return labelsProblem("labels", r.labels);
+}
+
+/** The first problem of a relation row: the trex-rc checks, under the relation schema. */
+export function relationProblem(row: Record<string, unknown>): Problem | null {
+  return typeProblem(row, "relation") ?? trexProblem(row);
+}
+
+/** The first problem of a multiple-choice row (types, empty question, < 2 choices, label). */
+export function multipleChoiceProblem(row: Record<string, unknown>): Problem | null {
+  const bad = typeProblem(row, "multiple-choice");
+  if (bad) return bad;
+  const r = row as unknown as MultipleChoiceRow, n = r.choices.length;
+  if (r.question.trim() === "") {
+    return { field: "question", reason: "question empty", detail: "empty question" };
+  }
+  if (n < 2) {
+    return { field: "choices", reason: "fewer than 2 choices", detail: `${n} choices` };
+  }
+  const i = r.choices.findIndex((c) => c.trim() === "");
+  if (i >= 0) {
+    return { field: `choices[${i}]`, reason: "choice empty", detail: "empty choice" };
+  }
+  return r.label < 0 || r.label >= n ? outOfRange("label", r.label, `[0, ${n - 1}]`) : null;
+}
+
+/** The first problem of a span-QA row (types, empty question, no paragraph, no answer). */
+export function spanQaProblem(row: Record<string, unknown>): Problem | null {
+  const bad = typeProblem(row, "span-qa");
+  if (bad) return bad;
+  const r = row as unknown as SpanQaRow;
+  if (r.question.trim() === "") {
+    return { field: "question", reason: "question empty", detail: "empty question" };
+  }
+  if (r.paragraphs.length === 0) {
+    return { field: "paragraphs", reason: "paragraphs empty", detail: "no paragraph" };
+  }
+  if (r.answers.length === 0) {
+    return { field: "answers", reason: "answers empty", detail: "no answer" };
+  }
+  const i = r.answers.findIndex((a) => a.trim() === "");
+  return i < 0 ? null : { field: `answers[${i}]`, reason: "answer empty", detail: "empty answer" };
+}
+
+// A non-empty list of non-empty, distinct labels.
+function labelsProblem(field: string, labels: string[]): Problem | null {
+  if (labels.length === 0) return { field, reason: `${field} empty`, detail: "no label" };
+  const seen = new Set<string>();
+  for (const [i, l] of labels.entries()) {
+    if (l.trim() === "") {
+      return { field: `${field}[${i}]`, reason: "label empty", detail: "empty label" };
+    }
+    if (seen.has(l)) {
+      return {
+        field: `${field}[${i}]`,
+        reason: "label repeated",
+        detail: `${JSON.stringify(l)} again`,
+      };
+    }
+    seen.add(l);
+  }
+  return null;
+}
+
 function outOfRange(field: string, v: number, range: string, key = field): Problem {
   return { field, reason: `${key} out of range`, detail: `${v} is outside ${range}` };
 }
@@ -231,4 +373,8 @@ export const PROBLEM: { [S in SchemaName]: (row: Record<string, unknown>) => Pro
   dependency: depProblem,
   text: textProblem,
   lama: lamaProblem,
+  "entity-typing": entityTypingProblem,
+  relation: relationProblem,
+  "multiple-choice": multipleChoiceProblem,
+  "span-qa": spanQaProblem,
 };

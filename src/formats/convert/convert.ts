@@ -3,9 +3,13 @@
 import { writeArrow } from "../arrow_write.ts";
 import { DataError, PROBLEM, type Rows, type SchemaName } from "../schemas.ts";
 import { conllu } from "./conllu.ts";
+import { cosmosqaJsonl } from "./cosmosqa_jsonl.ts";
+import { entityTypingJson } from "./entity_typing_json.ts";
 import { findHeadJson } from "./find_head_json.ts";
 import { lamaGoogleRe, lamaMasked, lamaTrex } from "./lama.ts";
+import { searchqaJson } from "./searchqa_json.ts";
 import type { Item, ReadOptions } from "./source.ts";
+import { tacredJson } from "./tacred_json.ts";
 import { plainText } from "./text.ts";
 import { trexRcJson } from "./trex_rc_json.ts";
 
@@ -25,6 +29,10 @@ export const FORMATS: Record<
   "lama-trex": { schema: "lama", read: lamaTrex, needsRelations: true },
   "lama-google-re": { schema: "lama", read: lamaGoogleRe, needsRelations: true },
   "lama-masked": { schema: "lama", read: lamaMasked },
+  "entity-typing-json": { schema: "entity-typing", read: entityTypingJson },
+  "tacred-json": { schema: "relation", read: tacredJson },
+  "cosmosqa-jsonl": { schema: "multiple-choice", read: cosmosqaJsonl },
+  "searchqa-json": { schema: "span-qa", read: searchqaJson },
 };
 export type Format = keyof typeof FORMATS;
 
