@@ -10,7 +10,7 @@ import { ModelFolderError } from "../formats/hf_config.ts";
 import { RobertaTokenizer } from "../formats/tokenizer.ts";
 import { maxSequence } from "../models/roberta_config.ts";
 import { FrozenRoberta } from "../models/roberta_frozen.ts";
-import { planQueries, readLamaQueries, readWordList } from "../tasks/lama_data.ts";
+import { type LamaQuery, planQueries, readLamaQueries, readWordList } from "../tasks/lama_data.ts";
 import { commonVocab, type LamaScores } from "../tasks/lama_metrics.ts";
 import {
   type MaskScorer,
@@ -30,6 +30,7 @@ import {
   type ProbeMlmLayer,
   trainProbeMlm,
 } from "../tasks/probe_mlm_layer.ts";
+import { mlmGuesser, personNameFilter, SKIP_UHN_NAME, UHN_TOP_K } from "../tasks/lama_uhn.ts";
 import { Progress } from "../train/progress.ts";
 import { parseAdapters } from "./encode.ts";
 import {
@@ -159,6 +160,12 @@ export const probeLama: Command = {
         help: "rank over these words only (one per line; LAMA's common_vocab_cased.txt)",
       },
       uhn: { type: "boolean", help: "LAMA-UHN: drop facts whose object is in the subject name" },
+      "uhn-model": {
+        type: "string",
+        arg: "DIR",
+        help:
+          "with --uhn, also drop person-name facts this model (with lm_head) guesses from the name",
+      },
       batch: { type: "string", arg: "N", default: "32", help: "queries per forward pass" },
       "top-k": { type: "string", arg: "N", default: "10", help: "predictions kept per query" },
       "max-length": {
@@ -184,7 +191,16 @@ export const probeLama: Command = {
       'outputs)); the table shows both side by side and results.json gains "models": ' +
       `{"${ENCODER}": {relations, macro, micro}, "${WITH_ADAPTERS}": {...}}, the top-level ` +
       "relations/macro/micro staying the encoder's. A folder without lm_head is then probed " +
-      "through the adapters only (the top level is then that model's).",
+      "through the adapters only (the top level is then that model's).\n" +
+      "LAMA-UHN (Poerner et al. 2020): --uhn drops facts whose object is a case-insensitive " +
+      "substring of the subject. With --uhn-model DIR (a folder with lm_head, e.g. the same " +
+      "model or a RoBERTa masked-LM checkpoint) the person-name filter also runs: for P19, P20, " +
+      "P27, P103, P1412 and Google-RE place_of_birth/place_of_death, DIR's model is asked " +
+      '"[X] is a common name in the following city|country|language: [MASK] ." with the ' +
+      `subject's name, and the fact is dropped ("${SKIP_UHN_NAME}") when the object is among ` +
+      `its top ${UHN_TOP_K} (over the same candidates as the probe). Without --uhn-model that ` +
+      'filter is not applied, and is said so. results.json "uhn_filters": {string_match, ' +
+      'person_name: "not applied (no --uhn-model)" or {model, top_k, checked, dropped}}.',
   },
   async run(values: Values) {
     const modelDir = requiredOption(values, "model");
@@ -194,6 +210,15 @@ export const probeLama: Command = {
     const k = numberOption(values, "top-k", { min: 0, max: 1000 });
     const vocabFile = typeof values["common-vocab"] === "string" ? values["common-vocab"] : null;
     const uhn = values.uhn === true;
+    const uhnModelDir = typeof values["uhn-model"] === "string" && values["uhn-model"] !== ""
+      ? values["uhn-model"]
+      : null;
+    if (uhnModelDir !== null && !uhn) {
+      throw new UsageError(
+        "--uhn-model goes with --uhn: it runs LAMA-UHN's person-name filter on top of the " +
+          "string-match filter",
+      );
+    }
     const adapterArgs = parseAdapters(values);
     const mlmDir = typeof values.mlm === "string" && values.mlm !== "" ? values.mlm : null;
     if ((adapterArgs.length > 0) !== (mlmDir !== null)) {
@@ -256,7 +281,34 @@ export const probeLama: Command = {
         commonVocab: candidates,
         maxLength,
       });
-      const { queries, skipped } = plan;
+      const { skipped } = plan;
+      let queries = plan.queries;
+      let personName: string | Record<string, unknown> | null = null;
+      if (uhn && uhnModelDir === null) {
+        personName = "not applied (no --uhn-model)";
+        console.log(
+          "LAMA-UHN: string-match filter applied; person-name filter not applied (no --uhn-model)",
+        );
+      } else if (uhnModelDir !== null) {
+        const r = await uhnNameFilter(uhnModelDir, f16, {
+          queries,
+          vocabWords: vocabFile === null ? null : await readWordList(vocabFile),
+          batchSize,
+          model: plain && uhnModelDir === modelDir ? { model, tok } : null,
+        });
+        queries = r.queries;
+        if (r.dropped > 0) skipped.set(SKIP_UHN_NAME, r.dropped);
+        personName = {
+          model: uhnModelDir,
+          top_k: UHN_TOP_K,
+          checked: r.checked,
+          dropped: r.dropped,
+        };
+        console.log(
+          `LAMA-UHN person-name filter (${uhnModelDir}, top ${UHN_TOP_K}): ` +
+            `${r.checked} person-name facts checked, ${r.dropped} dropped`,
+        );
+      }
       const nSkipped = [...skipped.values()].reduce((a, b) => a + b, 0);
       if (queries.length === 0) {
         const why = [...skipped].map(([r, n]) => `${n} ${r}`).join(", ");
@@ -302,6 +354,7 @@ export const probeLama: Command = {
         data,
         common_vocab: vocabFile,
         uhn,
+        ...(uhn ? { uhn_filters: { string_match: true, person_name: personName } } : {}),
         candidates: candidates?.length ?? d.vocab,
         compute_dtype: model.dtype,
         skipped: Object.fromEntries(skipped),
@@ -339,6 +392,41 @@ export const probeLama: Command = {
     }
   },
 };
+
+/**
+ * Runs LAMA-UHN's person-name filter with the model in `dir` (or the probe's own model when it
+ * is the same folder): candidates are the common vocabulary in that model's tokenizer.
+ */
+async function uhnNameFilter(
+  dir: string,
+  f16: boolean,
+  { queries, vocabWords, batchSize, model }: {
+    queries: LamaQuery[];
+    vocabWords: string[] | null;
+    batchSize: number;
+    model: { model: FrozenRoberta; tok: RobertaTokenizer } | null;
+  },
+) {
+  const tok = model?.tok ?? await RobertaTokenizer.fromFolder(dir);
+  const m = model?.model ?? await loadWithHead(dir, f16);
+  try {
+    if (tok.padId !== m.dims.padId) {
+      throw new ProbeError(
+        `${dir}: the tokenizer pads with id ${tok.padId}, config.json's pad_token_id is ` +
+          `${m.dims.padId}`,
+      );
+    }
+    const candidates = vocabWords === null ? null : commonVocab(tok, vocabWords).ids;
+    const limit = maxSequence(m.dims);
+    return await personNameFilter(queries, mlmGuesser(m, tok), {
+      candidates,
+      batchSize,
+      maxLength: Math.min(limit, tok.modelMaxLength ?? limit),
+    });
+  } finally {
+    if (model === null) m.dispose();
+  }
+}
 
 const s = (arg: string, help: string, def?: string): OptionSpec => ({
   type: "string",
