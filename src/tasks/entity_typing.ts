@@ -1,0 +1,203 @@
+// Entity typing (reference section 5; OpenEntity, FIGER): the mention is wrapped in `@`,
+// the head classifies from the first `@`, multi-label with BCE-with-logits. Types are
+// numbered by sorted name over the training data; that list is saved with the head.
+import type { EntityTypingRow } from "../formats/schemas.ts";
+import { readRows } from "../formats/arrow.ts";
+import { alignText } from "../formats/align.ts";
+import type { RobertaTokenizer } from "../formats/tokenizer.ts";
+import { type TypingHead, typingLoss } from "../models/task_heads.ts";
+import type { Tensor } from "../tensor/mod.ts";
+import { looseMacro, looseMicro, strictAccuracy, typingPredictions } from "./downstream_metrics.ts";
+import { type Example, Examples, padBatch, type PaddedBatch } from "./examples.ts";
+import { evaluateBatches } from "./infusion.ts";
+
+export const MENTION_MARKER = "@";
+/** Max length of the released code for OpenEntity and FIGER. */
+export const TYPING_MAX_LENGTH = 256;
+
+export const SKIP_MENTION = "mention past max length";
+export const SKIP_NO_WORD = "mention covers no word";
+export const SKIP_NO_TYPE = "no type in the training set";
+
+/** Value columns of typing examples: the position of the mention's first `@`. */
+export const TYPING_VALUES = ["mention"];
+
+/** An encoded typing example: ids, the `@` position and its type ids (ascending, distinct). */
+export interface TypingExample extends Example {
+  values: { mention: number };
+  labels: number[];
+}
+
+/** The sorted distinct types of an entity-typing dataset (one streaming pass). */
+export async function typeSet(path: string, split?: string): Promise<string[]> {
+  const seen = new Set<string>();
+  for await (const rows of readRows(path, "entity-typing", split)) {
+    for (const r of rows) for (const l of r.labels) seen.add(l);
+  }
+  return [...seen].sort();
+}
+
+/** Code-point offset -> UTF-16 offset (the schema counts code points, as Python does). */
+function utf16Offset(text: string, codePoints: number): number {
+  if (!/[\uD800-\uDFFF]/.test(text)) return codePoints;
+  let i = 0;
+  for (let k = 0; k < codePoints && i < text.length; k++) {
+    i += text.codePointAt(i)! > 0xffff ? 2 : 1;
+  }
+  return i;
+}
+
+/**
+ * `<s> ... @ mention @ ... </s>` cut to maxLength, the mention's character span [start, end)
+ * made into word edges (a mention inside a word is marked exactly). Types missing from
+ * `types` are dropped from the example and counted by name in `dropped`; a reason string
+ * when the first `@` was cut away, the mention holds only spaces, or no type is left.
+ * A closing `@` cut away is kept, as fac does: the head reads the first one only.
+ */
+export function encodeTyping(
+  tok: RobertaTokenizer,
+  row: EntityTypingRow,
+  types: Map<string, number>,
+  maxLength: number,
+  dropped?: Map<string, number>,
+): TypingExample | string {
+  const labels = new Set<number>();
+  for (const name of row.labels) {
+    const id = types.get(name);
+    if (id !== undefined) labels.add(id);
+    else dropped?.set(name, (dropped.get(name) ?? 0) + 1);
+  }
+  if (labels.size === 0) return SKIP_NO_TYPE;
+  const start = utf16Offset(row.text, row.start), end = utf16Offset(row.text, row.end);
+  if (row.text.slice(start, end).trim() === "") return SKIP_NO_WORD;
+  const a = alignText(tok, row.text, [{ start, end, marker: MENTION_MARKER }], { maxLength });
+  const mention = a.markPositions[0][0];
+  if (mention < 0) return SKIP_MENTION;
+  return { ids: a.ids, values: { mention }, labels: [...labels].sort((x, y) => x - y) };
+}
+
+/** Examples with each one's type ids kept beside them (flat, with offsets). */
+export class TypingExamples extends Examples {
+  #flat = new Int32Array(1024);
+  #used = 0;
+  #offsets: number[] = [0];
+
+  constructor(vocab: number, readonly types: number) {
+    super(vocab, [], TYPING_VALUES);
+  }
+
+  /** Adds a TypingExample; its labels must be distinct type ids below `types`. */
+  override add(e: Example): void {
+    const labels = (e as Partial<TypingExample>).labels;
+    if (!Array.isArray(labels) || labels.length === 0) {
+      throw new Error("typing example has no labels");
+    }
+    const bad = labels.find((l) => !Number.isInteger(l) || l < 0 || l >= this.types);
+    if (bad !== undefined) throw new Error(`type id ${bad} is not in 0 .. ${this.types - 1}`);
+    if (new Set(labels).size !== labels.length) throw new Error(`repeated type in ${labels}`);
+    super.add(e);
+    if (this.#used + labels.length > this.#flat.length) {
+      const grown = new Int32Array(Math.max(2 * this.#flat.length, this.#used + labels.length));
+      grown.set(this.#flat.subarray(0, this.#used));
+      this.#flat = grown;
+    }
+    this.#flat.set(labels, this.#used);
+    this.#used += labels.length;
+    this.#offsets.push(this.#used);
+  }
+
+  /** Example i's type ids. */
+  labels(i: number): Int32Array {
+    this.value(i, "mention"); // range check
+    return this.#flat.subarray(this.#offsets[i], this.#offsets[i + 1]);
+  }
+
+  /** Multi-hot targets [indices.length, types], row-major. */
+  targets(indices: number[]): Float32Array {
+    const out = new Float32Array(indices.length * this.types);
+    indices.forEach((i, r) => {
+      for (const l of this.labels(i)) out[r * this.types + l] = 1;
+    });
+    return out;
+  }
+}
+
+/** What a typing head reads for a padded batch: task features [batch, seq, H]. */
+export type TaskFeatures = (b: PaddedBatch) => Tensor;
+
+/** Typing logits [indices.length, types] of the chosen examples. */
+export function typingLogits(
+  features: TaskFeatures,
+  head: TypingHead,
+  ex: TypingExamples,
+  indices: number[],
+  padId: number,
+): Tensor {
+  const f = features(padBatch(ex, indices, padId));
+  return head.forward(f, indices.map((i) => ex.value(i, "mention")));
+}
+
+/** Mean BCE-with-logits of a batch of typing examples (over all batch x types entries). */
+export function typingBatchLoss(
+  features: TaskFeatures,
+  head: TypingHead,
+  ex: TypingExamples,
+  indices: number[],
+  padId: number,
+): Tensor {
+  return typingLoss(typingLogits(features, head, ex, indices, padId), ex.targets(indices));
+}
+
+export interface TypingScores {
+  strict: number;
+  macro_p: number;
+  macro_r: number;
+  macro_f1: number;
+  micro_p: number;
+  micro_r: number;
+  micro_f1: number;
+}
+
+/**
+ * Strict accuracy and loose macro / micro P/R/F1 of the head on `ex`: a type is predicted
+ * when its logit is > 0; `forceArgmax` (FIGER) also predicts the top type. `modules` (the
+ * feature model) are put in eval mode with the head and back to train mode after.
+ */
+export async function evaluateTyping(
+  features: TaskFeatures,
+  head: TypingHead,
+  ex: TypingExamples,
+  opts: {
+    batchSize: number;
+    padId: number;
+    forceArgmax?: boolean;
+    modules?: { train(on?: boolean): unknown }[];
+  },
+): Promise<TypingScores> {
+  const n = ex.types, forceArgmax = opts.forceArgmax ?? false;
+  if (head.labels !== n) throw new Error(`head has ${head.labels} types, examples ${n}`);
+  const gold: number[][] = [], pred: number[][] = [];
+  await evaluateBatches(
+    ex.length,
+    (i) => ex.ids(i).length,
+    opts.batchSize,
+    [...(opts.modules ?? []), head],
+    (indices) => typingLogits(features, head, ex, indices, opts.padId),
+    (indices, logits) => {
+      indices.forEach((i, r) => {
+        gold.push([...ex.labels(i)]);
+        pred.push(typingPredictions(logits.subarray(r * n, (r + 1) * n), n, { forceArgmax }));
+      });
+    },
+  );
+  const macro = looseMacro(gold, pred), micro = looseMicro(gold, pred);
+  return {
+    strict: strictAccuracy(gold, pred),
+    macro_p: macro.p,
+    macro_r: macro.r,
+    macro_f1: macro.f1,
+    micro_p: micro.p,
+    micro_r: micro.r,
+    micro_f1: micro.f1,
+  };
+}
