@@ -6,11 +6,14 @@
 // PyTorch's Linear defaults (the code's heads are plain nn.Linear); parameters are named
 // `dense.*` and `out_proj.*`.
 import {
+  add,
   bceWithLogits,
   crossEntropy,
   DropoutRng,
   indexSelect,
+  mulScalar,
   reshape,
+  slice,
   Tensor,
 } from "../tensor/mod.ts";
 import { Dropout } from "../nn/dropout.ts";
@@ -107,4 +110,104 @@ export function typingLoss(logits: Tensor, targets: ArrayLike<number>): Tensor {
 /** Mean cross-entropy of relation logits [b, labels] against label ids. */
 export function relationLoss(logits: Tensor, labels: ArrayLike<number>): Tensor {
   return crossEntropy(logits, Tensor.from(labels, [labels.length], "i32"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multiple choice (CosmosQA) and span QA (SearchQA, Quasar-T).
+
+/**
+ * Multiple choice: each choice is its own sequence `<s> context </s></s> question </s></s>
+ * answer </s>`; its score is classifier(dropout(features at position 0)), and the scores of an
+ * example's choices form one row of logits. The one parameter is named `classifier.*` as in
+ * transformers' RobertaForMultipleChoice (which reads the pooler output, dense + tanh of
+ * `<s>`; here, as the reference says, the task features at `<s>` directly). PyTorch Linear
+ * defaults.
+ */
+export class ChoiceHead extends Module {
+  readonly classifier: Linear;
+  readonly dropout: Dropout;
+  readonly dropoutRng: DropoutRng;
+
+  /** hidden H, dropout (hidden_dropout_prob, 0.1 in the code; 0 for none), seed. */
+  constructor(readonly hidden: number, dropout: number, seed: number) {
+    super();
+    const rng = new Rng(seed);
+    this.dropoutRng = new DropoutRng(rng.fork());
+    this.classifier = withoutInit(() => this.child("classifier", new Linear(hidden, 1, rng)));
+    this.dropout = this.child("dropout", new Dropout(dropout, this.dropoutRng));
+    torchDefaults(this, rng);
+  }
+
+  /**
+   * features [b * choices, s, H] (example i's choices in rows i * choices .. + choices - 1)
+   * -> scores [b, choices].
+   */
+  forward(features: Tensor, choices: number): Tensor {
+    if (features.rank !== 3) throw new Error("choice head: features must be [batch, seq, H]");
+    const n = features.shape[0];
+    if (!(Number.isInteger(choices) && choices > 0 && n % choices === 0)) {
+      throw new Error(`choice head: ${n} sequences do not split into groups of ${choices}`);
+    }
+    const first = gatherMarkers("choice head", features, [new Int32Array(n)]);
+    const scores = this.classifier.forward(this.dropout.forward(first));
+    return reshape(scores, [n / choices, choices]);
+  }
+}
+
+/** Mean cross-entropy of choice scores [b, choices] against the gold choice indices. */
+export function choiceLoss(scores: Tensor, labels: ArrayLike<number>): Tensor {
+  return crossEntropy(scores, Tensor.from(labels, [labels.length], "i32"));
+}
+
+/**
+ * Span QA: start and end logits per token, qa_outputs(features) with qa_outputs = Linear(H->2)
+ * (named `qa_outputs.*` as in transformers' RobertaForQuestionAnswering; no dropout there
+ * either). PyTorch Linear defaults.
+ */
+export class SpanHead extends Module {
+  readonly qa_outputs: Linear;
+
+  constructor(readonly hidden: number, seed: number) {
+    super();
+    const rng = new Rng(seed);
+    this.qa_outputs = withoutInit(() => this.child("qa_outputs", new Linear(hidden, 2, rng)));
+    torchDefaults(this, rng);
+  }
+
+  /** features [b, s, H] -> logits [b, s, 2] (start, end), contiguous. */
+  forward(features: Tensor): Tensor {
+    if (features.rank !== 3) throw new Error("span head: features must be [batch, seq, H]");
+    return this.qa_outputs.forward(features);
+  }
+}
+
+/**
+ * Span loss: (CE(start) + CE(end)) / 2 over the sequence positions, as
+ * RobertaForQuestionAnswering's total_loss. logits [b, s, 2]; `valid` [b * s] is 1 at
+ * positions that can be predicted (real tokens) and 0 at padding, which gets -1e9 added so it
+ * takes no probability; starts / ends are target positions per sequence.
+ */
+export function spanLoss(
+  logits: Tensor,
+  valid: ArrayLike<number>,
+  starts: ArrayLike<number>,
+  ends: ArrayLike<number>,
+): Tensor {
+  if (logits.rank !== 3 || logits.shape[2] !== 2) {
+    throw new Error(`span loss: logits must be [batch, seq, 2], got [${logits.shape}]`);
+  }
+  const [b, s] = logits.shape;
+  if (valid.length !== b * s || starts.length !== b || ends.length !== b) {
+    throw new Error(
+      `span loss: ${valid.length} mask values, ${starts.length} / ${ends.length} ` +
+        `targets for [${b}, ${s}]`,
+    );
+  }
+  const bias = Float32Array.from(valid, (v) => v ? 0 : -1e9);
+  const mask = Tensor.from(bias, [b, s]);
+  const side = (k: number, targets: ArrayLike<number>) => {
+    const l = add(reshape(slice(logits, 2, k, k + 1), [b, s]), mask);
+    return crossEntropy(l, Tensor.from(targets, [b], "i32"));
+  };
+  return mulScalar(add(side(0, starts), side(1, ends)), 0.5);
 }

@@ -1,0 +1,307 @@
+// Multiple choice (reference section 5; CosmosQA): each choice becomes its own sequence
+// `<s> context </s></s> question </s></s> answer </s>`, cut to the max length with
+// longest_first over the three segments (BERT's _truncate_seq_pair, as the tokenizer does);
+// the head scores each sequence from `<s>` and the example's scores go through a softmax and
+// cross-entropy over its choices. Metric: accuracy.
+//
+// Storage: an example is a *group* of sequences. GroupedExamples keeps every sequence in one
+// Examples store (so padBatch works on it), consecutively per group, plus a table of group
+// offsets and per-group integer values (here the gold choice). Span QA reuses it (a question's
+// paragraphs are its group).
+import { countRows, readRows } from "../formats/arrow.ts";
+import type { MultipleChoiceRow, Rows, SchemaName } from "../formats/schemas.ts";
+import type { RobertaTokenizer } from "../formats/tokenizer.ts";
+import { type ChoiceHead, choiceLoss } from "../models/task_heads.ts";
+import type { Tensor } from "../tensor/mod.ts";
+import { Progress, type ProgressOptions } from "../train/progress.ts";
+import { argmax, choiceAccuracy } from "./downstream_metrics.ts";
+import type { TaskFeatures } from "./entity_typing.ts";
+import { type Example, Examples, padBatch } from "./examples.ts";
+import { evaluateBatches, type LoadReport } from "./infusion.ts";
+
+/** Max length of the released code for CosmosQA. */
+export const CHOICE_MAX_LENGTH = 256;
+/** CosmosQA's choices per question. */
+export const COSMOS_CHOICES = 4;
+
+/** Skip reason: a row with another number of choices than the store expects. */
+export const SKIP_CHOICE_COUNT = "wrong number of choices";
+
+/** An encoded group: its sequences (in order) and per-group integer values. */
+export interface Group {
+  sequences: Example[];
+  values?: Record<string, number>;
+}
+
+/** An encoded multiple-choice example: one sequence per choice, values {label}. */
+export interface ChoiceGroup extends Group {
+  values: { label: number };
+}
+
+/**
+ * Groups of sequences: all sequences in `seqs` (an Examples store, consecutive per group),
+ * group offsets, and per-group integer values.
+ */
+export class GroupedExamples {
+  readonly seqs: Examples;
+  #starts: number[] = [0];
+  #groupOf: number[] = [];
+  readonly #values: Map<string, number[]>;
+
+  /**
+   * `vocab` sizes the ids; `tokenColumns` / `valueColumns` are the sequences' (as Examples);
+   * `groupColumns` name the integers each group carries.
+   */
+  constructor(
+    vocab: number,
+    readonly tokenColumns: string[] = [],
+    readonly valueColumns: string[] = [],
+    groupColumns: string[] = [],
+  ) {
+    this.seqs = new Examples(vocab, tokenColumns, valueColumns);
+    this.#values = new Map(groupColumns.map((c) => [c, []]));
+  }
+
+  /** Number of groups. */
+  get length(): number {
+    return this.#starts.length - 1;
+  }
+
+  /** Adds a group; nothing is stored when it is refused (no sequences, missing value). */
+  add(g: Group): void {
+    if (g.sequences.length === 0) throw new Error("group has no sequences");
+    for (const name of this.#values.keys()) {
+      if (!Number.isInteger(g.values?.[name])) throw new Error(`group value ${name} is missing`);
+    }
+    // Every sequence is checked before any is stored, so a refused group leaves no trace.
+    for (const [k, s] of g.sequences.entries()) {
+      for (const name of this.tokenColumns) {
+        if (s.tokens?.[name]?.length !== s.ids.length) {
+          throw new Error(`sequence ${k}: column ${name} needs ${s.ids.length} values`);
+        }
+      }
+      for (const name of this.valueColumns) {
+        if (!Number.isInteger(s.values?.[name])) {
+          throw new Error(`sequence ${k}: value ${name} is missing`);
+        }
+      }
+    }
+    for (const s of g.sequences) this.seqs.add(s);
+    const g0 = this.length;
+    for (let k = 0; k < g.sequences.length; k++) this.#groupOf.push(g0);
+    this.#starts.push(this.seqs.length);
+    for (const [name, col] of this.#values) col.push(g.values![name]);
+  }
+
+  #check(g: number): void {
+    if (!(Number.isInteger(g) && g >= 0 && g < this.length)) {
+      throw new Error(`group ${g} of ${this.length}`);
+    }
+  }
+
+  /** Indices (into `seqs`) of group g's sequences, in order. */
+  sequences(g: number): number[] {
+    this.#check(g);
+    const out: number[] = [];
+    for (let i = this.#starts[g]; i < this.#starts[g + 1]; i++) out.push(i);
+    return out;
+  }
+
+  /** The group of sequence i and its place in that group. */
+  groupOf(i: number): { group: number; index: number } {
+    const group = this.#groupOf[i];
+    if (group === undefined) throw new Error(`sequence ${i} of ${this.seqs.length}`);
+    return { group, index: i - this.#starts[group] };
+  }
+
+  value(g: number, name: string): number {
+    this.#check(g);
+    const c = this.#values.get(name);
+    if (!c) throw new Error(`groups have no value ${name}`);
+    return c[g];
+  }
+
+  /** The longest sequence of group g (for ordering evaluation by length). */
+  maxLength(g: number): number {
+    return Math.max(...this.sequences(g).map((i) => this.seqs.ids(i).length));
+  }
+}
+
+/**
+ * Streams a dataset's rows through `encode` into `into`, as loadExamples does for single
+ * sequences: a string from `encode` skips the row and is counted under that reason.
+ */
+export async function loadGroups<S extends SchemaName, G extends Group>(
+  path: string,
+  schema: S,
+  encode: (row: Rows[S]) => G | string,
+  into: { add(g: G): void },
+  opts: { split?: string; limit?: number; label?: string; progress?: ProgressOptions } = {},
+): Promise<LoadReport> {
+  const total = Math.min(await countRows(path, opts.split), opts.limit ?? Infinity);
+  const bar = new Progress(total, { label: opts.label ?? "encode", ...opts.progress });
+  const report: LoadReport = { rows: 0, kept: 0, skipped: new Map() };
+  try {
+    for await (const rows of readRows(path, schema, opts.split)) {
+      for (const row of rows) {
+        if (report.rows >= total) break;
+        report.rows++;
+        const e = encode(row);
+        if (typeof e === "string") report.skipped.set(e, (report.skipped.get(e) ?? 0) + 1);
+        else {
+          into.add(e);
+          report.kept++;
+        }
+      }
+      bar.tick(rows.length);
+      if (report.rows >= total) break;
+    }
+  } finally {
+    bar.finish();
+  }
+  return report;
+}
+
+/** Multiple-choice examples: `choices` sequences per group, group value `label`. */
+export class ChoiceExamples extends GroupedExamples {
+  constructor(vocab: number, readonly choices: number = COSMOS_CHOICES) {
+    super(vocab, [], [], ["label"]);
+    if (!(Number.isInteger(choices) && choices >= 2)) throw new Error(`${choices} choices`);
+  }
+
+  override add(g: Group): void {
+    if (g.sequences.length !== this.choices) {
+      throw new Error(`${g.sequences.length} choices, the store holds ${this.choices}`);
+    }
+    const label = g.values?.label;
+    if (!(Number.isInteger(label) && label! >= 0 && label! < this.choices)) {
+      throw new Error(`label ${label} is not in 0 .. ${this.choices - 1}`);
+    }
+    super.add(g);
+  }
+
+  label(g: number): number {
+    return this.value(g, "label");
+  }
+}
+
+/** Truncation counts of encodeChoice, so nothing is cut silently. */
+export interface ChoiceStats {
+  /** Examples with at least one choice sequence cut. */
+  truncatedExamples: number;
+  /** Choice sequences cut. */
+  truncatedSequences: number;
+  /** Tokens dropped in all. */
+  truncatedTokens: number;
+}
+
+export function choiceStats(): ChoiceStats {
+  return { truncatedExamples: 0, truncatedSequences: 0, truncatedTokens: 0 };
+}
+
+/**
+ * One sequence per choice, `<s> context </s></s> question </s></s> answer </s>`, each cut to
+ * maxLength by longest_first over the three segments; values {label}. Truncation is counted
+ * in `stats`. A row with another number of choices than `choices` is skipped
+ * (SKIP_CHOICE_COUNT).
+ */
+export function encodeChoice(
+  tok: RobertaTokenizer,
+  row: MultipleChoiceRow,
+  maxLength: number,
+  opts: { choices?: number; stats?: ChoiceStats } = {},
+): ChoiceGroup | string {
+  const n = opts.choices ?? COSMOS_CHOICES;
+  if (row.choices.length !== n) return SKIP_CHOICE_COUNT;
+  let cut = 0;
+  const sequences = row.choices.map((answer) => {
+    const e = tok.encode([row.context, row.question, answer], {
+      maxLength,
+      truncation: "longest_first",
+    });
+    if (e.truncated > 0 && opts.stats) {
+      cut++;
+      opts.stats.truncatedSequences++;
+      opts.stats.truncatedTokens += e.truncated;
+    }
+    return { ids: e.ids };
+  });
+  if (cut > 0 && opts.stats) opts.stats.truncatedExamples++;
+  return { sequences, values: { label: row.label } };
+}
+
+/** Choice scores [indices.length, choices] of the chosen groups. */
+export function choiceScores(
+  features: TaskFeatures,
+  head: ChoiceHead,
+  ex: ChoiceExamples,
+  indices: number[],
+  padId: number,
+): Tensor {
+  const seqs = indices.flatMap((g) => ex.sequences(g));
+  return head.forward(features(padBatch(ex.seqs, seqs, padId)), ex.choices);
+}
+
+/** Mean cross-entropy over the choices of a batch of groups (softmax over each's choices). */
+export function choiceBatchLoss(
+  features: TaskFeatures,
+  head: ChoiceHead,
+  ex: ChoiceExamples,
+  indices: number[],
+  padId: number,
+): Tensor {
+  return choiceLoss(
+    choiceScores(features, head, ex, indices, padId),
+    indices.map((g) => ex.label(g)),
+  );
+}
+
+export interface ChoiceEvalOptions {
+  /** Groups per batch (each is `choices` sequences). */
+  batchSize: number;
+  padId: number;
+  modules?: { train(on?: boolean): unknown }[];
+}
+
+/** Every group's choice scores (host), in group order; modules in eval mode meanwhile. */
+export async function allChoiceScores(
+  features: TaskFeatures,
+  head: ChoiceHead,
+  ex: ChoiceExamples,
+  opts: ChoiceEvalOptions,
+): Promise<Float32Array[]> {
+  const n = ex.choices, out: Float32Array[] = new Array(ex.length);
+  await evaluateBatches(
+    ex.length,
+    (g) => ex.maxLength(g),
+    opts.batchSize,
+    [...(opts.modules ?? []), head],
+    (indices) => choiceScores(features, head, ex, indices, opts.padId),
+    (indices, scores) => {
+      indices.forEach((g, r) => out[g] = scores.slice(r * n, (r + 1) * n));
+    },
+  );
+  return out;
+}
+
+/** Predicted choice (argmax of the scores, ties to the lowest index) per group. */
+export async function predictChoice(
+  features: TaskFeatures,
+  head: ChoiceHead,
+  ex: ChoiceExamples,
+  opts: ChoiceEvalOptions,
+): Promise<number[]> {
+  return (await allChoiceScores(features, head, ex, opts)).map((s) => argmax(s));
+}
+
+/** Accuracy of the head on `ex` (downstream_metrics' choiceAccuracy). */
+export async function evaluateChoice(
+  features: TaskFeatures,
+  head: ChoiceHead,
+  ex: ChoiceExamples,
+  opts: ChoiceEvalOptions,
+): Promise<{ accuracy: number }> {
+  const scores = await allChoiceScores(features, head, ex, opts);
+  const gold = scores.map((_, g) => ex.label(g));
+  return { accuracy: choiceAccuracy(gold, scores) };
+}

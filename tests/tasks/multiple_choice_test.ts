@@ -1,0 +1,239 @@
+// Multiple choice: the `<s> c </s></s> q </s></s> a </s>` layout per choice (hand-checked GPT-2
+// BPE pieces), longest_first truncation and its counts, the grouped store, loading the
+// bundled dev split, the choice head against a float64 host forward, the CE batch loss, and
+// evaluation against choiceAccuracy on independently computed scores. Features are random.
+import assert from "node:assert/strict";
+import { buildRobertaTokenizer, loadGpt2Bpe } from "../../src/formats/bpe_vocab.ts";
+import { RobertaTokenizer } from "../../src/formats/tokenizer.ts";
+import { readRows } from "../../src/formats/arrow.ts";
+import type { MultipleChoiceRow } from "../../src/formats/schemas.ts";
+import { ChoiceHead } from "../../src/models/task_heads.ts";
+import {
+  choiceBatchLoss,
+  ChoiceExamples,
+  choiceStats,
+  encodeChoice,
+  evaluateChoice,
+  loadGroups,
+  predictChoice,
+  SKIP_CHOICE_COUNT,
+} from "../../src/tasks/multiple_choice.ts";
+import { argmax, choiceAccuracy } from "../../src/tasks/downstream_metrics.ts";
+import { padBatch, type PaddedBatch } from "../../src/tasks/examples.ts";
+import { skippedText } from "../../src/tasks/infusion.ts";
+import { Tensor } from "../../src/tensor/mod.ts";
+import { crossEntropy, linear, nd } from "../reference.ts";
+import { assertClose, read, run, test } from "../setup.ts";
+
+const files = buildRobertaTokenizer(await loadGpt2Bpe());
+const tok = new RobertaTokenizer(files.tokenizer, files.config);
+const pieces = (ids: ArrayLike<number>) => Array.from(ids, (i) => tok.idToToken(i));
+const DEV = "data/tasks/multiple_choice_dev.arrow";
+
+const ROW: MultipleChoiceRow = {
+  context: "Tom is a cook .",
+  question: "What is Tom ?",
+  choices: ["a cook", "a pilot"],
+  label: 1,
+};
+const C = ["Tom", "Ġis", "Ġa", "Ġcook", "Ġ."], Q = ["What", "Ġis", "ĠTom", "Ġ?"];
+
+Deno.test("choice: encodeChoice lays out <s> c </s></s> q </s></s> a </s> per choice", () => {
+  const stats = choiceStats();
+  const g = encodeChoice(tok, ROW, 256, { choices: 2, stats });
+  assert.ok(typeof g !== "string", String(g));
+  assert.deepEqual(g.values, { label: 1 });
+  assert.deepEqual(g.sequences.map((s) => pieces(s.ids)), [
+    ["<s>", ...C, "</s>", "</s>", ...Q, "</s>", "</s>", "a", "Ġcook", "</s>"],
+    ["<s>", ...C, "</s>", "</s>", ...Q, "</s>", "</s>", "a", "Ġpilot", "</s>"],
+  ]);
+  assert.deepEqual(stats, { truncatedExamples: 0, truncatedSequences: 0, truncatedTokens: 0 });
+  assert.equal(encodeChoice(tok, ROW, 256), SKIP_CHOICE_COUNT); // 4 choices expected
+});
+
+Deno.test("choice: longest_first truncation over the three segments is counted", () => {
+  // 14 = 6 specials + 8 tokens from [5, 4, 2]: drop from the longest, ties to the later:
+  // [4, 4, 2] -> [4, 3, 2] -> [3, 3, 2].
+  const stats = choiceStats();
+  const g = encodeChoice(tok, ROW, 14, { choices: 2, stats });
+  assert.ok(typeof g !== "string");
+  assert.deepEqual(pieces(g.sequences[1].ids), [
+    ...["<s>", "Tom", "Ġis", "Ġa", "</s>", "</s>", "What", "Ġis", "ĠTom", "</s>", "</s>"],
+    ...["a", "Ġpilot", "</s>"],
+  ]);
+  assert.deepEqual(stats, { truncatedExamples: 1, truncatedSequences: 2, truncatedTokens: 6 });
+  // Only one choice long enough to be cut.
+  const one = choiceStats();
+  encodeChoice(tok, { ...ROW, choices: ["a cook", "a very very good pilot"] }, 17, {
+    choices: 2,
+    stats: one,
+  });
+  assert.deepEqual(one, { truncatedExamples: 1, truncatedSequences: 1, truncatedTokens: 3 });
+});
+
+Deno.test("choice: ChoiceExamples stores each group's sequences and label", () => {
+  const ex = new ChoiceExamples(100, 2);
+  ex.add({ sequences: [{ ids: [0, 5, 2] }, { ids: [0, 6, 7, 2] }], values: { label: 1 } });
+  assert.throws(() => ex.add({ sequences: [{ ids: [0, 2] }], values: { label: 0 } }), /1 choices/);
+  assert.throws(
+    () => ex.add({ sequences: [{ ids: [0, 2] }, { ids: [0, 2] }], values: { label: 2 } }),
+    /label 2/,
+  );
+  assert.throws(() => ex.add({ sequences: [{ ids: [0, 2] }, { ids: [0, 2] }] }), /label/);
+  ex.add({ sequences: [{ ids: [0, 8, 2] }, { ids: [0, 9, 2] }], values: { label: 0 } });
+  assert.equal(ex.length, 2);
+  assert.equal(ex.seqs.length, 4);
+  assert.deepEqual(ex.sequences(1), [2, 3]);
+  assert.deepEqual([...ex.seqs.ids(1)], [0, 6, 7, 2]);
+  assert.deepEqual(ex.groupOf(3), { group: 1, index: 1 });
+  assert.equal(ex.label(0), 1);
+  assert.equal(ex.maxLength(0), 4);
+  assert.throws(() => ex.sequences(2), /group 2 of 2/);
+});
+
+Deno.test("choice: loading the bundled dev split", async () => {
+  const rows: MultipleChoiceRow[] = [];
+  for await (const r of readRows(DEV, "multiple-choice")) rows.push(...r);
+  const stats = choiceStats();
+  const ex = new ChoiceExamples(tok.vocabSize);
+  const report = await loadGroups(
+    DEV,
+    "multiple-choice",
+    (row) => encodeChoice(tok, row, 256, { stats }),
+    ex,
+    { progress: { write: () => {} } },
+  );
+  assert.equal(report.rows, 150);
+  assert.equal(report.kept, 150);
+  assert.equal(skippedText(report), "");
+  assert.equal(stats.truncatedExamples, 0);
+  rows.forEach((r, g) => {
+    assert.equal(ex.label(g), r.label);
+    const [a, b, c] = [r.context, r.question, r.choices[3]].map((t) => tok.encodeText(t));
+    assert.deepEqual([...ex.seqs.ids(ex.sequences(g)[3])], tok.addSpecials([a, b, c]));
+  });
+  // A short max length cuts (and counts) every example, and nothing is longer.
+  const short = choiceStats();
+  const cut = new ChoiceExamples(tok.vocabSize);
+  await loadGroups(
+    DEV,
+    "multiple-choice",
+    (row) => encodeChoice(tok, row, 32, { stats: short }),
+    cut,
+    {
+      progress: { write: () => {} },
+    },
+  );
+  assert.equal(short.truncatedExamples, 150);
+  assert.equal(short.truncatedSequences, 600);
+  for (let i = 0; i < cut.seqs.length; i++) assert.ok(cut.seqs.ids(i).length <= 32);
+});
+
+// ---- on the GPU: the head on random features -------------------------------------------
+const H = 16, PAD = 1, NC = 4;
+
+function featuresOf(seed: number) {
+  return (b: PaddedBatch): Tensor => {
+    const v = new Float32Array(b.batch * b.seqLen * H);
+    for (let i = 0; i < v.length; i++) {
+      const id = b.inputIds[Math.floor(i / H)];
+      v[i] = Math.sin(
+        seed + 12.9898 * id + 78.233 * (i % H) + 0.37 * (Math.floor(i / H) % b.seqLen),
+      );
+    }
+    return Tensor.from(v, [b.batch, b.seqLen, H]);
+  };
+}
+
+/** 7 groups of 4 choices, random lengths 3 .. 9, random first tokens, random labels. */
+function synthetic(rng: { int(lo: number, hi?: number): number }) {
+  const ex = new ChoiceExamples(40, NC);
+  const labels: number[] = [];
+  for (let g = 0; g < 7; g++) {
+    const sequences = Array.from({ length: NC }, () => {
+      const n = rng.int(3, 10);
+      return { ids: [rng.int(3, 40), ...Array.from({ length: n - 2 }, () => rng.int(3, 40)), 2] };
+    });
+    labels.push(rng.int(0, NC));
+    ex.add({ sequences, values: { label: labels[g] } });
+  }
+  return { ex, labels };
+}
+
+async function hostParams(head: ChoiceHead) {
+  const p = new Map(head.namedParameters());
+  assert.deepEqual([...p.keys()].sort(), ["classifier.bias", "classifier.weight"]);
+  return {
+    w: nd(await read(p.get("classifier.weight")!), [1, H]),
+    b: nd(await read(p.get("classifier.bias")!), [1]),
+  };
+}
+
+test("choice: the head is classifier(features at <s>) grouped by choices; PyTorch init", async (rng) => {
+  const head = new ChoiceHead(H, 0.1, rng.int(0, 1000));
+  const groups = 2, s = 5, n = groups * NC;
+  const f = rng.randn([n * s * H]).data;
+  const { w, b } = await hostParams(head);
+  for (const v of [...w.data, ...b.data]) assert.ok(Math.abs(v) <= 1 / Math.sqrt(H));
+  head.eval();
+  const [got] = await run(() => [head.forward(Tensor.from(f, [n, s, H]), NC)]);
+  const rows = nd(
+    Float64Array.from({ length: n * H }, (_, k) => {
+      const i = Math.floor(k / H);
+      return f[i * s * H + (k % H)];
+    }),
+    [n, H],
+  );
+  assertClose(got, [...linear(rows, w, b).data], { atol: 1e-5, rtol: 1e-4 }, "choice scores");
+  assert.equal(got.length, n);
+  const t = Tensor.from(f, [n, s, H]);
+  assert.throws(() => head.forward(t, 3), /groups of 3/);
+  t.dispose();
+  head.train();
+  const [x, y] = await run(() => {
+    const t = Tensor.from(f, [n, s, H]);
+    return [head.forward(t, NC), head.forward(t, NC)];
+  });
+  assert.ok(x.some((v, i) => Math.abs(v - y[i]) > 1e-6), "dropout had no effect");
+  head.dispose();
+});
+
+test("choice: choiceBatchLoss is the CE of each group's choice scores", async (rng) => {
+  const head = new ChoiceHead(H, 0.1, rng.int(0, 1000)).eval();
+  const { ex, labels } = synthetic(rng);
+  const features = featuresOf(rng.int(0, 100));
+  const indices = [4, 0, 6];
+  const seqs = indices.flatMap((g) => ex.sequences(g));
+  const [loss, scores] = await run(() => [
+    choiceBatchLoss(features, head, ex, indices, PAD),
+    head.forward(features(padBatch(ex.seqs, seqs, PAD)), NC),
+  ]);
+  const want = crossEntropy(nd(scores, [3, NC]), indices.map((g) => labels[g]));
+  assertClose(loss, [want], { atol: 1e-5, rtol: 1e-4 }, "choice loss");
+  head.dispose();
+});
+
+test("choice: evaluateChoice and predictChoice equal the metrics on independent scores", async (rng) => {
+  const head = new ChoiceHead(H, 0.1, rng.int(0, 1000));
+  const { ex, labels } = synthetic(rng);
+  const features = featuresOf(rng.int(0, 100));
+  // Independently: each group alone, in eval mode.
+  head.eval();
+  const scores: Float64Array[] = [];
+  for (let g = 0; g < ex.length; g++) {
+    const [s] = await run(
+      () => [head.forward(features(padBatch(ex.seqs, ex.sequences(g), PAD)), NC)],
+    );
+    scores.push(s);
+  }
+  head.train();
+  const opts = { batchSize: 3, padId: PAD };
+  const got = await evaluateChoice(features, head, ex, opts);
+  assert.ok(head.training, "head left in eval mode");
+  assert.ok(Math.abs(got.accuracy - choiceAccuracy(labels, scores)) < 1e-12);
+  assert.deepEqual(await predictChoice(features, head, ex, opts), scores.map((s) => argmax(s)));
+  // With gold = the predictions, accuracy is 1.
+  const pred = scores.map((s) => argmax(s));
+  assert.equal(choiceAccuracy(pred, scores), 1);
+  head.dispose();
+});
