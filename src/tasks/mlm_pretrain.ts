@@ -18,11 +18,16 @@ import { RobertaTokenizer } from "../formats/tokenizer.ts";
 import { RobertaModel } from "../models/roberta.ts";
 import { maxSequence } from "../models/roberta_config.ts";
 import { Rng } from "../nn/init.ts";
-import { defaultNoDecay } from "../nn/optim.ts";
 import { crossEntropy, indexSelect, noGrad, reshape, Tensor, tidy } from "../tensor/mod.ts";
 import { train, type TrainResult } from "../train/loop.ts";
-import type { ProgressOptions } from "../train/progress.ts";
-import { EvalTracker, openRun, RunError } from "../train/run.ts";
+import {
+  EvalTracker,
+  loopOptions,
+  openRun,
+  RunError,
+  type RunSettings,
+  sayer,
+} from "../train/run.ts";
 import type { Examples } from "./examples.ts";
 import {
   devMaskedBatch,
@@ -46,7 +51,7 @@ const TOKENIZER_FILES = [
   "merges.txt",
 ];
 
-export interface MlmPretrainOptions {
+export interface MlmPretrainOptions extends RunSettings {
   /** Model folder with an lm_head (as `model init` writes): config, weights, tokenizer. */
   model: string;
   /** `text`-schema corpus: Arrow file/stream, save_to_disk folder or DatasetDict. */
@@ -56,33 +61,11 @@ export interface MlmPretrainOptions {
   /** Split names when corpus/dev are DatasetDict folders. */
   corpusSplit?: string;
   devSplit?: string;
-  out: string;
-  /** Examples per optimizer step, in `accumulate` micro-batches. */
-  batch: number;
-  accumulate: number;
-  lr: number;
-  epochs: number;
-  /** Optimizer steps; overrides epochs. */
-  steps?: number;
-  warmup: number;
-  /** AdamW decoupled weight decay, not on biases and LayerNorm (RoBERTa: 0.01). */
-  weightDecay: number;
-  maxGradNorm: number;
   /** Tokens per example with <s> and </s>; default min(128, the model's positions). */
   maxLength?: number;
   /** Share of ordinary tokens chosen for the loss (0.15). */
   maskProb: number;
-  seed: number;
-  /** Steps between dev evaluations (default: once per epoch) and at the end. */
-  evalEvery?: number;
   evalBatch?: number;
-  checkpointEvery?: number;
-  logEvery?: number;
-  resume: boolean;
-  progress?: ProgressOptions;
-  stop?: () => boolean;
-  /** Status lines (default: console.log). */
-  say?: (line: string) => void;
 }
 
 export interface MlmPretrainResult extends TrainResult {
@@ -177,12 +160,7 @@ export async function saveModelFolder(
 }
 
 export async function mlmPretrain(o: MlmPretrainOptions): Promise<MlmPretrainResult> {
-  const say = o.say ?? ((l: string) => console.log(l));
-  if (o.batch % o.accumulate !== 0) {
-    throw new RunError(
-      `batch ${o.batch} does not split into ${o.accumulate} equal micro-batches`,
-    );
-  }
+  const say = sayer(o);
   if (!(o.maskProb > 0 && o.maskProb < 1)) {
     throw new RunError(`mask probability ${o.maskProb} must lie strictly between 0 and 1`);
   }
@@ -214,7 +192,7 @@ export async function mlmPretrain(o: MlmPretrainOptions): Promise<MlmPretrainRes
       corpus: o.corpus,
       dev: o.dev ?? null,
       batch: o.batch,
-      accumulate: o.accumulate,
+      accumulate: o.accumulate ?? 1,
       lr: o.lr,
       epochs: o.epochs,
       steps: o.steps ?? null,
@@ -231,21 +209,12 @@ export async function mlmPretrain(o: MlmPretrainOptions): Promise<MlmPretrainRes
       loadCorpus(tok, d.vocab, path, { maxLength, split, progress: o.progress, say });
     const trainEx = await corpus(o.corpus, o.corpusSplit);
     const devEx = o.dev ? await corpus(o.dev, o.devSplit) : null;
-    if (trainEx.length < o.batch) {
-      throw new RunError(
-        `${trainEx.length} training examples are fewer than one batch (${o.batch})`,
-      );
-    }
     // Dropout follows --seed (a loaded model's stream would otherwise always start at 0).
     model.dropoutRng.seed = new Rng(o.seed).fork();
     model.dropoutRng.counter = 0;
     model.train(true);
-    const micro = o.batch / o.accumulate, padId = d.padId;
-    const stepsPerEpoch = Math.floor(trainEx.length / o.batch);
-    const total = o.steps ?? o.epochs * stepsPerEpoch;
-    if (o.warmup >= total) {
-      say(`note: warmup (${o.warmup} steps) covers the whole run (${total} steps)`);
-    }
+    const padId = d.padId;
+    const shared = loopOptions(o, trainEx.length), total = shared.steps;
     const evaluate = devEx
       ? () => evaluateMlm(model, devEx, m, { seed: o.seed, padId, batchSize: o.evalBatch })
       : undefined;
@@ -256,33 +225,17 @@ export async function mlmPretrain(o: MlmPretrainOptions): Promise<MlmPretrainRes
         `${o.batch} examples, ${Math.round(o.maskProb * 100)}% of tokens masked`,
     );
     const result = await train<MaskedBatch>({
+      ...shared,
       params: model.namedParameters(),
-      examples: trainEx.length,
       makeBatch: (indices) => maskedBatch(trainEx, indices, m, padId, o.seed),
       loss: (mb) => mlmLoss(model, mb),
-      batchSize: micro,
-      accumulate: o.accumulate,
-      steps: total,
-      lr: o.lr,
-      warmup: o.warmup,
-      weightDecay: o.weightDecay,
-      maxGradNorm: o.maxGradNorm,
-      noDecay: defaultNoDecay,
-      seed: o.seed,
       dropout: [model.dropoutRng],
-      out: o.out,
-      checkpointEvery: o.checkpointEvery,
-      logEvery: o.logEvery,
-      evalEvery: o.evalEvery ?? stepsPerEpoch,
       evaluate,
       onEval: evals.onEval,
       saveBest: (dir) => saveModelFolder(dir, model, o.model),
       bestMetric: "mlm_loss",
       higherIsBetter: false,
-      resume: o.resume,
       config,
-      stop: o.stop,
-      progress: o.progress,
     });
     const dev = evals.at(result.step);
     const modelDir = join(o.out, "model");

@@ -5,16 +5,21 @@
 // adapter folders (adapter_config.json + adapter.safetensors, the head beside them).
 import { join } from "node:path";
 import { RobertaTokenizer } from "../formats/tokenizer.ts";
-import { EvalTracker, openRun, RunError } from "../train/run.ts";
+import {
+  EvalTracker,
+  loopOptions,
+  openRun,
+  RunError,
+  type RunSettings,
+  sayer,
+} from "../train/run.ts";
 import { train, type TrainResult } from "../train/loop.ts";
-import type { ProgressOptions } from "../train/progress.ts";
 import { type AdapterConfig, adapterConfig } from "../models/adapter_config.ts";
 import { saveAdapterFolder } from "../models/adapter_folder.ts";
 import { AdapterModel } from "../models/kadapter.ts";
 import { FacHead, type HeadConfig, LinHead } from "../models/kadapter_heads.ts";
 import { FrozenRoberta } from "../models/roberta_frozen.ts";
 import { maxSequence } from "../models/roberta_config.ts";
-import { defaultNoDecay } from "../nn/optim.ts";
 import { Examples } from "./examples.ts";
 import { encodeFac, evaluateFac, FAC_VALUES, facBatchLoss, relationSet } from "./fac.ts";
 import { InfusionModel, loadExamples, type LoadReport, skippedText } from "./infusion.ts";
@@ -22,7 +27,7 @@ import { encodeLin, evaluateLin, LIN_TOKENS, linBatchLoss, type LinLoss } from "
 
 export type InfusionTask = "fac" | "lin";
 
-export interface PretrainOptions {
+export interface PretrainOptions extends RunSettings {
   task: InfusionTask;
   /** Model folder of the frozen encoder (config.json, weights, tokenizer). */
   model: string;
@@ -31,41 +36,20 @@ export interface PretrainOptions {
   /** Split names when train/dev are DatasetDict folders. */
   trainSplit?: string;
   devSplit?: string;
-  out: string;
-  /** Examples per optimizer step, in `accumulate` micro-batches. */
-  batch: number;
-  accumulate: number;
-  lr: number;
-  epochs: number;
-  /** Optimizer steps; overrides epochs. */
-  steps?: number;
-  warmup: number;
-  weightDecay: number;
-  maxGradNorm: number;
   maxLength: number;
-  seed: number;
   /** Adapter shape and behaviour over the released code's defaults. */
   adapter: Partial<AdapterConfig>;
   /** Head dropout (hidden_dropout_prob). */
   headDropout: number;
   /** lin only. */
   loss: LinLoss;
-  /** Steps between dev evaluations (default: once per epoch) and at the end. */
-  evalEvery?: number;
   evalBatch: number;
-  checkpointEvery?: number;
-  logEvery?: number;
   /** Use only the first N rows of train / dev. */
   limit?: number;
   devLimit?: number;
   f16: boolean;
-  resume: boolean;
   /** The adapter's name in its folder (default: the task). */
   name?: string;
-  progress?: ProgressOptions;
-  stop?: () => boolean;
-  /** Status lines (default: console.log). */
-  say?: (line: string) => void;
 }
 
 export interface PretrainResult extends TrainResult {
@@ -78,10 +62,6 @@ export interface PretrainResult extends TrainResult {
 /** Settings a resumed run must share with the run it continues. */
 const FIXED = ["task", "batch", "accumulate", "lr", "epochs", "steps", "warmup", "maxLength"];
 
-function says(o: PretrainOptions): (line: string) => void {
-  return o.say ?? ((l) => console.log(l));
-}
-
 function reportLoad(say: (l: string) => void, what: string, r: LoadReport, ex: Examples) {
   const skipped = skippedText(r);
   say(
@@ -91,19 +71,14 @@ function reportLoad(say: (l: string) => void, what: string, r: LoadReport, ex: E
 }
 
 export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
-  const say = says(o);
-  if (o.batch % o.accumulate !== 0) {
-    throw new RunError(
-      `batch ${o.batch} does not split into ${o.accumulate} equal micro-batches`,
-    );
-  }
+  const say = sayer(o);
   const config = {
     task: o.task,
     model: o.model,
     train: o.train,
     dev: o.dev ?? null,
     batch: o.batch,
-    accumulate: o.accumulate,
+    accumulate: o.accumulate ?? 1,
     lr: o.lr,
     epochs: o.epochs,
     steps: o.steps ?? null,
@@ -162,11 +137,6 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     };
     const trainEx = await load(o.train, o.trainSplit, o.limit);
     const devEx = o.dev ? await load(o.dev, o.devSplit, o.devLimit) : null;
-    if (trainEx.length < o.batch) {
-      throw new RunError(
-        `${trainEx.length} training examples are fewer than one batch (${o.batch})`,
-      );
-    }
 
     const hc: HeadConfig = {
       hidden: d.hidden,
@@ -176,7 +146,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     };
     head = o.task === "fac" ? new FacHead(hc, o.seed + 1) : new LinHead(hc, o.seed + 1);
     const model = new InfusionModel(encoder, adapter);
-    const micro = o.batch / o.accumulate, padId = d.padId;
+    const padId = d.padId;
     const loss = (indices: number[]) =>
       head instanceof FacHead
         ? facBatchLoss(model, head, trainEx, indices, padId)
@@ -187,11 +157,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
           ? evaluateFac(model, head, devEx, labels, { batchSize: o.evalBatch, padId })
           : evaluateLin(model, head!, devEx, { batchSize: o.evalBatch, padId })
       : undefined;
-    const stepsPerEpoch = Math.floor(trainEx.length / o.batch);
-    const total = o.steps ?? o.epochs * stepsPerEpoch;
-    if (o.warmup >= total) {
-      say(`note: warmup (${o.warmup} steps) covers the whole run (${total} steps)`);
-    }
+    const shared = loopOptions(o, trainEx.length), total = shared.steps;
     const exportTo = (dir: string, step: number, dev: Record<string, number> | null) =>
       saveAdapterFolder(dir, adapter, {
         name: o.name ?? o.task,
@@ -221,32 +187,16 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     );
     const bestMetric = o.task === "fac" ? "micro_f1" : "uas";
     const result = await train<number[]>({
+      ...shared,
       params: [...adapter.namedParameters(), ...head.namedParameters()],
-      examples: trainEx.length,
       makeBatch: (indices) => indices,
       loss,
-      batchSize: micro,
-      accumulate: o.accumulate,
-      steps: total,
-      lr: o.lr,
-      warmup: o.warmup,
-      weightDecay: o.weightDecay,
-      maxGradNorm: o.maxGradNorm,
-      noDecay: defaultNoDecay,
-      seed: o.seed,
       dropout: [adapter.dropoutRng, head.dropoutRng],
-      out: o.out,
-      checkpointEvery: o.checkpointEvery,
-      logEvery: o.logEvery,
-      evalEvery: o.evalEvery ?? stepsPerEpoch,
       evaluate,
       onEval: evals.onEval,
       saveBest: (dir) => exportTo(dir, evals.last!.step, evals.last!.metrics),
       bestMetric,
-      resume: o.resume,
       config,
-      stop: o.stop,
-      progress: o.progress,
     });
     const dev = evals.at(result.step);
     const adapterDir = join(o.out, "adapter");

@@ -23,7 +23,6 @@ import { type EncoderInput, maskTensor } from "../models/roberta_inputs.ts";
 import { Rng, withoutInit } from "../nn/init.ts";
 import { Linear } from "../nn/linear.ts";
 import { Module } from "../nn/module.ts";
-import { defaultNoDecay } from "../nn/optim.ts";
 import {
   cast,
   concat,
@@ -35,8 +34,7 @@ import {
   tidy,
 } from "../tensor/mod.ts";
 import { train, type TrainResult } from "../train/loop.ts";
-import type { ProgressOptions } from "../train/progress.ts";
-import { EvalTracker, openRun } from "../train/run.ts";
+import { EvalTracker, loopOptions, openRun, type RunSettings, sayer } from "../train/run.ts";
 import type { Examples } from "./examples.ts";
 import { ProbeError } from "./lama_probe.ts";
 import {
@@ -401,7 +399,7 @@ export function probeMlmLoss(
   return crossEntropy(logits, Tensor.from(b.gold, [b.gold.length], "i32"));
 }
 
-export interface ProbeMlmOptions {
+export interface ProbeMlmOptions extends RunSettings {
   /** Model folder of the frozen encoder (config.json, weights, tokenizer). */
   model: string;
   /** The adapter folders, in feature order. */
@@ -412,32 +410,14 @@ export interface ProbeMlmOptions {
   /** Split names when corpus/dev are DatasetDict folders. */
   split?: string;
   devSplit?: string;
-  out: string;
-  batch: number;
-  lr: number;
-  epochs: number;
-  /** Optimizer steps; overrides epochs. */
-  steps?: number;
-  warmup: number;
-  weightDecay: number;
-  maxGradNorm: number;
   /** Tokens per example with <s> and </s>; longer lines are truncated. */
   maxLength: number;
-  /** Seed of the layer's init, the data order and the masks. */
-  seed: number;
   /** Share of ordinary tokens masked (0.15). */
   maskProbability?: number;
-  evalEvery?: number;
   evalBatch: number;
-  checkpointEvery?: number;
-  logEvery?: number;
   limit?: number;
   devLimit?: number;
   f16: boolean;
-  resume: boolean;
-  progress?: ProgressOptions;
-  stop?: () => boolean;
-  say?: (line: string) => void;
 }
 
 export interface ProbeMlmResult extends TrainResult {
@@ -451,6 +431,7 @@ export interface ProbeMlmResult extends TrainResult {
 const FIXED = [
   "adapters",
   "batch",
+  "accumulate",
   "lr",
   "epochs",
   "steps",
@@ -494,7 +475,7 @@ export async function evaluateProbeMlm(
 
 /** `kadapter probe train-mlm`: trains the MLM layer on a frozen encoder and adapters. */
 export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult> {
-  const say = o.say ?? ((l: string) => console.log(l));
+  const say = sayer(o);
   if (o.adapters.length === 0) {
     throw new ProbeError("the MLM layer reads the adapters' outputs: give at least one");
   }
@@ -505,6 +486,7 @@ export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult>
     corpus: o.corpus,
     dev: o.dev ?? null,
     batch: o.batch,
+    accumulate: o.accumulate ?? 1,
     lr: o.lr,
     epochs: o.epochs,
     steps: o.steps ?? null,
@@ -547,18 +529,9 @@ export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult>
       });
     const trainEx = await load(o.corpus, o.split, o.limit);
     const devEx = o.dev ? await load(o.dev, o.devSplit, o.devLimit) : null;
-    if (trainEx.length < o.batch) {
-      throw new ProbeError(
-        `${trainEx.length} training examples are fewer than one batch (${o.batch})`,
-      );
-    }
     layer = new ProbeMlmLayer(d.hidden, adapters.length, d.vocab, o.seed);
     const l = layer;
-    const stepsPerEpoch = Math.floor(trainEx.length / o.batch);
-    const total = o.steps ?? o.epochs * stepsPerEpoch;
-    if (o.warmup >= total) {
-      say(`note: warmup (${o.warmup} steps) covers the whole run (${total} steps)`);
-    }
+    const shared = loopOptions(o, trainEx.length), total = shared.steps;
     const base: BaseModelInfo = {
       model_type: "roberta",
       hidden_size: d.hidden,
@@ -578,22 +551,10 @@ export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult>
         `${encoder.dtype}) and adapters frozen; ${total} steps of ${o.batch} examples`,
     );
     const result = await train<MaskedBatch>({
+      ...shared,
       params: l.namedParameters(),
-      examples: trainEx.length,
       makeBatch: (indices) => maskedBatch(trainEx, indices, m, d.padId, o.seed),
       loss: (b) => probeMlmLoss(features, l, b),
-      batchSize: o.batch,
-      steps: total,
-      lr: o.lr,
-      warmup: o.warmup,
-      weightDecay: o.weightDecay,
-      maxGradNorm: o.maxGradNorm,
-      noDecay: defaultNoDecay,
-      seed: o.seed,
-      out: o.out,
-      checkpointEvery: o.checkpointEvery,
-      logEvery: o.logEvery,
-      evalEvery: o.evalEvery ?? stepsPerEpoch,
       evaluate: devEx
         ? async () => {
           const r = await evaluateProbeMlm(
@@ -612,10 +573,7 @@ export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult>
       saveBest: (dir) => exportTo(dir, evals.last!.step, evals.last!.metrics),
       bestMetric: "loss",
       higherIsBetter: false,
-      resume: o.resume,
       config,
-      stop: o.stop,
-      progress: o.progress,
     });
     const dev = evals.at(result.step);
     const mlmDir = join(o.out, "mlm");

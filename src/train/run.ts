@@ -1,9 +1,12 @@
-// What every training command does around the loop: refuse to overwrite a run without
-// --resume, refuse a resume whose settings would change the run, and keep the last dev
-// evaluation and the curves plot up to date.
+// What every training command does around the loop: the settings they share and the loop
+// options made from them, refusing to overwrite a run without --resume or to resume with
+// settings that would change it, and keeping the last dev evaluation and the plot up to date.
 import { join } from "node:path";
+import { defaultNoDecay } from "../nn/optim.ts";
 import { readTrainState } from "./checkpoint.ts";
+import type { TrainOptions } from "./loop.ts";
 import { writeCurves } from "./plot.ts";
+import type { ProgressOptions } from "./progress.ts";
 
 /** A run that cannot start as asked (settings, data, folders); the message says why. */
 export class RunError extends Error {
@@ -65,4 +68,101 @@ export class EvalTracker {
       title: this.title,
     });
   }
+}
+
+/** The settings every training command takes. */
+export interface RunSettings {
+  /** Run folder: metrics.jsonl, curves.svg, checkpoint/, best/, and the command's output. */
+  out: string;
+  /** Examples per optimizer step, in `accumulate` micro-batches (default 1). */
+  batch: number;
+  accumulate?: number;
+  /** Peak learning rate of the linear warmup/decay schedule. */
+  lr: number;
+  epochs: number;
+  /** Optimizer steps; overrides epochs. */
+  steps?: number;
+  warmup: number;
+  /** AdamW decoupled weight decay, never on biases and LayerNorm weights. */
+  weightDecay: number;
+  /** Global gradient-norm clipping (0: off). */
+  maxGradNorm: number;
+  /** Seed of the weights a run creates, the data order, dropout and masks. */
+  seed: number;
+  /** Steps between dev evaluations (default: once per epoch) and at the end. */
+  evalEvery?: number;
+  checkpointEvery?: number;
+  logEvery?: number;
+  /** Continue the run in `out` from its checkpoint. */
+  resume: boolean;
+  progress?: ProgressOptions;
+  /** Stop request, checked between steps (default: Ctrl-C). */
+  stop?: () => boolean;
+  /** Status lines (default: console.log). */
+  say?: (line: string) => void;
+}
+
+/** The run's status-line printer. */
+export function sayer(o: RunSettings): (line: string) => void {
+  return o.say ?? ((line) => console.log(line));
+}
+
+type SharedLoop = Pick<
+  TrainOptions<unknown>,
+  | "examples"
+  | "batchSize"
+  | "accumulate"
+  | "steps"
+  | "lr"
+  | "warmup"
+  | "weightDecay"
+  | "maxGradNorm"
+  | "noDecay"
+  | "seed"
+  | "out"
+  | "checkpointEvery"
+  | "logEvery"
+  | "evalEvery"
+  | "resume"
+  | "stop"
+  | "progress"
+>;
+
+/**
+ * The loop options a run's settings give for `examples` training examples, and its total
+ * steps; refuses a batch that does not split into the micro-batches or is larger than the
+ * data, and notes a warmup as long as the run.
+ */
+export function loopOptions(o: RunSettings, examples: number): SharedLoop & { steps: number } {
+  const accumulate = o.accumulate ?? 1;
+  if (o.batch % accumulate !== 0) {
+    throw new RunError(`batch ${o.batch} does not split into ${accumulate} equal micro-batches`);
+  }
+  if (examples < o.batch) {
+    throw new RunError(`${examples} training examples are fewer than one batch (${o.batch})`);
+  }
+  const stepsPerEpoch = Math.floor(examples / o.batch);
+  const steps = o.steps ?? o.epochs * stepsPerEpoch;
+  if (o.warmup >= steps) {
+    sayer(o)(`note: warmup (${o.warmup} steps) covers the whole run (${steps} steps)`);
+  }
+  return {
+    examples,
+    batchSize: o.batch / accumulate,
+    accumulate,
+    steps,
+    lr: o.lr,
+    warmup: o.warmup,
+    weightDecay: o.weightDecay,
+    maxGradNorm: o.maxGradNorm,
+    noDecay: defaultNoDecay,
+    seed: o.seed,
+    out: o.out,
+    checkpointEvery: o.checkpointEvery,
+    logEvery: o.logEvery,
+    evalEvery: o.evalEvery ?? stepsPerEpoch,
+    resume: o.resume,
+    stop: o.stop,
+    progress: o.progress,
+  };
 }
