@@ -11,6 +11,14 @@ import { modelPretrain } from "./src/cli/model_pretrain.ts";
 import { dataConvert } from "./src/cli/data.ts";
 import { trainFac, trainLin } from "./src/cli/train.ts";
 import { probeLama, probeTrainMlm } from "./src/cli/probe.ts";
+import {
+  evalEntityTyping,
+  evalRelation,
+  finetuneEntityTyping,
+  finetuneRelation,
+  predictEntityTyping,
+  predictRelation,
+} from "./src/cli/finetune.ts";
 import { ProbeError } from "./src/tasks/lama_probe.ts";
 import { RunError } from "./src/train/run.ts";
 import { DivergedError } from "./src/train/loop.ts";
@@ -32,6 +40,12 @@ const COMMANDS: Record<string, Command> = {
   "train lin": trainLin,
   "probe lama": probeLama,
   "probe train-mlm": probeTrainMlm,
+  "finetune entity-typing": finetuneEntityTyping,
+  "finetune relation": finetuneRelation,
+  "eval entity-typing": evalEntityTyping,
+  "eval relation": evalRelation,
+  "predict entity-typing": predictEntityTyping,
+  "predict relation": predictRelation,
   encode,
 };
 
