@@ -12,6 +12,7 @@ import {
   type Values,
 } from "./options.ts";
 import { reportRun } from "./run_summary.ts";
+import { readRunFlags, runFlags } from "./run_options.ts";
 
 const s = (arg: string, help: string, def?: string): OptionSpec => ({
   type: "string",
@@ -30,26 +31,17 @@ const spec: CommandSpec = {
     "corpus-split": s("NAME", "split of a DatasetDict --corpus", "train"),
     "dev-split": s("NAME", "split of a DatasetDict --dev", "validation"),
     out: s("DIR", "run folder: metrics.jsonl, curves.svg, checkpoint/, model/, best/"),
-    batch: s("N", "examples per optimizer step", "32"),
-    accumulate: s("K", "micro-batches per step (gradient accumulation)", "1"),
-    lr: s("X", "peak learning rate", "5e-4"),
-    epochs: s("N", "epochs over the corpus", "1"),
-    steps: s("N", "optimizer steps (overrides --epochs)"),
-    warmup: s("N", "linear warmup steps, then linear decay to 0", "0"),
-    "weight-decay": s("X", "AdamW decoupled weight decay (not on biases, LayerNorm)", "0.01"),
-    "max-grad-norm": s("X", "clip the global gradient norm (0: off)", "1"),
+    ...runFlags(
+      { batch: 32, lr: 5e-4, epochs: 1, warmup: 0, weightDecay: 0.01 },
+      { seed: "seed of the masks, dropout and data order" },
+    ),
     "max-length": s(
       "N",
       "tokens per line with <s> and </s>; longer lines are cut (default: " +
         "128, or the model's positions if fewer)",
     ),
     "mask-prob": s("X", "share of ordinary tokens masked and scored", "0.15"),
-    seed: s("N", "seed of the masks, dropout and data order", "42"),
-    "eval-every": s("N", "steps between dev evaluations (default: each epoch; always at end)"),
     "eval-batch": s("N", "examples per evaluation batch", "64"),
-    "checkpoint-every": s("N", "steps between checkpoints (always at the end and on Ctrl-C)"),
-    "log-every": s("N", "steps between loss readbacks and log lines", "10"),
-    resume: { type: "boolean", help: "continue the run in --out from its checkpoint" },
   },
   details: "Trains every weight of the model, lm_head included, as RoBERTa pretrains: each " +
     "line is `<s> text </s>`; per batch, --mask-prob of the ordinary tokens are chosen (at " +
@@ -79,26 +71,11 @@ export const modelPretrain: Command = {
       corpusSplit: v["corpus-split"] as string,
       devSplit: v["dev-split"] as string,
       out: requiredOption(v, "out"),
-      batch: numberOption(v, "batch", { min: 1 }),
-      accumulate: numberOption(v, "accumulate", { min: 1 }),
-      lr: numberOption(v, "lr", { ...real, max: 1 }),
-      epochs: numberOption(v, "epochs", { min: 1 }),
-      steps: optional(v, "steps", { min: 1 }),
-      warmup: numberOption(v, "warmup"),
-      weightDecay: numberOption(v, "weight-decay", real),
-      maxGradNorm: numberOption(v, "max-grad-norm", real),
+      ...readRunFlags(v),
       maxLength: optional(v, "max-length", { min: 3 }),
       maskProb: numberOption(v, "mask-prob", { ...real, max: 0.99 }),
-      seed: numberOption(v, "seed"),
-      evalEvery: optional(v, "eval-every", { min: 1 }),
       evalBatch: numberOption(v, "eval-batch", { min: 1 }),
-      checkpointEvery: optional(v, "checkpoint-every", { min: 1 }),
-      logEvery: numberOption(v, "log-every", { min: 1 }),
-      resume: v.resume === true,
     };
-    if (opts.batch % opts.accumulate !== 0) {
-      throw new UsageError(`--batch ${opts.batch} is not a multiple of --accumulate`);
-    }
     if (!(opts.maskProb > 0)) throw new UsageError(`--mask-prob must be above 0`);
     await initGpu();
     const r = await mlmPretrain(opts);

@@ -42,6 +42,7 @@ import {
   type Values,
 } from "./options.ts";
 import { reportRun } from "./run_summary.ts";
+import { readRunFlags, runFlags } from "./run_options.ts";
 
 /** Loads the folder with its masked-LM head; a folder without one gets a clear error. */
 async function loadWithHead(dir: string, f16: boolean): Promise<FrozenRoberta> {
@@ -449,23 +450,18 @@ export const probeTrainMlm: Command = {
       split: s("NAME", "split of a DatasetDict --corpus", "train"),
       "dev-split": s("NAME", "split of a DatasetDict --dev", "validation"),
       out: s("DIR", "run folder: metrics.jsonl, curves.svg, checkpoint/, best/, mlm/"),
-      batch: s("N", "examples (lines) per optimizer step", "32"),
-      lr: s("X", "peak learning rate", "1e-3"),
-      epochs: s("N", "epochs over the corpus (the paper's 2)", "2"),
-      steps: s("N", "optimizer steps (overrides --epochs)"),
-      warmup: s("N", "linear warmup steps, then linear decay to 0", "0"),
-      "weight-decay": s("X", "AdamW decoupled weight decay (not on the bias)", "0"),
-      "max-grad-norm": s("X", "clip the global gradient norm (0: off)", "1"),
+      ...runFlags(
+        { batch: 32, lr: 1e-3, epochs: 2, warmup: 0 },
+        {
+          batch: "examples (lines) per optimizer step",
+          seed: "seed of the layer's init, the data order and the masks",
+        },
+      ),
       "max-length": s("N", "truncate lines to N tokens with <s> and </s> (paper: 512)", "128"),
-      seed: s("N", "seed of the layer's init, the data order and the masks", "42"),
-      "eval-every": s("N", "steps between dev evaluations (default: each epoch; always at end)"),
       "eval-batch": s("N", "examples per evaluation batch", "64"),
-      "checkpoint-every": s("N", "steps between checkpoints (always at the end and on Ctrl-C)"),
-      "log-every": s("N", "steps between loss readbacks and log lines", "10"),
       limit: s("N", "use the first N corpus rows"),
       "dev-limit": s("N", "use the first N dev rows"),
       f16: { type: "boolean", help: "run the frozen encoder in f16 (needs shader-f16)" },
-      resume: { type: "boolean", help: "continue the run in --out from its checkpoint" },
     },
     details: "K-Adapter has no masked-LM head, so LAMA probing trains a new one: a single " +
       "Linear((1 + k) * hidden -> vocab) over the final feature cat(encoder last hidden " +
@@ -480,7 +476,6 @@ export const probeTrainMlm: Command = {
   async run(v) {
     const num = (name: string, o: Parameters<typeof numberOption>[2] = {}) =>
       numberOption(v, name, o);
-    const real = { integer: false };
     const adapters = parseAdapters(v);
     if (adapters.length === 0) {
       throw new UsageError("--adapters is required: the MLM layer reads their outputs");
@@ -493,23 +488,12 @@ export const probeTrainMlm: Command = {
       split: v.split as string,
       devSplit: v["dev-split"] as string,
       out: requiredOption(v, "out"),
-      batch: num("batch", { min: 1 }),
-      lr: num("lr", { ...real, max: 1 }),
-      epochs: num("epochs", { min: 1 }),
-      steps: optional(v, "steps", { min: 1 }),
-      warmup: num("warmup"),
-      weightDecay: num("weight-decay", real),
-      maxGradNorm: num("max-grad-norm", real),
+      ...readRunFlags(v),
       maxLength: num("max-length", { min: 3 }),
-      seed: num("seed", { max: 2 ** 31 - 1 }),
-      evalEvery: optional(v, "eval-every", { min: 1 }),
       evalBatch: num("eval-batch", { min: 1 }),
-      checkpointEvery: optional(v, "checkpoint-every", { min: 1 }),
-      logEvery: num("log-every", { min: 1 }),
       limit: optional(v, "limit", { min: 1 }),
       devLimit: optional(v, "dev-limit", { min: 1 }),
       f16: v.f16 === true,
-      resume: v.resume === true,
     };
     await initGpu();
     const r = await trainProbeMlm(opts);

@@ -13,6 +13,7 @@ import {
   type Values,
 } from "./options.ts";
 import { reportRun } from "./run_summary.ts";
+import { readRunFlags, runFlags } from "./run_options.ts";
 
 interface Preset {
   batch: number;
@@ -57,16 +58,8 @@ function spec(task: InfusionTask): CommandSpec {
     "dev-split": s("NAME", "split of a DatasetDict --dev", "validation"),
     out: s("DIR", "run folder: metrics.jsonl, curves.svg, checkpoint/, best/, adapter/"),
     preset: s("NAME", "code (released scripts) or paper", "code"),
-    batch: s("N", "examples per optimizer step (preset)"),
-    accumulate: s("K", "micro-batches per step (gradient accumulation)", "1"),
-    lr: s("X", "peak learning rate (preset)"),
-    epochs: s("N", "epochs over the training data (preset)"),
-    steps: s("N", "optimizer steps (overrides --epochs)"),
-    warmup: s("N", "linear warmup steps, then linear decay to 0 (preset)"),
-    "weight-decay": s("X", "AdamW decoupled weight decay (not on biases, LayerNorm)", "0"),
-    "max-grad-norm": s("X", "clip the global gradient norm (0: off)", "1"),
+    ...runFlags({}),
     "max-length": s("N", "tokens per example with <s> and </s> (preset)"),
-    seed: s("N", "seed of the weights, dropout and data order", "42"),
     "adapter-list": s("I,J,..", "hidden states the adapter layers read (default: 0,L/2-1,L-2)"),
     "adapter-size": s("N", "inner hidden size of the adapter layers", "768"),
     "adapter-heads": s("N", "attention heads of the inner layers", "12"),
@@ -78,15 +71,11 @@ function spec(task: InfusionTask): CommandSpec {
     ...(task === "lin"
       ? { loss: s("ce|bce", "cross-entropy (code) or BCE with logits (paper) (preset)") }
       : {}),
-    "eval-every": s("N", "steps between dev evaluations (default: each epoch; always at end)"),
     "eval-batch": s("N", "examples per evaluation batch", "64"),
-    "checkpoint-every": s("N", "steps between checkpoints (always at the end and on Ctrl-C)"),
-    "log-every": s("N", "steps between loss readbacks and log lines", "10"),
     limit: s("N", "use the first N training rows"),
     "dev-limit": s("N", "use the first N dev rows"),
     name: s("NAME", `the adapter's name in adapter_config.json (default: ${task})`),
     f16: { type: "boolean", help: "run the frozen encoder in f16 (needs shader-f16)" },
-    resume: { type: "boolean", help: "continue the run in --out from its checkpoint" },
   };
   return {
     name: `train ${task}`,
@@ -150,7 +139,6 @@ function command(task: InfusionTask): Command {
       const preset = PRESETS[task][choice(v, "preset", ["code", "paper"] as const)];
       const num = (name: string, fallback: number, o: Parameters<typeof numberOption>[2] = {}) =>
         optional(v, name, o) ?? fallback;
-      const real = { integer: false };
       const opts = {
         task,
         model: requiredOption(v, "model"),
@@ -159,32 +147,17 @@ function command(task: InfusionTask): Command {
         trainSplit: v["train-split"] as string,
         devSplit: v["dev-split"] as string,
         out: requiredOption(v, "out"),
-        batch: num("batch", preset.batch, { min: 1 }),
-        accumulate: num("accumulate", 1, { min: 1 }),
-        lr: num("lr", preset.lr, { ...real, max: 1 }),
-        epochs: num("epochs", preset.epochs, { min: 1 }),
-        steps: optional(v, "steps", { min: 1 }),
-        warmup: num("warmup", preset.warmup),
-        weightDecay: num("weight-decay", 0, real),
-        maxGradNorm: num("max-grad-norm", 1, real),
+        ...readRunFlags(v, preset),
         maxLength: num("max-length", preset.maxLength, { min: 8 }),
-        seed: num("seed", 42, { max: 2 ** 31 - 1 }),
         adapter: adapterOptions(v),
         headDropout: numberOption(v, "dropout", { max: 0.99, integer: false }),
         loss: v.loss === undefined ? preset.loss : choice(v, "loss", ["ce", "bce"] as const),
-        evalEvery: optional(v, "eval-every", { min: 1 }),
         evalBatch: num("eval-batch", 64, { min: 1 }),
-        checkpointEvery: optional(v, "checkpoint-every", { min: 1 }),
-        logEvery: num("log-every", 10, { min: 1 }),
         limit: optional(v, "limit", { min: 1 }),
         devLimit: optional(v, "dev-limit", { min: 1 }),
         f16: v.f16 === true,
-        resume: v.resume === true,
         name: v.name as string | undefined,
       };
-      if (opts.batch % opts.accumulate !== 0) {
-        throw new UsageError(`--batch ${opts.batch} is not a multiple of --accumulate`);
-      }
       await initGpu();
       const r = await pretrain(opts);
       return reportRun(r, `adapter written to ${r.adapterDir}`, opts.out);

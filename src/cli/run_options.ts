@@ -1,0 +1,87 @@
+// The flags every training command shares (batch, schedule, seed, evaluation and checkpoint
+// cadence, --resume), declared and read in one place; each command adds its own around them.
+import type { RunSettings } from "../train/run.ts";
+import { numberOption, type OptionSpec, UsageError, type Values } from "./options.ts";
+
+/** Per-command defaults; one left out is the preset's, shown as "(preset)" in --help. */
+export interface RunDefaults {
+  batch?: number;
+  lr?: number;
+  epochs?: number;
+  warmup?: number;
+  weightDecay?: number;
+}
+
+const flag = (arg: string, help: string, def?: number | string): OptionSpec => ({
+  type: "string",
+  arg,
+  help,
+  ...(def !== undefined ? { default: String(def) } : {}),
+});
+
+/** `help.batch` and `help.seed` describe what a batch holds and what the seed drives. */
+export function runFlags(
+  d: RunDefaults,
+  help: { batch?: string; seed?: string } = {},
+): Record<string, OptionSpec> {
+  const maybePreset = (text: string, v?: number) => v === undefined ? `${text} (preset)` : text;
+  return {
+    batch: flag("N", maybePreset(help.batch ?? "examples per optimizer step", d.batch), d.batch),
+    accumulate: flag("K", "micro-batches per step (gradient accumulation)", 1),
+    lr: flag("X", maybePreset("peak learning rate", d.lr), d.lr),
+    epochs: flag("N", maybePreset("epochs over the training data", d.epochs), d.epochs),
+    steps: flag("N", "optimizer steps (overrides --epochs)"),
+    warmup: flag(
+      "N",
+      maybePreset("linear warmup steps, then linear decay to 0", d.warmup),
+      d.warmup,
+    ),
+    "weight-decay": flag(
+      "X",
+      "AdamW decoupled weight decay (not on biases, LayerNorm)",
+      d.weightDecay ?? 0,
+    ),
+    "max-grad-norm": flag("X", "clip the global gradient norm (0: off)", 1),
+    seed: flag("N", help.seed ?? "seed of the weights, dropout and data order", 42),
+    "eval-every": flag("N", "steps between dev evaluations (default: each epoch; always at end)"),
+    "checkpoint-every": flag("N", "steps between checkpoints (always at the end and on Ctrl-C)"),
+    "log-every": flag("N", "steps between loss readbacks and log lines", 10),
+    resume: { type: "boolean", help: "continue the run in --out from its checkpoint" },
+  };
+}
+
+type Range = Parameters<typeof numberOption>[2];
+
+/** Reads the shared flags; `preset` fills those the command leaves to a preset. */
+export function readRunFlags(
+  v: Values,
+  preset: { batch?: number; lr?: number; epochs?: number; warmup?: number } = {},
+): Omit<RunSettings, "out" | "progress" | "stop" | "say"> {
+  const optional = (name: string, o: Range) =>
+    v[name] === undefined ? undefined : numberOption(v, name, o);
+  const num = (name: string, fallback: number | undefined, o: Range = {}) => {
+    const x = optional(name, o) ?? fallback;
+    if (x === undefined) throw new UsageError(`--${name} is required`);
+    return x;
+  };
+  const real = { integer: false };
+  const s = {
+    batch: num("batch", preset.batch, { min: 1 }),
+    accumulate: num("accumulate", 1, { min: 1 }),
+    lr: num("lr", preset.lr, { ...real, max: 1 }),
+    epochs: num("epochs", preset.epochs, { min: 1 }),
+    steps: optional("steps", { min: 1 }),
+    warmup: num("warmup", preset.warmup),
+    weightDecay: num("weight-decay", 0, real),
+    maxGradNorm: num("max-grad-norm", 1, real),
+    seed: num("seed", 42, { max: 2 ** 31 - 1 }),
+    evalEvery: optional("eval-every", { min: 1 }),
+    checkpointEvery: optional("checkpoint-every", { min: 1 }),
+    logEvery: num("log-every", 10, { min: 1 }),
+    resume: v.resume === true,
+  };
+  if (s.batch % s.accumulate !== 0) {
+    throw new UsageError(`--batch ${s.batch} is not a multiple of --accumulate`);
+  }
+  return s;
+}
