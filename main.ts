@@ -13,11 +13,17 @@ import { trainFac, trainLin } from "./src/cli/train.ts";
 import { probeLama, probeTrainMlm } from "./src/cli/probe.ts";
 import {
   evalEntityTyping,
+  evalMultipleChoice,
   evalRelation,
+  evalSpanQa,
   finetuneEntityTyping,
+  finetuneMultipleChoice,
   finetuneRelation,
+  finetuneSpanQa,
   predictEntityTyping,
+  predictMultipleChoice,
   predictRelation,
+  predictSpanQa,
 } from "./src/cli/finetune.ts";
 import { ProbeError } from "./src/tasks/lama_probe.ts";
 import { RunError } from "./src/train/run.ts";
@@ -42,10 +48,16 @@ const COMMANDS: Record<string, Command> = {
   "probe train-mlm": probeTrainMlm,
   "finetune entity-typing": finetuneEntityTyping,
   "finetune relation": finetuneRelation,
+  "finetune multiple-choice": finetuneMultipleChoice,
+  "finetune span-qa": finetuneSpanQa,
   "eval entity-typing": evalEntityTyping,
   "eval relation": evalRelation,
+  "eval multiple-choice": evalMultipleChoice,
+  "eval span-qa": evalSpanQa,
   "predict entity-typing": predictEntityTyping,
   "predict relation": predictRelation,
+  "predict multiple-choice": predictMultipleChoice,
+  "predict span-qa": predictSpanQa,
   encode,
 };
 

@@ -5,6 +5,7 @@ import { initGpu } from "../gpu/device.ts";
 import { writeTextAtomic } from "../formats/atomic.ts";
 import type { FusionMode } from "../models/fusion.ts";
 import { finetune, type FinetuneOptions, loadFinetuned } from "../tasks/finetune.ts";
+import "../tasks/finetune_choice_qa.ts"; // registers multiple-choice and span-qa
 import { RunError } from "../train/run.ts";
 import { parseAdapters } from "./encode.ts";
 import {
@@ -65,6 +66,36 @@ export const FINETUNE_PRESETS: Record<string, Record<string, FinetunePreset>> = 
       epochs: 5,
       maxLength: 184,
       source: "paper C.3 (F+L)",
+    },
+  },
+  // A batch is examples (each of its choices a sequence).
+  "multiple-choice": {
+    cosmosqa: {
+      batch: 64,
+      lr: 1e-5,
+      warmup: 0,
+      epochs: 3,
+      maxLength: 256,
+      source: "paper C.2 (F+L)",
+    },
+  },
+  // A batch is paragraph sequences, as the released code's.
+  "span-qa": {
+    searchqa: {
+      batch: 8,
+      lr: 5e-6,
+      warmup: 0,
+      epochs: 2,
+      maxLength: 128,
+      source: "paper C.2 (F+L)",
+    },
+    quasart: {
+      batch: 16,
+      lr: 1e-5,
+      warmup: 0,
+      epochs: 5,
+      maxLength: 256,
+      source: "paper C.2 (F+L)",
     },
   },
 };
@@ -297,3 +328,12 @@ export const evalEntityTyping = useCommand("entity-typing", "eval");
 export const evalRelation = useCommand("relation", "eval");
 export const predictEntityTyping = useCommand("entity-typing", "predict");
 export const predictRelation = useCommand("relation", "predict");
+export const finetuneMultipleChoice = finetuneCommand(
+  "multiple-choice",
+  FINETUNE_PRESETS["multiple-choice"],
+);
+export const finetuneSpanQa = finetuneCommand("span-qa", FINETUNE_PRESETS["span-qa"]);
+export const evalMultipleChoice = useCommand("multiple-choice", "eval");
+export const evalSpanQa = useCommand("span-qa", "eval");
+export const predictMultipleChoice = useCommand("multiple-choice", "predict");
+export const predictSpanQa = useCommand("span-qa", "predict");

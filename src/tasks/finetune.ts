@@ -14,7 +14,9 @@
 // `loadFinetuned` rebuilds the model from such a folder for `kadapter eval` / `predict`.
 //
 // Tasks plug in through `FinetuneTask` (registered by name with `registerFinetuneTask`):
-// entity-typing and relation are defined here.
+// entity-typing and relation are defined here; multiple-choice and span-qa in
+// finetune_choice_qa.ts (their examples are groups of sequences: a store of their own and, for
+// span QA, training "examples" that are the groups' sequences: `trainSize`).
 import { join } from "node:path";
 import { upload } from "../gpu/queue.ts";
 import { countRows, readRows } from "../formats/arrow.ts";
@@ -58,6 +60,7 @@ import {
   typingLogits,
 } from "./entity_typing.ts";
 import { type Example, Examples } from "./examples.ts";
+import type { Group } from "./multiple_choice.ts";
 import { argmaxRows, evaluateBatches, type LoadReport, skippedText } from "./infusion.ts";
 import {
   encodeRelation,
@@ -82,11 +85,21 @@ export interface TaskSettings {
 }
 
 /**
+ * Where a task keeps a split's examples: an Examples store, or a task's own (e.g. a
+ * GroupedExamples, whose examples are groups of sequences).
+ */
+export interface TaskStore {
+  /** Examples held (what evaluation counts and `rows` indexes). */
+  readonly length: number;
+  add(e: Example | Group): void;
+}
+
+/**
  * A split encoded for a task: the examples and, for each, the index of the data row it came
  * from (a task may make several examples of one row, e.g. one per paragraph, or skip rows).
  */
 export interface TaskData {
-  ex: Examples;
+  ex: TaskStore;
   rows: number[];
   /** Rows read from the split. */
   rowCount: number;
@@ -118,10 +131,11 @@ export interface FinetuneTask<S extends SchemaName = SchemaName> {
   /** The label list, from the training split (sorted; saved with the model). */
   labels(path: string, split?: string): Promise<string[]>;
   /** An empty example store for `labels`. */
-  examples(vocab: number, labels: readonly string[]): Examples;
+  examples(vocab: number, labels: readonly string[]): TaskStore;
   /**
    * One row as example(s), or a reason string to skip it (counted and reported). `dropped`
-   * counts gold labels unknown to the label list, by name.
+   * counts gold labels unknown to the label list, by name. `opts.train`: the row is for
+   * training (a task may encode evaluation rows without looking at their answers).
    */
   encode(
     tok: RobertaTokenizer,
@@ -129,13 +143,19 @@ export interface FinetuneTask<S extends SchemaName = SchemaName> {
     labels: ReadonlyMap<string, number>,
     maxLength: number,
     dropped: Map<string, number>,
-  ): Example | Example[] | string;
+    opts: { train: boolean },
+  ): Example | Example[] | Group | string;
+  /**
+   * Training examples of an encoded training split: the loop draws batches of indices in
+   * 0 .. trainSize - 1 for `loss` (default: ex.length; span QA: its paragraph sequences).
+   */
+  trainSize?(ex: TaskStore): number;
   head(hidden: number, labels: number, dropout: number, seed: number): TaskHead;
-  /** Mean loss of a training micro-batch (example indices). */
+  /** Mean loss of a training micro-batch (indices below `trainSize`). */
   loss(
     features: TaskFeatures,
     head: TaskHead,
-    ex: Examples,
+    ex: TaskStore,
     indices: number[],
     padId: number,
   ): Tensor;
@@ -231,14 +251,15 @@ export function relationTask(): FinetuneTask<"relation"> {
     encode: (tok, row: RelationRow, labels, maxLength) =>
       encodeRelation(tok, row, labels as Map<string, number>, maxLength),
     head: (hidden, labels, dropout, seed) => new RelationHead(hidden, labels, dropout, seed),
-    loss(features, head, ex, indices, padId) {
+    loss(features, head, store, indices, padId) {
+      const ex = store as Examples;
       return relationLoss(
         relationLogits(features, head as RelationHead, ex, indices, padId),
         indices.map((i) => ex.value(i, "label")),
       );
     },
     async run(features, head, data, labels, opts) {
-      const ex = data.ex, n = labels.length;
+      const ex = data.ex as Examples, n = labels.length;
       const logits = await allLogits(
         ex.length,
         (i) => ex.ids(i).length,
@@ -309,7 +330,7 @@ export async function loadSplit(
   labels: readonly string[],
   maxLength: number,
   vocab: number,
-  opts: { split?: string; limit?: number; progress?: ProgressOptions } = {},
+  opts: { split?: string; limit?: number; train?: boolean; progress?: ProgressOptions } = {},
 ): Promise<LoadedSplit> {
   const index = new Map(labels.map((l, i) => [l, i]));
   const ex = task.examples(vocab, labels), rows: number[] = [], dropped = new Map();
@@ -320,7 +341,7 @@ export async function loadSplit(
     for await (const chunk of readRows(path, task.schema, opts.split)) {
       for (const row of chunk) {
         if (report.rows >= total) break;
-        const e = task.encode(tok, row, index, maxLength, dropped);
+        const e = task.encode(tok, row, index, maxLength, dropped, { train: !!opts.train });
         if (typeof e === "string") report.skipped.set(e, (report.skipped.get(e) ?? 0) + 1);
         else {
           for (const one of Array.isArray(e) ? e : [e]) {
@@ -693,22 +714,24 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       await task.labels(o.train, o.trainSplit);
     config.labels = labels;
     if (labels.length === 0) throw new RunError(`${o.train}: no labels`);
-    const load = async (path: string, split?: string, limit?: number) => {
+    const load = async (path: string, split?: string, limit?: number, train = false) => {
       const s = await loadSplit(task, tok, path, labels, maxLength, d.vocab, {
         split,
         limit,
+        train,
         progress: o.progress,
       });
       say(describe(path, s));
       if (s.ex.length === 0) throw new RunError(`${path}: no usable examples`);
       return s;
     };
-    const trainData = await load(o.train, o.trainSplit, o.limit);
+    const trainData = await load(o.train, o.trainSplit, o.limit, true);
+    const trainSize = task.trainSize?.(trainData.ex) ?? trainData.ex.length;
     const devData = o.dev ? await load(o.dev, o.devSplit, o.devLimit) : null;
     const testData = o.test ? await load(o.test, o.testSplit) : null;
-    if (trainData.ex.length < o.batch) {
+    if (trainSize < o.batch) {
       throw new RunError(
-        `${trainData.ex.length} training examples are fewer than one batch (${o.batch})`,
+        `${trainSize} training examples are fewer than one batch (${o.batch})`,
       );
     }
     const enc = new KAdapterEncoder(roberta, adapters, {
@@ -744,7 +767,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     head.train(true);
     const m = model;
     const padId = d.padId, micro = o.batch / o.accumulate;
-    const stepsPerEpoch = Math.floor(trainData.ex.length / o.batch);
+    const stepsPerEpoch = Math.floor(trainSize / o.batch);
     const total = o.steps ?? o.epochs * stepsPerEpoch;
     if (o.warmup >= total) {
       say(`note: warmup (${o.warmup} steps) covers the whole run (${total} steps)`);
@@ -778,7 +801,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     ];
     const result = await train<number[]>({
       params,
-      examples: trainData.ex.length,
+      examples: trainSize,
       makeBatch: (indices) => indices,
       loss: (indices) => task.loss(m.features, head, trainData.ex, indices, padId),
       batchSize: micro,
