@@ -18,6 +18,7 @@ import {
   type Values,
 } from "./options.ts";
 import { reportRun } from "./run_summary.ts";
+import { readRunFlags, runFlags } from "./run_options.ts";
 
 /** A dataset's settings. `steps`, when set, replaces epochs unless --epochs is given. */
 export interface FinetunePreset {
@@ -148,25 +149,13 @@ function spec(task: string, presets: Record<string, FinetunePreset>): CommandSpe
     "test-split": s("NAME", "split of a DatasetDict --test", "test"),
     out: s("DIR", "run folder: metrics.jsonl, curves.svg, checkpoint/, best/, model/"),
     preset: s("NAME", names.join(" or "), names[0]),
-    batch: s("N", "examples per optimizer step (preset)"),
-    accumulate: s("K", "micro-batches per step (gradient accumulation)", "1"),
-    lr: s("X", "peak learning rate (preset)"),
-    epochs: s("N", "epochs over the training data (preset)"),
-    steps: s("N", "optimizer steps (overrides --epochs; preset for some datasets)"),
-    warmup: s("N", "linear warmup steps, then linear decay to 0 (preset)"),
-    "weight-decay": s("X", "AdamW decoupled weight decay (not on biases, LayerNorm)", "0"),
-    "max-grad-norm": s("X", "clip the global gradient norm (0: off)", "1"),
+    ...runFlags({}, { seed: "seed of new weights, dropout and data order" }),
     "max-length": s("N", "tokens per example with <s> and </s> (preset)"),
-    seed: s("N", "seed of new weights, dropout and data order", "42"),
     dropout: s("X", "dropout of the task head", "0.1"),
     ...(typing ? { figer: flag("FIGER evaluation: always predict the argmax type (preset)") } : {}),
-    "eval-every": s("N", "steps between dev evaluations (default: each epoch; always at end)"),
     "eval-batch": s("N", "examples per evaluation batch", "32"),
-    "checkpoint-every": s("N", "steps between checkpoints (always at the end and on Ctrl-C)"),
-    "log-every": s("N", "steps between loss readbacks and log lines", "10"),
     limit: s("N", "use the first N training rows"),
     "dev-limit": s("N", "use the first N dev rows"),
-    resume: flag("continue the run in --out from its checkpoint"),
   };
   return {
     name: `finetune ${task}`,
@@ -192,7 +181,6 @@ export function finetuneCommand(task: string, presets: Record<string, FinetunePr
       const preset = presets[choice(v, "preset", Object.keys(presets))];
       const num = (name: string, fallback: number, o: Parameters<typeof numberOption>[2] = {}) =>
         optional(v, name, o) ?? fallback;
-      const real = { integer: false };
       const adapters = parseAdapters(v);
       for (const a of adapters) {
         if (!ADAPTER_NAME.test(a.name)) {
@@ -220,28 +208,14 @@ export function finetuneCommand(task: string, presets: Record<string, FinetunePr
         devSplit: v["dev-split"] as string,
         testSplit: v["test-split"] as string,
         out: requiredOption(v, "out"),
-        batch: num("batch", preset.batch, { min: 1 }),
-        accumulate: num("accumulate", 1, { min: 1 }),
-        lr: num("lr", preset.lr, { ...real, max: 1 }),
-        epochs: num("epochs", preset.epochs, { min: 1 }),
+        ...readRunFlags(v, preset),
         steps,
-        warmup: num("warmup", preset.warmup),
-        weightDecay: num("weight-decay", 0, real),
-        maxGradNorm: num("max-grad-norm", 1, real),
         maxLength: num("max-length", preset.maxLength, { min: 8 }),
-        seed: num("seed", 42, { max: 2 ** 31 - 1 }),
         headDropout: numberOption(v, "dropout", { max: 0.99, integer: false }),
-        evalEvery: optional(v, "eval-every", { min: 1 }),
         evalBatch: num("eval-batch", 32, { min: 1 }),
-        checkpointEvery: optional(v, "checkpoint-every", { min: 1 }),
-        logEvery: num("log-every", 10, { min: 1 }),
         limit: optional(v, "limit", { min: 1 }),
         devLimit: optional(v, "dev-limit", { min: 1 }),
-        resume: v.resume === true,
       };
-      if (opts.batch % opts.accumulate !== 0) {
-        throw new UsageError(`--batch ${opts.batch} is not a multiple of --accumulate`);
-      }
       await initGpu();
       const r = await finetune(opts);
       return reportRun(r, `fine-tuned model written to ${r.modelDir}`, opts.out);

@@ -56,7 +56,7 @@ type Range = Parameters<typeof numberOption>[2];
 export function readRunFlags(
   v: Values,
   preset: { batch?: number; lr?: number; epochs?: number; warmup?: number } = {},
-): Omit<RunSettings, "out" | "progress" | "stop" | "say"> {
+): Omit<RunSettings, "out" | "progress" | "stop" | "say"> & { accumulate: number } {
   const optional = (name: string, o: Range) =>
     v[name] === undefined ? undefined : numberOption(v, name, o);
   const num = (name: string, fallback: number | undefined, o: Range = {}) => {

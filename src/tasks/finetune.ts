@@ -37,12 +37,18 @@ import { maxSequence } from "../models/roberta_config.ts";
 import { RelationHead, relationLoss, TypingHead, typingLoss } from "../models/task_heads.ts";
 import { Rng } from "../nn/init.ts";
 import type { Module } from "../nn/module.ts";
-import { defaultNoDecay } from "../nn/optim.ts";
 import type { DropoutRng, Tensor } from "../tensor/mod.ts";
 import { numel } from "../tensor/tensor.ts";
 import { train, type TrainResult } from "../train/loop.ts";
 import { Progress, type ProgressOptions } from "../train/progress.ts";
-import { EvalTracker, openRun, RunError } from "../train/run.ts";
+import {
+  EvalTracker,
+  loopOptions,
+  openRun,
+  RunError,
+  type RunSettings,
+  sayer,
+} from "../train/run.ts";
 import {
   looseMacro,
   looseMicro,
@@ -569,7 +575,7 @@ export async function loadFinetuned(dir: string): Promise<FinetunedModel> {
 
 // ---- the run --------------------------------------------------------------------------------
 
-export interface FinetuneOptions {
+export interface FinetuneOptions extends RunSettings {
   task: string;
   settings?: TaskSettings;
   /** Model folder of the encoder (config.json, weights, tokenizer). */
@@ -592,30 +598,13 @@ export interface FinetuneOptions {
   trainSplit?: string;
   devSplit?: string;
   testSplit?: string;
-  out: string;
-  batch: number;
-  accumulate: number;
-  lr: number;
-  epochs: number;
-  steps?: number;
-  warmup: number;
-  weightDecay: number;
-  maxGradNorm: number;
   /** Default: the task's. */
   maxLength?: number;
-  seed: number;
   /** Head dropout (hidden_dropout_prob). */
   headDropout: number;
-  evalEvery?: number;
   evalBatch: number;
-  checkpointEvery?: number;
-  logEvery?: number;
   limit?: number;
   devLimit?: number;
-  resume: boolean;
-  progress?: ProgressOptions;
-  stop?: () => boolean;
-  say?: (line: string) => void;
 }
 
 export interface FinetuneResult extends TrainResult {
@@ -645,12 +634,9 @@ const FIXED = [
 ];
 
 export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
-  const say = o.say ?? ((l: string) => console.log(l));
+  const say = sayer(o);
   const settings = o.settings ?? {};
   const task = finetuneTask(o.task, settings);
-  if (o.batch % o.accumulate !== 0) {
-    throw new RunError(`batch ${o.batch} does not split into ${o.accumulate} equal micro-batches`);
-  }
   if (o.adapters.length === 0 && o.untrainedAdapter === false && o.trainAdapters) {
     say("note: --train-adapters has no adapter to train");
   }
@@ -729,11 +715,6 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     const trainSize = task.trainSize?.(trainData.ex) ?? trainData.ex.length;
     const devData = o.dev ? await load(o.dev, o.devSplit, o.devLimit) : null;
     const testData = o.test ? await load(o.test, o.testSplit) : null;
-    if (trainSize < o.batch) {
-      throw new RunError(
-        `${trainSize} training examples are fewer than one batch (${o.batch})`,
-      );
-    }
     const enc = new KAdapterEncoder(roberta, adapters, {
       mode: o.fusion,
       seed: o.seed,
@@ -766,12 +747,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     enc.train(true);
     head.train(true);
     const m = model;
-    const padId = d.padId, micro = o.batch / o.accumulate;
-    const stepsPerEpoch = Math.floor(trainSize / o.batch);
-    const total = o.steps ?? o.epochs * stepsPerEpoch;
-    if (o.warmup >= total) {
-      say(`note: warmup (${o.warmup} steps) covers the whole run (${total} steps)`);
-    }
+    const padId = d.padId;
+    const shared = loopOptions(o, trainSize), total = shared.steps;
     const evaluate = devData ? async () => (await m.run(devData, o.evalBatch)).metrics : undefined;
     const evals = new EvalTracker(o.out, `kadapter finetune ${task.name}`);
     const training = (step: number, dev: Record<string, number> | null) => ({
@@ -800,32 +777,16 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       ...(o.trainAdapters ? [...enc.adapters.values()].map((a) => a.dropoutRng) : []),
     ];
     const result = await train<number[]>({
+      ...shared,
       params,
-      examples: trainSize,
       makeBatch: (indices) => indices,
       loss: (indices) => task.loss(m.features, head, trainData.ex, indices, padId),
-      batchSize: micro,
-      accumulate: o.accumulate,
-      steps: total,
-      lr: o.lr,
-      warmup: o.warmup,
-      weightDecay: o.weightDecay,
-      maxGradNorm: o.maxGradNorm,
-      noDecay: defaultNoDecay,
-      seed: o.seed,
       dropout,
-      out: o.out,
-      checkpointEvery: o.checkpointEvery,
-      logEvery: o.logEvery,
-      evalEvery: o.evalEvery ?? stepsPerEpoch,
       evaluate,
       onEval: evals.onEval,
       saveBest: (dir) => m.save(dir, o.model, training(evals.last!.step, evals.last!.metrics)),
       bestMetric: task.bestMetric,
-      resume: o.resume,
       config,
-      stop: o.stop,
-      progress: o.progress,
     });
     let dev = evals.at(result.step), devPredictions: Record<string, unknown>[] | null = null;
     if (devData && !result.interrupted) {
