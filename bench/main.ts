@@ -1,14 +1,22 @@
 // `deno task bench [--quick] [--no-peers] [--fac-batch N] [suite ...]`: matmul GFLOP/s of
 // kadapter against TensorFlow.js (WebGPU backend) and jax-js (webgpu device) on the same
 // adapter, f16 matmul, the row-wise ops, the frozen encoder's forward, and a fac training
-// step. Suites: matmul, ops, encoder, fac (default: all). Progress goes to stderr, the
-// Markdown tables to stdout.
+// step, and a full fine-tuning step (encoder + frozen adapters + head). Suites: matmul, ops,
+// encoder, fac, finetune (default: all). `--no-baseline` skips the fine-tuning suite's plain
+// RoBERTa rows. Progress goes to stderr, the Markdown tables to stdout.
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { fmtBytes, gpu, initGpu } from "../src/gpu/device.ts";
 import { PRESETS } from "../src/models/roberta_config.ts";
 import { Tensor } from "../src/tensor/mod.ts";
 import { flopsOf, matmulCases, type Operands, ours, shapeOf, variantOf } from "./matmul.ts";
+import {
+  finetuneCases,
+  finetuneModelName,
+  finetuneRoberta,
+  finetuneStep,
+  finetuneTaskName,
+} from "./finetune.ts";
 import { facCases, facEncoderModel, facModelName, facStep } from "./infusion.ts";
 import { BENCH_LAYERS, benchModel, encoderRun, modelCases } from "./model.ts";
 import { opCases } from "./ops.ts";
@@ -20,10 +28,11 @@ const { values: flags, positionals } = parseArgs({
     quick: { type: "boolean" },
     "no-peers": { type: "boolean" },
     "fac-batch": { type: "string" },
+    "no-baseline": { type: "boolean" },
   },
   allowPositionals: true,
 });
-const SUITES = ["matmul", "ops", "encoder", "fac"];
+const SUITES = ["matmul", "ops", "encoder", "fac", "finetune"];
 for (const s of positionals) {
   if (!SUITES.includes(s)) throw new Error(`unknown suite ${s}; the suites are ${SUITES}`);
 }
@@ -203,5 +212,58 @@ if (suite("fac")) {
     "total GPU memory",
     "<= 8 GiB",
   ], facRows));
+}
+
+// ---- one full fine-tuning step -------------------------------------------------------------
+if (suite("finetune")) {
+  const ftRows: string[][] = [];
+  const ftList = finetuneCases(quick).filter((c) => c.adapters || !flags["no-baseline"]);
+  const roberta = finetuneRoberta(ftList[0].preset);
+  for (const c of ftList) {
+    const what = c.adapters ? "fac+lin adapters" : "plain";
+    console.error(`finetune step ${finetuneModelName(c)} ${what}, ${c.task} ${c.batch} x ${c.seq}`);
+    // Full: one warm-up step with adapters; the plain rows reuse the shaders those compiled.
+    const [warmup, timed] = quick ? [1, 2] : c.adapters ? [1, 1] : [0, 1];
+    try {
+      const r = await finetuneStep(roberta, c, warmup, timed, (s) => console.error(s));
+      ftRows.push([
+        finetuneModelName(c),
+        finetuneTaskName(c),
+        c.adapters ? "fac + lin, concat" : "none (plain RoBERTa)",
+        `${c.batch} x ${c.seq}`,
+        r.trainableParams.toLocaleString("en-US"),
+        fmt(r.ms, 0),
+        fmt((c.batch * 1000) / r.ms, 3),
+        fmtBytes(r.residentBytes),
+        fmtBytes(r.stepPeakBytes),
+        fmtBytes(r.totalBytes),
+        r.totalBytes <= 16 * 2 ** 30 ? "yes" : "no",
+      ]);
+    } catch (e) {
+      console.error(`  failed (${e instanceof Error ? e.message : e})`);
+    }
+  }
+  roberta.dispose();
+  console.log(
+    "\nfull fine-tuning step (encoder trained, adapters frozen; forward, head + loss, backward, " +
+      "AdamW), kadapter, random weights, f32" +
+      (quick ? "; --quick: roberta-base at small batches, not the paper's shapes" : "") +
+      ". resident = parameters + AdamW moments at the benchmark's 1,000-word table; total = " +
+      "resident + step peak + the real 50,265-word table's weight, gradient and moments " +
+      "(computed from the shapes); the 16 GiB target is the paper's GPUs\n",
+  );
+  console.log(table([
+    "encoder",
+    "task",
+    "adapters",
+    "batch x seq",
+    "trainable params",
+    "ms / step",
+    "examples/s",
+    "resident",
+    "step peak",
+    "total GPU memory",
+    "<= 16 GiB",
+  ], ftRows));
 }
 gpu().device.destroy();
