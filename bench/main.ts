@@ -248,9 +248,9 @@ if (suite("finetune")) {
     "\nfull fine-tuning step (encoder trained, adapters frozen; forward, head + loss, backward, " +
       "AdamW), kadapter, random weights, f32" +
       (quick ? "; --quick: roberta-base at small batches, not the paper's shapes" : "") +
-      ". resident = parameters + AdamW moments at the benchmark's 1,000-word table; total = " +
-      "resident + step peak + the real 50,265-word table's weight, gradient and moments " +
-      "(computed from the shapes); the 16 GiB target is the paper's GPUs\n",
+      ". resident = parameters + AdamW moments (the real 50,265-word table, in pieces where " +
+      "one storage binding cannot hold it); total = resident + step peak; the 16 GiB target " +
+      "is the paper's GPUs\n",
   );
   console.log(table([
     "encoder",

@@ -236,28 +236,47 @@ export async function loadWeights(
 const STAGING_BYTES = 256 << 20;
 
 /**
- * Loads into existing dense f32 or f16 GPU tensors, such as a model's namedParameters().
- * Host memory holds one tensor (and at most STAGING_BYTES of queued uploads) at a time.
+ * Loads into existing dense f32 or f16 GPU tensors, such as a model's namedParameters(). A
+ * name may map to several tensors: pieces of consecutive rows of the one stored tensor (a
+ * table larger than a storage binding). Host memory holds one tensor (and at most
+ * STAGING_BYTES of queued uploads) at a time.
  */
 export async function loadIntoTensors(
   weights: FolderWeights,
-  params: readonly (readonly [string, Tensor])[],
+  params: readonly (readonly [string, Tensor | readonly Tensor[]])[],
 ): Promise<WeightPlan> {
-  for (const [name, t] of params) {
-    if (t.dtype === "i32" || !t.isContiguous() || (t.offset * BYTES[t.dtype]) % 4 !== 0) {
-      throw new Error(`${name}: cannot load weights into ${t} (needs a dense f32/f16 tensor)`);
+  const targets = new Map<string, readonly Tensor[]>(
+    params.map(([n, t]) => [n, Array.isArray(t) ? t as readonly Tensor[] : [t as Tensor]]),
+  );
+  const shapes: [string, number[]][] = [];
+  for (const [name, pieces] of targets) {
+    for (const t of pieces) {
+      if (t.dtype === "i32" || !t.isContiguous() || (t.offset * BYTES[t.dtype]) % 4 !== 0) {
+        throw new Error(`${name}: cannot load weights into ${t} (needs a dense f32/f16 tensor)`);
+      }
     }
+    const tail = pieces[0].shape.slice(1);
+    if (pieces.some((t) => String(t.shape.slice(1)) !== String(tail))) {
+      throw new Error(`${name}: pieces of different row shapes`);
+    }
+    shapes.push([name, [pieces.reduce((n, t) => n + t.shape[0], 0), ...tail]]);
   }
-  const targets = new Map(params);
   let queued = 0;
-  return await loadWeights(weights, params.map(([n, t]) => [n, t.shape]), async (name, data) => {
-    const t = targets.get(name)!;
-    upload(t.buffer, t.offset * BYTES[t.dtype], t.dtype === "f16" ? new Float16Array(data) : data);
-    queued += data.length * BYTES[t.dtype];
-    if (queued >= STAGING_BYTES) {
-      // A read-back submits the queued writes and waits for them, freeing their staging copies.
-      await download(t.buffer, 0, 4);
-      queued = 0;
+  return await loadWeights(weights, shapes, async (name, data) => {
+    let at = 0;
+    for (const t of targets.get(name)!) {
+      const part = data.subarray(at, at += t.size);
+      upload(
+        t.buffer,
+        t.offset * BYTES[t.dtype],
+        t.dtype === "f16" ? new Float16Array(part) : part,
+      );
+      queued += part.length * BYTES[t.dtype];
+      if (queued >= STAGING_BYTES) {
+        // A read-back submits the queued writes and waits for them, freeing their staging copies.
+        await download(t.buffer, 0, 4);
+        queued = 0;
+      }
     }
   });
 }

@@ -14,7 +14,7 @@ export interface MlmWeights {
   normWeight: Tensor;
   normBias: Tensor;
   /** The word embeddings [vocab, hidden], whole or in pieces of consecutive rows. */
-  decoder: Tensor[];
+  decoder: readonly Tensor[];
   bias: Tensor;
 }
 
@@ -41,14 +41,14 @@ export class MlmHead extends Module {
     this.bias = this.param("bias", constant([vocab], 0));
   }
 
-  /** Logits over the vocabulary, decoding with the (tied) word embeddings. */
-  forward(h: Tensor, wordEmbeddings: Tensor): Tensor {
+  /** Logits over the vocabulary, decoding with the (tied) word embeddings, whole or in pieces. */
+  forward(h: Tensor, wordEmbeddings: readonly Tensor[]): Tensor {
     return mlmLogits(h, {
       denseWeight: this.dense.weight,
       denseBias: this.dense.bias,
       normWeight: this.layer_norm.weight,
       normBias: this.layer_norm.bias,
-      decoder: [wordEmbeddings],
+      decoder: wordEmbeddings,
       bias: this.bias,
     }, this.layer_norm.eps);
   }

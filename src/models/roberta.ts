@@ -3,9 +3,9 @@
 // (positions from the padding, see roberta_inputs.ts), LayerNorm, dropout, then post-LN layers
 // with exact GELU and an additive attention mask (-1e9 at padding rather than transformers'
 // float32 minimum: both give padded keys a softmax weight of exactly 0, and outputs agree).
-// Autograd reaches every weight; fine-tuning uses this path. The frozen encoder's
-// forward-only path is frozen.ts.
-import { upload } from "../gpu/queue.ts";
+// Autograd reaches every weight; fine-tuning uses this path. A word table larger than one
+// storage binding is kept in pieces of rows (nn/embedding.ts), yet folders hold it as the one HF
+// tensor. The frozen encoder's forward-only path is frozen.ts.
 import type { RobertaConfig } from "../formats/hf_config.ts";
 import { loadIntoTensors, openModelFolder, writeModelFolder } from "../formats/hf_folder.ts";
 import { Embeddings } from "../nn/embeddings.ts";
@@ -20,6 +20,27 @@ import { type EncoderInput, inputTensors } from "./roberta_inputs.ts";
 export interface RobertaOptions {
   /** Build the masked-LM head (`lm_head`). */
   lmHead?: boolean;
+  /** Recompute each encoder layer's activations in backward (Encoder.setRecompute). */
+  recompute?: boolean;
+  /** Rows per piece of the word table (default: what one storage binding holds). */
+  rowsPerPiece?: number;
+}
+
+/** The word table's name in model folders, whether or not it is kept in pieces. */
+const WORDS = "embeddings.word_embeddings.weight";
+
+/** The pieces' values one after another: the whole table, as folders store it. */
+async function joined(pieces: readonly Tensor[]): Promise<ArrayBufferView> {
+  if (pieces.length === 1) return await pieces[0].data();
+  const parts = [];
+  for (const t of pieces) parts.push(await t.data());
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 export class RobertaModel extends Module {
@@ -42,12 +63,12 @@ export class RobertaModel extends Module {
     const drop = this.dropoutRng;
     this.embeddings = this.child(
       "embeddings",
-      new Embeddings(d, d.vocab, d.maxPositions, rng, drop, d.typeVocab),
+      new Embeddings(d, d.vocab, d.maxPositions, rng, drop, d.typeVocab, opts.rowsPerPiece),
     );
-    for (const table of [this.embeddings.word_embeddings, this.embeddings.position_embeddings]) {
-      upload(table.weight.buffer, d.padId * d.hidden * 4, new Float32Array(d.hidden));
-    }
+    this.embeddings.word_embeddings.zeroRow(d.padId);
+    this.embeddings.position_embeddings.zeroRow(d.padId);
     this.encoder = this.child("encoder", new Encoder(d, d.layers, rng, drop));
+    this.encoder.setRecompute(opts.recompute ?? false);
     this.lm_head = opts.lmHead
       ? this.child("lm_head", new MlmHead(d.hidden, d.vocab, d.layerNormEps, rng, d.initRange))
       : null;
@@ -62,9 +83,9 @@ export class RobertaModel extends Module {
     try {
       const lmHead = opts.lmHead ?? weights.tensors.has("lm_head.dense.weight");
       // Every parameter is then loaded: resolveWeights refuses a folder that lacks any.
-      const model = withoutInit(() => new RobertaModel(config, 0, { lmHead }));
+      const model = withoutInit(() => new RobertaModel(config, 0, { ...opts, lmHead }));
       try {
-        await loadIntoTensors(weights, model.namedParameters());
+        await loadIntoTensors(weights, model.folderTensors());
       } catch (e) {
         model.dispose();
         throw e;
@@ -82,20 +103,35 @@ export class RobertaModel extends Module {
    */
   async save(dir: string, onTensor?: (name: string, bytes: number) => void): Promise<void> {
     const prefix = this.lm_head ? "roberta." : "";
-    const entries = this.namedParameters().map(([name, t]) => {
+    const entries = this.folderTensors().map(([name, pieces]) => {
       const stored = name.startsWith("lm_head.") ? name : prefix + name;
+      const rows = pieces.reduce((n, t) => n + t.shape[0], 0);
       return {
         name: stored,
         dtype: "F32" as const,
-        shape: t.shape,
+        shape: [rows, ...pieces[0].shape.slice(1)],
         data: async () => {
-          const d = await t.data();
+          const d = await joined(pieces);
           onTensor?.(stored, d.byteLength);
           return d;
         },
       };
     });
     await writeModelFolder(dir, this.config, entries);
+  }
+
+  /**
+   * Parameters by folder (HF) name, each as its row pieces: the word table's pieces under its
+   * one name, every other parameter alone.
+   */
+  folderTensors(): [string, Tensor[]][] {
+    const words = this.embeddings.word_embeddings.pieces;
+    const out: [string, Tensor[]][] = [];
+    for (const [name, t] of this.namedParameters()) {
+      if (t === words[0]) out.push([WORDS, [...words]]);
+      else if (!words.includes(t)) out.push([name, [t]]);
+    }
+    return out;
   }
 
   /** hidden_states: [0] the embedding output, [k] layer k's output, each [batch, seq, hidden]. */
@@ -109,6 +145,6 @@ export class RobertaModel extends Module {
   /** Masked-LM logits [..., vocab] from a last hidden state. */
   mlmLogits(h: Tensor): Tensor {
     if (!this.lm_head) throw new Error("this RobertaModel was built without an lm_head");
-    return this.lm_head.forward(h, this.embeddings.word_embeddings.weight);
+    return this.lm_head.forward(h, this.embeddings.word_embeddings.pieces);
   }
 }

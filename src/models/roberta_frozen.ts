@@ -126,16 +126,18 @@ export class FrozenRoberta {
   static fromModel(model: RobertaModel, opts: { f16?: boolean } = {}): FrozenRoberta {
     const dtype = computeType(opts.f16);
     const owned: Tensor[] = [];
+    const convert = (name: string, t: Tensor): Tensor => {
+      if (dtype === "f32" || isNorm(name)) return t;
+      const c = keep(noGrad(() => cast(t, dtype)));
+      owned.push(c);
+      return c;
+    };
+    // The word table may be in pieces (`weight.0`, `weight.1`, ...): they stay pieces here.
     const weights = new Map(
-      model.namedParameters().map(([name, t]) => {
-        if (dtype === "f32" || isNorm(name)) return [name, t];
-        const c = keep(noGrad(() => cast(t, dtype)));
-        owned.push(c);
-        return [name, c];
-      }),
+      model.namedParameters().filter(([name]) => !name.startsWith(WORDS))
+        .map(([name, t]) => [name, convert(name, t)]),
     );
-    const words = [weights.get(WORDS)!];
-    weights.delete(WORDS);
+    const words = model.embeddings.word_embeddings.pieces.map((t) => convert(WORDS, t));
     return new FrozenRoberta(model.config, dtype, weights, words, owned);
   }
 

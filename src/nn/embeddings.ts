@@ -15,7 +15,10 @@ export class Embeddings extends Module {
   readonly LayerNorm: LayerNorm;
   readonly dropout: Dropout;
 
-  /** `typeVocab` > 0 adds `token_type_embeddings` (BERT and RoBERTa checkpoints have it). */
+  /**
+   * `typeVocab` > 0 adds `token_type_embeddings` (BERT and RoBERTa checkpoints have it);
+   * `wordRows` sets the rows per piece of the word table (default: one storage binding's).
+   */
   constructor(
     cfg: TransformerConfig,
     vocab: number,
@@ -23,10 +26,14 @@ export class Embeddings extends Module {
     rng: Rng,
     drop: DropoutRng,
     typeVocab = 0,
+    wordRows?: number,
   ) {
     super();
     const h = cfg.hidden, std = cfg.initRange;
-    this.word_embeddings = this.child("word_embeddings", new Embedding(vocab, h, rng, std));
+    this.word_embeddings = this.child(
+      "word_embeddings",
+      new Embedding(vocab, h, rng, std, wordRows),
+    );
     this.position_embeddings = this.child(
       "position_embeddings",
       new Embedding(maxPositions, h, rng, std),

@@ -1,6 +1,6 @@
 // The post-LN BERT/RoBERTa encoder layer: attention, then the feed-forward block
 // (intermediate.dense -> exact GELU -> output.dense -> dropout -> residual -> LayerNorm).
-import { type DropoutRng, gelu, type Tensor } from "../tensor/mod.ts";
+import { checkpoint, type DropoutRng, gelu, type Tensor } from "../tensor/mod.ts";
 import { Attention } from "./attention.ts";
 import type { TransformerConfig } from "./config.ts";
 import type { Rng } from "./init.ts";
@@ -25,8 +25,13 @@ export class TransformerLayer extends Module {
   readonly intermediate: Intermediate;
   /** `output`: like the attention's output block, from the intermediate width. */
   readonly output: ResidualOutput;
+  /**
+   * Activation recomputation: keep only the layer's input for backward and re-run the layer
+   * there (see checkpoint), trading about one more forward for the layer's activations.
+   */
+  recompute = false;
 
-  constructor(cfg: TransformerConfig, rng: Rng, drop: DropoutRng) {
+  constructor(cfg: TransformerConfig, rng: Rng, readonly drop: DropoutRng) {
     super();
     this.attention = this.child("attention", new Attention(cfg, rng, drop));
     this.intermediate = this.child("intermediate", new Intermediate(cfg, rng));
@@ -35,8 +40,12 @@ export class TransformerLayer extends Module {
 
   /** x [batch, seq, hidden], mask [batch, 1, 1, seq] additive (or null). */
   forward(x: Tensor, mask: Tensor | null): Tensor {
-    const a = this.attention.forward(x, mask);
-    return this.output.forward(this.intermediate.forward(a), a);
+    const run = (h: Tensor) => {
+      const a = this.attention.forward(h, mask);
+      return this.output.forward(this.intermediate.forward(a), a);
+    };
+    if (!this.recompute) return run(x);
+    return checkpoint(run, [x], { params: this.parameters(), rngs: [this.drop] });
   }
 }
 
@@ -50,6 +59,12 @@ export class Encoder extends Module {
       { length: count },
       (_, i) => this.child(`layer.${i}`, new TransformerLayer(cfg, rng, drop)),
     );
+  }
+
+  /** Turns activation recomputation on or off in every layer. */
+  setRecompute(on: boolean): this {
+    for (const l of this.layers) l.recompute = on;
+    return this;
   }
 
   forward(x: Tensor, mask: Tensor | null): Tensor {

@@ -592,6 +592,8 @@ export interface FinetuneOptions extends RunSettings {
   fusion: FusionMode;
   freezeEncoder: boolean;
   trainAdapters: boolean;
+  /** Recompute the encoder layers' activations in backward (activation checkpointing). */
+  recompute?: boolean;
   train: string;
   dev?: string;
   test?: string;
@@ -651,6 +653,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     fusion: o.fusion,
     freezeEncoder: o.freezeEncoder,
     trainAdapters: o.trainAdapters,
+    // Recorded, not fixed: a run may resume with or without it (same results up to rounding).
+    recompute: o.recompute === true,
     train: o.train,
     dev: o.dev ?? null,
     test: o.test ?? null,
@@ -669,7 +673,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   };
   const prior = await openRun(o.out, o.resume, config, FIXED);
   const tok = await RobertaTokenizer.fromFolder(o.model);
-  const roberta = await RobertaModel.load(o.model, { lmHead: false });
+  const roberta = await RobertaModel.load(o.model, { lmHead: false, recompute: o.recompute });
   const d = roberta.dims;
   const adapters: [string, AdapterModel][] = [];
   const adapterMeta = new Map<string, AdapterMeta>();

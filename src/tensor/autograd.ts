@@ -1,7 +1,7 @@
 // Reverse-mode autograd on a tape: each op records a Node holding its inputs and a
 // backward closure (written next to the op's forward). backward() walks the nodes in
 // reverse topological order and accumulates gradients.
-import { keep } from "./scope.ts";
+import { keep, tidy } from "./scope.ts";
 import type { Tensor } from "./tensor.ts";
 
 export interface Node {
@@ -25,6 +25,17 @@ export function noGrad<T>(fn: () => T): T {
 
 export function gradEnabled(): boolean {
   return enabled;
+}
+
+/** Runs fn with recording on (the recomputation inside a backward, which runs under noGrad). */
+function withGrad<T>(fn: () => T): T {
+  const prev = enabled;
+  enabled = true;
+  try {
+    return fn();
+  } finally {
+    enabled = prev;
+  }
 }
 
 /** Attaches a node to `out` when recording is on and any input needs a gradient. */
@@ -99,4 +110,60 @@ export function backward(root: Tensor, grad?: Tensor): void {
       if (g !== grad) g.dispose();
     }
   });
+}
+
+export interface CheckpointOptions {
+  /** The block's parameters: the node is recorded when one needs a gradient (inputs may not). */
+  params?: readonly Tensor[];
+  /** Counters of the dropout streams the block draws from, replayed by the recomputation. */
+  rngs?: readonly { counter: number }[];
+}
+
+/**
+ * Activation recomputation: runs fn(...inputs) without recording, so its activations are freed
+ * as soon as it returns, and records one node on the output whose backward re-runs fn from
+ * detached copies of the inputs with recording on, backpropagates through that graph (the
+ * block's parameters accumulate `.grad` as leaves do) and returns the inputs' gradients. The
+ * dropout counters are set back to their values at the forward for the recomputation, so it
+ * replays the same masks (the streams then continue where they were): the output is
+ * bit-identical, and gradients equal the recorded path's up to the order in which an input's
+ * gradient parts are summed. fn must be a pure function of its inputs, parameters and streams.
+ */
+export function checkpoint(
+  fn: (...xs: Tensor[]) => Tensor,
+  inputs: Tensor[],
+  opts: CheckpointOptions = {},
+): Tensor {
+  const needs = (t: Tensor) => t.requiresGrad;
+  if (!enabled || !(inputs.some(needs) || opts.params?.some(needs))) return fn(...inputs);
+  const rngs = opts.rngs ?? [], counters = rngs.map((r) => r.counter);
+  const out = tidy(() => noGrad(() => fn(...inputs)));
+  out.requiresGrad = true;
+  out.node = {
+    inputs,
+    backward: (g) => {
+      const resume = rngs.map((r) => r.counter);
+      rngs.forEach((r, i) => (r.counter = counters[i]));
+      try {
+        return tidy(() => {
+          const xs = inputs.map((x) => {
+            const d = x.view(x.shape, x.strides, x.offset);
+            d.requiresGrad = x.requiresGrad;
+            return d;
+          });
+          const y = withGrad(() => fn(...xs));
+          if (y.requiresGrad) backward(y, g);
+          // The inputs' gradients are kept (leaf .grad); the caller disposes them.
+          return xs.map((d) => {
+            const dg = d.grad;
+            d.grad = null;
+            return dg;
+          });
+        });
+      } finally {
+        rngs.forEach((r, i) => (r.counter = resume[i]));
+      }
+    },
+  };
+  return out;
 }

@@ -18,6 +18,7 @@ import type { Module } from "../../src/nn/module.ts";
 import { add, backward, liveTensors, mul, sumAll, Tensor, tidy } from "../../src/tensor/mod.ts";
 import * as ref from "../nn_reference.ts";
 import { assertClose, hasF16, read, rms, type Rng, run, test } from "../setup.ts";
+import { paddedBatch } from "./batches.ts";
 
 const PAD = 1;
 const SMALL = {
@@ -33,18 +34,6 @@ const SMALL = {
   hidden_act: "gelu",
 };
 const config = (over: Record<string, number> = {}) => parseConfig({ ...SMALL, ...over }, "test");
-
-/** A padded batch: <s> tokens </s> then padding, with the given lengths. */
-function batchOf(rng: Rng, lengths: number[], vocab: number): EncoderInput {
-  const seqLen = Math.max(...lengths), ids: number[] = [], mask: number[] = [];
-  for (const n of lengths) {
-    for (let s = 0; s < seqLen; s++) {
-      ids.push(s >= n ? PAD : s === 0 ? 0 : s === n - 1 ? 2 : rng.int(3, vocab));
-      mask.push(s < n ? 1 : 0);
-    }
-  }
-  return { inputIds: ids, attentionMask: mask, batch: lengths.length, seqLen };
-}
 
 /** O(1) random weights (LayerNorm gains near 1), so that every path matters. */
 function randomize(m: Module, rng: Rng, scale = 0.5): void {
@@ -131,7 +120,7 @@ test("roberta: parameter names and shapes are transformers' state-dict keys", ()
 test("roberta: hidden states and MLM logits match the float64 reference", async (rng) => {
   const m = new RobertaModel(config(), 2, { lmHead: true }).eval();
   randomize(m, rng);
-  const input = batchOf(rng, [7, 4, 5], SMALL.vocab_size);
+  const input = paddedBatch(rng, [7, 4, 5], SMALL.vocab_size);
   const want = reference(await params(m), m, input);
   const got = await run(() => trainable(m, input));
   const frozen = FrozenRoberta.fromModel(m);
@@ -150,7 +139,7 @@ test("roberta: hidden states and MLM logits match the float64 reference", async 
 test("roberta: gradients of every weight match finite differences", async (rng) => {
   const m = new RobertaModel(config(), 3, { lmHead: true }).eval();
   randomize(m, rng);
-  const input = batchOf(rng, [6, 3], SMALL.vocab_size);
+  const input = paddedBatch(rng, [6, 3], SMALL.vocab_size);
   const P = await params(m);
   // loss = sum, over every hidden state and the logits, of output * R (R random).
   const first = reference(P, m, input);
@@ -195,7 +184,7 @@ test("roberta: gradients of every weight match finite differences", async (rng) 
 test("roberta: the inference path equals the trainable path, for any hidden states kept", async (rng) => {
   const m = new RobertaModel(config(), 4, { lmHead: true }).eval();
   randomize(m, rng);
-  const input = batchOf(rng, [5, 8, 2], SMALL.vocab_size);
+  const input = paddedBatch(rng, [5, 8, 2], SMALL.vocab_size);
   const frozen = FrozenRoberta.fromModel(m);
   const [a0, a1, a2, aLogits] = await run(() => trainable(m, input));
   const [b2, b0] = await run(() => {
@@ -229,7 +218,7 @@ test("roberta: f16 inference vs f32", async (rng) => {
     { lmHead: true },
   ).eval();
   randomize(m, rng, 0.05);
-  const input = batchOf(rng, [32, 20, 9, 27], 300);
+  const input = paddedBatch(rng, [32, 20, 9, 27], 300);
   const f32 = FrozenRoberta.fromModel(m), f16 = FrozenRoberta.fromModel(m, { f16: true });
   const outputs = (f: FrozenRoberta) => () => {
     const states = f.hiddenStates(input);
@@ -257,7 +246,7 @@ test("roberta: folders in transformers' layouts load into both paths", async (rn
   const dir = await Deno.makeTempDir({ prefix: "kadapter_roberta_" });
   const m = new RobertaModel(config(), 6, { lmHead: true }).eval();
   randomize(m, rng);
-  const input = batchOf(rng, [6, 4], SMALL.vocab_size);
+  const input = paddedBatch(rng, [6, 4], SMALL.vocab_size);
   try {
     // As RobertaForMaskedLM saves: encoder under "roberta.", no lm_head.decoder (tied).
     await m.save(join(dir, "mlm"));
@@ -328,7 +317,7 @@ test("roberta: folders in transformers' layouts load into both paths", async (rn
 
 test("roberta: the inference path holds only the hidden states kept", (rng) => {
   const m = new RobertaModel(config({ num_hidden_layers: 4 }), 7).eval();
-  const input = batchOf(rng, [10, 7, 9], SMALL.vocab_size);
+  const input = paddedBatch(rng, [10, 7, 9], SMALL.vocab_size);
   const frozen = FrozenRoberta.fromModel(m);
   const measure = (keep: number[] | "all") => {
     pool.resetPeaks();
