@@ -1,7 +1,6 @@
 // Fine-tuning the question-answering tasks end to end on the bundled data with a tiny random
-// encoder and small adapters: multiple choice (F+L concat) trains (a few steps: the tiny
-// encoder does not leave chance in a test's time) and span QA (F+L add) beats chance; the
-// saved model/ reloads to identical predictions, `eval` reproduces the dev metrics and
+// encoder: multiple choice (the plain encoder) and span QA (small F+L adapters, add) beat
+// chance; the saved model/ reloads to identical predictions, `eval` reproduces the dev metrics and
 // `predict` writes one line per question (chosen index / answer text); span QA's training
 // examples are paragraphs (--batch counts them) and the CLI presets apply.
 import assert from "node:assert/strict";
@@ -100,19 +99,20 @@ async function cli(command: typeof evalSpanQa, args: string[]): Promise<number> 
   }
 }
 
-const MC_STEPS = 10, SPAN_STEPS = 60;
+const MC_STEPS = 100, SPAN_STEPS = 60;
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 
-/** The model/ of a run reloads to the run's dev predictions and metrics. */
+/** The model/ of a run (adapters `names`) reloads to the run's dev predictions and metrics. */
 async function reloads(
   out: string,
   dev: string,
   devLimit: number,
   r: { dev: Record<string, number> | null; devPredictions: unknown[] | null },
+  names: string[],
 ) {
   const m = await loadFinetuned(out);
   try {
-    assert.deepEqual(m.config.adapters.map((a) => a.name), ["fac", "lin"]);
+    assert.deepEqual(m.config.adapters.map((a) => a.name), names);
     const again = await m.run(await m.load(dev, { limit: devLimit, progress: quiet }), 64);
     assert.deepEqual(again.predictions, r.devPredictions);
     assert.deepEqual(again.metrics, r.dev);
@@ -121,21 +121,33 @@ async function reloads(
   }
 }
 
-Deno.test("multiple choice with F+L concat trains; reload, eval and predict agree", async () => {
-  const out = join(root, "choice"), devLimit = 40;
+Deno.test("multiple choice learns; reload, eval and predict agree", async () => {
+  const out = join(root, "choice"), devLimit = 150;
   const r = await finetune(
-    options("multiple-choice", out, { steps: MC_STEPS, evalEvery: MC_STEPS, devLimit }),
+    options("multiple-choice", out, {
+      steps: MC_STEPS,
+      evalEvery: MC_STEPS,
+      devLimit,
+      batch: 16,
+      lr: 5e-3,
+      warmup: 10,
+      headDropout: 0,
+      maxLength: 64,
+      // The plain encoder: frozen random adapters behind fresh fusion layers leave this run at
+      // about 0.42 (add fusion: 0.34) where the plain one reaches 0.51.
+      adapters: [],
+    }),
   );
   assert.equal(r.step, MC_STEPS);
   assert.ok(r.dev && r.devPredictions);
-  // No accuracy bound: this tiny random encoder stays at chance (25%) far longer than a test
-  // may run (120 steps of 8 left the loss at ln 4); the run, save and reload are checked.
-  assert.ok(r.losses.length > 0 && r.losses.every((l) => Number.isFinite(l) && l < 3));
-  assert.ok(r.dev.accuracy >= 0 && r.dev.accuracy <= 1);
+  // Chance is 25% (four choices), with a standard deviation of 0.035 over 150 questions.
+  assert.ok(r.dev.accuracy > 0.4, `accuracy ${r.dev.accuracy}`);
+  const first = mean(r.losses.slice(0, 10)), last = mean(r.losses.slice(-10));
+  assert.ok(last < first - 0.15, `loss ${first} -> ${last}`);
   const c = JSON.parse(await Deno.readTextFile(join(r.modelDir, "finetune_config.json")));
   assert.equal(c.task, "multiple-choice");
   assert.deepEqual(c.labels, ["0", "1", "2", "3"]);
-  await reloads(out, CHOICE.dev, devLimit, r);
+  await reloads(out, CHOICE.dev, devLimit, r, []);
   const common = ["--run", out, "--data", CHOICE.dev, "--limit", String(devLimit), "--batch", "64"];
   const metricsFile = join(root, "choice_eval.json"), predFile = join(root, "choice.jsonl");
   assert.equal(await cli(evalMultipleChoice, [...common, "--out", metricsFile]), 0);
@@ -169,7 +181,7 @@ Deno.test("span QA with F+L add learns; reload, eval and predict agree", async (
   assert.ok(r.dev.em > 0.3, `EM ${r.dev.em}`);
   const first = mean(r.losses.slice(0, 2)), last = mean(r.losses.slice(-3));
   assert.ok(last < first / 2, `loss ${first} -> ${last}`);
-  await reloads(out, SPAN.dev, devLimit, r);
+  await reloads(out, SPAN.dev, devLimit, r, ["fac", "lin"]);
   const common = ["--run", out, "--data", SPAN.dev, "--limit", String(devLimit), "--batch", "64"];
   const metricsFile = join(root, "span_eval.json"), predFile = join(root, "span.jsonl");
   assert.equal(await cli(evalSpanQa, [...common, "--out", metricsFile]), 0);

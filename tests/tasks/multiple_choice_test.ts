@@ -1,7 +1,8 @@
 // Multiple choice: the `<s> c </s></s> q </s></s> a </s>` layout per choice (hand-checked GPT-2
 // BPE pieces), longest_first truncation and its counts, the grouped store, loading the
-// bundled dev split, the choice head against a float64 host forward, the CE batch loss, and
-// evaluation against choiceAccuracy on independently computed scores. Features are random.
+// bundled dev split (whose contexts name the right choice and no other), the choice head
+// against a float64 host forward, the CE batch loss, and evaluation against choiceAccuracy on
+// independently computed scores. Features are random.
 import assert from "node:assert/strict";
 import { buildRobertaTokenizer, loadGpt2Bpe } from "../../src/formats/bpe_vocab.ts";
 import { RobertaTokenizer } from "../../src/formats/tokenizer.ts";
@@ -111,6 +112,9 @@ Deno.test("choice: loading the bundled dev split", async () => {
     assert.equal(ex.label(g), r.label);
     const [a, b, c] = [r.context, r.question, r.choices[3]].map((t) => tok.encodeText(t));
     assert.deepEqual([...ex.seqs.ids(ex.sequences(g)[3])], tok.addSpecials([a, b, c]));
+    // What decides the answer is in the text: the context names the right choice, no other.
+    const words = ` ${r.context} `;
+    r.choices.forEach((x, k) => assert.equal(words.includes(` ${x} `), k === r.label, x));
   });
   // A short max length cuts (and counts) every example, and nothing is longer.
   const short = choiceStats();
@@ -118,7 +122,7 @@ Deno.test("choice: loading the bundled dev split", async () => {
   await loadGroups(
     DEV,
     "multiple-choice",
-    (row) => encodeChoice(tok, row, 32, { stats: short }),
+    (row) => encodeChoice(tok, row, 16, { stats: short }),
     cut,
     {
       progress: { write: () => {} },
@@ -126,7 +130,7 @@ Deno.test("choice: loading the bundled dev split", async () => {
   );
   assert.equal(short.truncatedExamples, 150);
   assert.equal(short.truncatedSequences, 600);
-  for (let i = 0; i < cut.seqs.length; i++) assert.ok(cut.seqs.ids(i).length <= 32);
+  for (let i = 0; i < cut.seqs.length; i++) assert.ok(cut.seqs.ids(i).length <= 16);
 });
 
 // ---- on the GPU: the head on random features -------------------------------------------
