@@ -230,6 +230,7 @@ export function makeWorld(seed = 20240601) {
     })),
     train: sentences.slice(dev),
     dev: sentences.slice(0, dev),
+    entities: { countries, cities, people, companies },
     corpus: corpus({ countries, cities, people, companies }, rng, pick),
     // One-word names a tokenizer can make single tokens (`model init --words`), so that
     // facts with these objects can be probed.
@@ -303,6 +304,82 @@ function shuffle<T>(xs: T[], rng: Rng): void {
   }
 }
 
+/**
+ * A held-out split for LAMA probing with an MLM layer trained on text that states facts: half
+ * of each kind of entity (countries, cities, people, companies) is "seen", and `corpus` is the
+ * fact-free corpus plus the T-REx sentences (no markers) of every fact about a seen subject.
+ * An MLM layer trained on it learns to read facts out of a feature, and probing the unseen
+ * half asks only for facts the layer never read. Its own Rng, so the world's files stay as
+ * they are.
+ */
+export function heldOut(w: ReturnType<typeof makeWorld>, seed = 20240602) {
+  const rng = new Rng(seed);
+  const seen = new Set<string>();
+  for (const names of Object.values(w.entities)) {
+    const xs = [...names];
+    shuffle(xs, rng);
+    xs.slice(0, xs.length / 2).forEach((x) => seen.add(x));
+  }
+  const subject = (r: TrexRow) => r.token.slice(r.subj_start, r.subj_end + 1).join(" ");
+  const stated = [...w.train, ...w.dev].filter((r) => seen.has(subject(r)))
+    .map((r) => r.token.join(" "));
+  const corpus = [...w.corpus, ...stated];
+  shuffle(corpus, rng);
+  return {
+    corpus,
+    seen: w.facts.filter((f) => seen.has(f.subject)),
+    unseen: w.facts.filter((f) => !seen.has(f.subject)),
+  };
+}
+
+/**
+ * T-REx-rc sentences in which the words do not decide the relation: every person also lives
+ * in a city other than their birth city (P551, residence), every company was founded in a
+ * city other than its headquarters (P740, location of formation), and these facts and those
+ * of P19 and P159 are also stated by neutral templates ("[X] of [Y] ."), so telling P19 from
+ * P551, or P159 from P740, there needs the (subject, city) pair remembered. The world's
+ * sentences plus these, the new ones split 90/10 on their own.
+ */
+export function ambiguous(w: ReturnType<typeof makeWorld>, seed = 20240603) {
+  const rng = new Rng(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)];
+  const other = (relation: string, twin: string) =>
+    w.facts.filter((f) => f.relation === twin).map((f) => ({
+      subject: f.subject,
+      relation,
+      object: pick(w.entities.cities.filter((c) => c !== f.object)),
+    }));
+  const residence = other("P551", "P19"), formation = other("P740", "P159");
+  const LIVES = ["[X] lives in [Y] .", "[Y] is where [X] lives now .", "[X] moved to [Y] ."];
+  const FOUNDED = [
+    "[X] was founded in [Y] .",
+    "[X] started out in [Y] .",
+    "[Y] is where [X] began .",
+  ];
+  const NEUTRAL = ["[X] of [Y] .", "[X] , [Y] .", "[X] ( [Y] ) ."];
+  const texts = new Set([...w.train, ...w.dev].map((r) => r.token.join(" ")));
+  const fresh: TrexRow[] = [], neutral = new Set<TrexRow>();
+  const add = (f: Fact, templates: string[]) => {
+    for (const t of templates) {
+      const row = sentence(f, t, pick), text = row.token.join(" ");
+      if (texts.has(text)) continue;
+      texts.add(text), fresh.push(row);
+      if (NEUTRAL.includes(t)) neutral.add(row);
+    }
+  };
+  for (const f of residence) add(f, [...LIVES, ...NEUTRAL]);
+  for (const f of formation) add(f, [...FOUNDED, ...NEUTRAL]);
+  for (const f of w.facts) if (f.relation === "P19" || f.relation === "P159") add(f, NEUTRAL);
+  shuffle(fresh, rng);
+  const dev = Math.round(fresh.length / 10);
+  return {
+    train: [...w.train, ...fresh.slice(dev)],
+    dev: [...w.dev, ...fresh.slice(0, dev)],
+    // The dev rows only a remembered pair classifies: chance is 50%.
+    neutralDev: fresh.slice(0, dev).filter((r) => neutral.has(r)),
+  };
+}
+
 /** Writes every file of data/world/ into `dir`. */
 export async function writeWorld(dir: string): Promise<void> {
   const w = makeWorld();
@@ -315,10 +392,28 @@ export async function writeWorld(dir: string): Promise<void> {
   await Deno.writeTextFile(`${dir}/corpus_nofacts.txt`, w.corpus.join("\n") + "\n");
   await writeArrow(`${dir}/corpus.arrow`, "text", w.corpus.map((text) => ({ text })));
   await Deno.writeTextFile(`${dir}/words.txt`, w.words.join("\n") + "\n");
+  const h = heldOut(w);
+  await writeArrow(`${dir}/corpus_seen.arrow`, "text", h.corpus.map((text) => ({ text })));
+  await Deno.writeTextFile(`${dir}/facts_seen.jsonl`, jsonl(h.seen));
+  await Deno.writeTextFile(`${dir}/facts_unseen.jsonl`, jsonl(h.unseen));
+}
+
+/** Writes `ambiguous`'s sentences (too big to bundle) and its neutral dev rows into `dir`. */
+export async function writeAmbiguous(dir: string): Promise<void> {
+  const a = ambiguous(makeWorld());
+  await Deno.mkdir(dir, { recursive: true });
+  await writeArrow(`${dir}/trex_ambiguous_train.arrow`, "trex-rc", a.train);
+  await writeArrow(`${dir}/trex_ambiguous_dev.arrow`, "trex-rc", a.dev);
+  await writeArrow(`${dir}/trex_ambiguous_neutral_dev.arrow`, "trex-rc", a.neutralDev);
 }
 
 if (import.meta.main) {
-  const dir = new URL("./world", import.meta.url).pathname;
-  await writeWorld(dir);
-  console.log(`wrote data/world/ to ${dir}`);
+  if (Deno.args[0] === "--ambiguous" && Deno.args[1]) {
+    await writeAmbiguous(Deno.args[1]);
+    console.log(`wrote trex_ambiguous_{train,dev,neutral_dev}.arrow to ${Deno.args[1]}`);
+  } else {
+    const dir = new URL("./world", import.meta.url).pathname;
+    await writeWorld(dir);
+    console.log(`wrote data/world/ to ${dir}`);
+  }
 }

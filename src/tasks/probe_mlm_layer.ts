@@ -3,11 +3,14 @@
 // trained alone (encoder and adapters frozen) with RoBERTa's masking on raw text.
 //
 // The final feature of a token is cat(encoder last hidden state, adapter_1 output, ...,
-// adapter_k output), in the order the adapters are given (k >= 1), so the layer is one
-// Linear((1 + k) * H -> vocab) (PyTorch's default init). Only the rows of masked positions go
-// through it. Its folder holds mlm_config.json (format "kadapter-probe-mlm/1": the encoder's
-// sizes, the adapters it was trained with, the feature, training settings) and
-// mlm.safetensors (decoder.weight [vocab, (1 + k) * H], decoder.bias [vocab], F32).
+// adapter_k output), in the order the adapters are given, so the layer is one
+// Linear((1 + k) * H -> vocab) (PyTorch's default init). k = 0 (no adapters: the last hidden
+// state alone) is the fair encoder-alone baseline, a layer trained the same way on the same
+// corpus (the encoder's own masked-LM head was trained on other text). Only the rows of
+// masked positions go through it. Its folder holds mlm_config.json (format
+// "kadapter-probe-mlm/1": the encoder's sizes, the adapters it was trained with, the feature,
+// training settings) and mlm.safetensors (decoder.weight [vocab, (1 + k) * H], decoder.bias
+// [vocab], F32).
 import { join } from "node:path";
 import { recover, writeFolderAtomic, writeTextAtomic } from "../formats/atomic.ts";
 import { parseJsonStrict } from "../formats/json.ts";
@@ -149,7 +152,6 @@ export class AdapterFeatures {
 
   constructor(readonly encoder: FrozenRoberta, readonly adapters: readonly AdapterModel[]) {
     const L = encoder.dims.layers, H = encoder.dims.hidden;
-    if (adapters.length === 0) throw new Error("the final feature needs at least one adapter");
     for (const a of adapters) {
       if (a.config.hidden !== H) {
         throw new Error(`an adapter reads hidden size ${a.config.hidden}, the encoder has ${H}`);
@@ -181,7 +183,7 @@ export class AdapterFeatures {
   }
 }
 
-/** Linear((1 + adapters) * hidden -> vocab) over the final feature, as `decoder`. */
+/** Linear((1 + adapters) * hidden -> vocab) over the final feature, as `decoder`; adapters >= 0. */
 export class ProbeMlmLayer extends Module {
   readonly decoder: Linear;
 
@@ -193,7 +195,9 @@ export class ProbeMlmLayer extends Module {
     { init = true } = {},
   ) {
     super();
-    if (!(adapters >= 1)) throw new Error("the MLM layer reads at least one adapter's output");
+    if (!(Number.isSafeInteger(adapters) && adapters >= 0)) {
+      throw new Error(`the MLM layer reads a whole number of adapters, not ${adapters}`);
+    }
     const make = () => new Linear((1 + adapters) * hidden, vocab, new Rng(seed));
     this.decoder = this.child("decoder", init ? make() : withoutInit(make));
   }
@@ -291,8 +295,8 @@ export async function readProbeMlmConfig(dir: string): Promise<ProbeMlmMeta & { 
   }
   if (!count(json.vocab_size)) problems.push("vocab_size must be a positive integer");
   const adapters = json.adapters as AdapterSummary[];
-  if (!Array.isArray(adapters) || adapters.length === 0 || !adapters.every(isObject)) {
-    problems.push("adapters must be a non-empty array of adapter summaries");
+  if (!Array.isArray(adapters) || !adapters.every(isObject)) {
+    problems.push("adapters must be an array of adapter summaries (empty: the encoder alone)");
   }
   if (json.feature !== MLM_FEATURE) {
     problems.push(`feature must be "${MLM_FEATURE}", not ${JSON.stringify(json.feature)}`);
@@ -329,7 +333,7 @@ export async function loadProbeMlm(
   if (meta.vocab !== encoder.vocab) {
     problems.push(`vocabulary of ${meta.vocab} ids; this encoder has ${encoder.vocab}`);
   }
-  const names = (xs: readonly AdapterSummary[]) => xs.map((a) => a.name).join(",");
+  const names = (xs: readonly AdapterSummary[]) => xs.map((a) => a.name).join(",") || "none";
   if (meta.adapters.length !== adapters.length) {
     problems.push(
       `trained on ${meta.adapters.length} adapter(s) (${names(meta.adapters)}); ` +
@@ -402,7 +406,7 @@ export function probeMlmLoss(
 export interface ProbeMlmOptions extends RunSettings {
   /** Model folder of the frozen encoder (config.json, weights, tokenizer). */
   model: string;
-  /** The adapter folders, in feature order. */
+  /** The adapter folders, in feature order; none: the encoder's last hidden state alone. */
   adapters: { name: string; dir: string }[];
   /** Raw text (`text` schema). */
   corpus: string;
@@ -476,9 +480,6 @@ export async function evaluateProbeMlm(
 /** `kadapter probe train-mlm`: trains the MLM layer on a frozen encoder and adapters. */
 export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult> {
   const say = sayer(o);
-  if (o.adapters.length === 0) {
-    throw new ProbeError("the MLM layer reads the adapters' outputs: give at least one");
-  }
   const probability = o.maskProbability ?? 0.15;
   const config: Record<string, unknown> = {
     model: o.model,
@@ -547,7 +548,10 @@ export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult>
     const evals = new EvalTracker(o.out, "kadapter probe train-mlm");
     say(
       `MLM layer: ${l.parameterCount().toLocaleString("en-US")} trainable parameters over ` +
-        `cat(last, ${adapters.map((a) => a.name).join(", ")}); encoder (${d.layers} layers, ` +
+        (adapters.length === 0
+          ? "the last hidden state"
+          : `cat(last, ${adapters.map((a) => a.name).join(", ")})`) +
+        `; encoder (${d.layers} layers, ` +
         `${encoder.dtype}) and adapters frozen; ${total} steps of ${o.batch} examples`,
     );
     const result = await train<MaskedBatch>({

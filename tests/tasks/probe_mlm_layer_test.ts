@@ -4,7 +4,8 @@
 // corpus lowers the masked-token loss; the folder round-trips and refuses other adapters;
 // stop + --resume ends with the bytes of a straight run; and `probe lama --adapters --mlm`
 // probes both models on the same queries, the adapter model's ranks matching a host
-// computation of single queries.
+// computation of single queries. Without adapters (k = 0) the layer reads the last hidden
+// state alone: its logits match a host W·h + b, it learns, and `probe lama --mlm` uses it.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeRobertaTokenizer } from "../../src/formats/bpe_vocab.ts";
@@ -244,6 +245,83 @@ test("training lowers the masked-token loss; folder round trip; other adapters r
   }
 });
 
+test("k = 0 (last state alone): logits = float64 W·h + b; loss falls; --mlm probes it", async () => {
+  const r = await trainProbeMlm(options(join(root, "k0"), { adapters: [], steps: 40 }));
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const [first, last] = [mean(r.losses.slice(0, 3)), mean(r.losses.slice(-5))];
+  console.log(`k = 0: masked-token loss ${first} -> ${last}`);
+  assert.ok(last < first - 2, `loss ${first} -> ${last}`);
+  const cfg = JSON.parse(await Deno.readTextFile(join(r.mlmDir, "mlm_config.json")));
+  assert.deepEqual(cfg.adapters, []);
+  assert.equal(cfg.in_features, 64);
+
+  const encoder = await FrozenRoberta.fromFolder(modelDir, { lmHead: false });
+  const d = encoder.dims;
+  const { layer } = await loadProbeMlm(r.mlmDir, d, []);
+  try {
+    const input = tok.padBatch([
+      tok.encode("the cat sat on the mat").ids,
+      tok.encode("a dog sat near the river and the sun was warm").ids,
+    ]);
+    const rows = [1, 3, input.seqLen + 2, input.seqLen + 5];
+    const [logits, last] = tidy(() => {
+      const f = new AdapterFeatures(encoder, []).features(input);
+      const [h] = encoder.hiddenStates(input, { keep: [2] });
+      return [layer.logits(f, rows), h];
+    });
+    const got = await host(logits), x = await host(last);
+    logits.dispose(), last.dispose();
+    const w = await host(layer.decoder.weight), bias = await host(layer.decoder.bias);
+    let worst = 0;
+    rows.forEach((row, i) => {
+      for (let v = 0; v < d.vocab; v += 5) {
+        let s = bias[v];
+        for (let j = 0; j < 64; j++) s += w[v * 64 + j] * x[row * 64 + j];
+        worst = Math.max(worst, Math.abs(s - got[i * d.vocab + v]));
+      }
+    });
+    assert.ok(worst < 1e-4, `max |logit - host| ${worst}`);
+  } finally {
+    layer.dispose();
+  }
+  const [fac] = await loadAdapters(ADAPTERS.slice(0, 1), encoder);
+  try {
+    await assert.rejects(
+      loadProbeMlm(r.mlmDir, d, [fac.summary]),
+      /trained on 0 adapter\(s\) \(none\); 1 given \(fac\)/,
+    );
+  } finally {
+    fac.adapter.dispose();
+    encoder.dispose();
+  }
+
+  // probe lama --mlm without --adapters: the folder has no lm_head, so only the k = 0 layer.
+  const lamaFile = join(root, "k0_lama.arrow");
+  await writeArrow(lamaFile, "lama", [
+    {
+      relation: "R",
+      sub_label: "s",
+      obj_label: "the",
+      masked_sentence: "a dog sat near [MASK] river .",
+      source: "test",
+    },
+  ]);
+  const said: string[] = [], log = console.log;
+  console.log = (...x: unknown[]) => said.push(x.join(" "));
+  const out = join(root, "k0_probe");
+  try {
+    const args = { model: modelDir, data: lamaFile, out, batch: "2", "top-k": "2" };
+    assert.equal(await probeLama.run({ ...args, mlm: r.mlmDir }), 0);
+    await assert.rejects(probeLama.run({ ...args, adapters: `fac=${facDir}` }), /goes with --mlm/);
+  } finally {
+    console.log = log;
+  }
+  assert.ok(said.some((l) => /no masked-LM head.*the encoder through the MLM layer/.test(l)));
+  const res = JSON.parse(await Deno.readTextFile(join(out, "results.json")));
+  assert.deepEqual(Object.keys(res.models), ["encoder+mlm"]);
+  assert.equal(res.micro.n, 1);
+});
+
 test("stop + --resume equals a straight run; an existing run needs --resume", async () => {
   const over = { steps: 14, checkpointEvery: 4 };
   const straight = await trainProbeMlm(options(join(root, "straight"), over));
@@ -379,7 +457,6 @@ test("probe lama: a folder without lm_head probes the adapter model only; flag c
     // The layer trained above on fac,lin (the second test's run).
     const mlm = join(root, "learn", "mlm");
     assert.equal(await run({ adapters: `fac=${facDir},lin=${linDir}`, mlm }), 0);
-    await assert.rejects(run({ adapters: `fac=${facDir}` }), /--adapters and --mlm go together/);
     await assert.rejects(
       run({ adapters: `fac=${facDir}`, mlm }),
       /trained on 2 adapter\(s\) \(fac,lin\); 1 given \(fac\)/,
