@@ -6,7 +6,7 @@ import { initGpu } from "../src/gpu/device.ts";
 import { pool } from "../src/gpu/pool.ts";
 import { upload } from "../src/gpu/queue.ts";
 import { additiveMask, Attention } from "../src/nn/attention.ts";
-import { SequenceClassifier } from "../src/nn/classifier.ts";
+import { SequenceClassifier } from "./nn_classifier.ts";
 import type { TransformerConfig } from "../src/nn/config.ts";
 import { Rng } from "../src/nn/init.ts";
 import type { Module } from "../src/nn/module.ts";

@@ -1,5 +1,5 @@
-// kadapter probe lama: LAMA probing of a model folder's own masked-LM head and, with
-// --adapters and --mlm, of the encoder + adapters through a trained MLM layer, side by side.
+// kadapter probe lama: LAMA probing of a model folder's own masked-LM head and, with --mlm,
+// of the encoder (+ --adapters) through a trained MLM layer, side by side.
 // P@1, P@10 and MRR per relation and macro-averaged over relations, every query's top-k in
 // predictions.jsonl, and the facts left out counted by reason.
 // kadapter probe train-mlm: trains that MLM layer (src/tasks/probe_mlm_layer.ts).
@@ -127,8 +127,11 @@ export function comparisonTable(models: { name: string; report: ProbeReport }[])
   ].join("\n");
 }
 
-/** Model names in results.json's `models` and predictions.jsonl's `model`. */
-export const ENCODER = "encoder", WITH_ADAPTERS = "encoder+adapters";
+/**
+ * Model names in results.json's `models` and predictions.jsonl's `model`: the encoder's own
+ * head, and the trained MLM layer over encoder + adapters or (no --adapters) the encoder alone.
+ */
+export const ENCODER = "encoder", WITH_ADAPTERS = "encoder+adapters", WITH_LAYER = "encoder+mlm";
 
 export const probeLama: Command = {
   spec: {
@@ -148,12 +151,12 @@ export const probeLama: Command = {
       adapters: {
         type: "string",
         arg: "NAME=DIR,...",
-        help: "also probe encoder + these adapters (with --mlm; the order of training)",
+        help: "the adapters --mlm was trained with, in the order of training",
       },
       mlm: {
         type: "string",
         arg: "DIR",
-        help: "the MLM layer folder of `kadapter probe train-mlm` (OUT/mlm), with --adapters",
+        help: "also probe through this MLM layer of `kadapter probe train-mlm` (OUT/mlm)",
       },
       "common-vocab": {
         type: "string",
@@ -192,7 +195,9 @@ export const probeLama: Command = {
       'outputs)); the table shows both side by side and results.json gains "models": ' +
       `{"${ENCODER}": {relations, macro, micro}, "${WITH_ADAPTERS}": {...}}, the top-level ` +
       "relations/macro/micro staying the encoder's. A folder without lm_head is then probed " +
-      "through the adapters only (the top level is then that model's).\n" +
+      "through the layer only (the top level is then that model's). --mlm without --adapters " +
+      "takes a layer trained without adapters (the last hidden state alone), named " +
+      `"${WITH_LAYER}".\n` +
       "LAMA-UHN (Poerner et al. 2020): --uhn drops facts whose object is a case-insensitive " +
       "substring of the subject. With --uhn-model DIR (a folder with lm_head, e.g. the same " +
       "model or a RoBERTa masked-LM checkpoint) the person-name filter also runs: for P19, P20, " +
@@ -222,10 +227,9 @@ export const probeLama: Command = {
     }
     const adapterArgs = parseAdapters(values);
     const mlmDir = typeof values.mlm === "string" && values.mlm !== "" ? values.mlm : null;
-    if ((adapterArgs.length > 0) !== (mlmDir !== null)) {
+    if (adapterArgs.length > 0 && mlmDir === null) {
       throw new UsageError(
-        "--adapters and --mlm go together: the MLM layer reads the outputs of the adapters " +
-          "it was trained with",
+        "--adapters goes with --mlm: adapters are probed through the MLM layer trained with them",
       );
     }
     const f16 = values.f16 === true;
@@ -243,7 +247,8 @@ export const probeLama: Command = {
         model = await FrozenRoberta.fromFolder(modelDir, { f16, lmHead: false });
         plain = false;
         console.log(
-          `${modelDir} has no masked-LM head (lm_head.*): probing only the encoder + adapters`,
+          `${modelDir} has no masked-LM head (lm_head.*): probing only the ` +
+            (adapterArgs.length > 0 ? "encoder + adapters" : "encoder through the MLM layer"),
         );
       }
     }
@@ -323,7 +328,7 @@ export const probeLama: Command = {
       if (plain) scorers.push({ name: ENCODER, scorer: mlmScorer(model) });
       if (layer) {
         scorers.push({
-          name: WITH_ADAPTERS,
+          name: adapters.length > 0 ? WITH_ADAPTERS : WITH_LAYER,
           scorer: probeMlmLayerScorer(model, adapters.map((a) => a.adapter), layer),
         });
       }
@@ -441,10 +446,13 @@ const optional = (v: Values, name: string, o: Parameters<typeof numberOption>[2]
 export const probeTrainMlm: Command = {
   spec: {
     name: "probe train-mlm",
-    summary: "train the linear MLM layer over encoder + adapters for LAMA probing",
+    summary: "train the linear MLM layer over the encoder (+ adapters) for LAMA probing",
     options: {
       model: s("DIR", "the frozen encoder's model folder (config.json, weights, tokenizer)"),
-      adapters: s("NAME=DIR,...", "the frozen adapter folders, in feature order (required)"),
+      adapters: s(
+        "NAME=DIR,...",
+        "the frozen adapter folders, in feature order (none: the encoder's last state alone)",
+      ),
       corpus: s("PATH", "raw text (text schema: WikiText as `datasets` exports it)"),
       dev: s("PATH", "dev text: masked-token loss and accuracy (best/ keeps the lowest loss)"),
       split: s("NAME", "split of a DatasetDict --corpus", "train"),
@@ -466,20 +474,20 @@ export const probeTrainMlm: Command = {
     details: "K-Adapter has no masked-LM head, so LAMA probing trains a new one: a single " +
       "Linear((1 + k) * hidden -> vocab) over the final feature cat(encoder last hidden " +
       "state, adapter_1 output, ..., adapter_k output), in the order of --adapters; the " +
-      "encoder and adapters stay frozen. Lines are masked as RoBERTa pretrains (15% of the " +
-      "ordinary tokens; 80% <mask>, 10% random, 10% kept), the loss is the cross-entropy at " +
-      "the chosen positions; empty lines are skipped. Ctrl-C saves a checkpoint and stops; " +
+      "encoder and adapters stay frozen. Without --adapters (k = 0) the layer reads the last " +
+      "hidden state alone: the encoder-alone baseline trained like the adapter model's " +
+      "layer. Lines are masked as RoBERTa pretrains (15% of the ordinary tokens; 80% <mask>, " +
+      "10% random, 10% kept), the loss is the cross-entropy at the chosen positions; empty " +
+      "lines are skipped. Ctrl-C saves a checkpoint and stops; " +
       "the same command with --resume continues exactly (the masks are drawn from the seed " +
       "and the batch). mlm/ and best/ hold mlm_config.json + mlm.safetensors, for " +
-      "`kadapter probe lama --adapters ... --mlm OUT/mlm` with the same adapters.",
+      "`kadapter probe lama --adapters ... --mlm OUT/mlm` with the same adapters (or " +
+      "`--mlm OUT/mlm` alone for k = 0).",
   },
   async run(v) {
     const num = (name: string, o: Parameters<typeof numberOption>[2] = {}) =>
       numberOption(v, name, o);
     const adapters = parseAdapters(v);
-    if (adapters.length === 0) {
-      throw new UsageError("--adapters is required: the MLM layer reads their outputs");
-    }
     const opts = {
       model: requiredOption(v, "model"),
       adapters,
@@ -497,6 +505,12 @@ export const probeTrainMlm: Command = {
     };
     await initGpu();
     const r = await trainProbeMlm(opts);
-    return reportRun(r, `MLM layer written to ${r.mlmDir}`, opts.out);
+    return reportRun(
+      r,
+      `MLM layer written to ${r.mlmDir}`,
+      opts.out,
+      v,
+      "kadapter probe train-mlm",
+    );
   },
 };

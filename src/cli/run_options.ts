@@ -47,6 +47,10 @@ export function runFlags(
     "checkpoint-every": flag("N", "steps between checkpoints (always at the end and on Ctrl-C)"),
     "log-every": flag("N", "steps between loss readbacks and log lines", 10),
     resume: { type: "boolean", help: "continue the run in --out from its checkpoint" },
+    report: {
+      type: "boolean",
+      help: "also write OUT/report.html: settings, dev metrics, curves, links to the outputs",
+    },
   };
 }
 

@@ -1,16 +1,20 @@
-// The closing lines of a training command, and its exit code.
+// The closing lines of a training command, its --report page, and its exit code.
+import { writeRunReport } from "../report/run_page.ts";
 import type { TrainResult } from "../train/loop.ts";
+import type { Values } from "./options.ts";
 
 /**
  * Prints the step reached, the last loss, the dev metrics and the best checkpoint, then where
- * `what` was written. Returns 130 when Ctrl-C stopped the run (as shells report a SIGINT
- * exit), else 0.
+ * `what` was written; with --report, writes `out`/report.html titled `title`. Returns 130 when
+ * Ctrl-C stopped the run (as shells report a SIGINT exit), else 0.
  */
-export function reportRun(
+export async function reportRun(
   r: TrainResult & { dev: Record<string, number> | null; bestDir: string | null },
   what: string,
   out: string,
-): number {
+  v: Values,
+  title: string,
+): Promise<number> {
   const loss = r.losses.length ? ` loss ${r.losses.at(-1)!.toFixed(4)}` : "";
   const dev = r.dev
     ? "; dev " + Object.entries(r.dev).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(", ")
@@ -20,5 +24,6 @@ export function reportRun(
     : "";
   console.log(`step ${r.step}/${r.totalSteps}:${loss}${dev}${best}`);
   console.log(`${what}; curves in ${out}/curves.svg`);
+  if (v.report === true) console.log(`report in ${await writeRunReport(out, title)}`);
   return r.interrupted ? 130 : 0;
 }

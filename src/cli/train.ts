@@ -160,7 +160,13 @@ function command(task: InfusionTask): Command {
       };
       await initGpu();
       const r = await pretrain(opts);
-      return reportRun(r, `adapter written to ${r.adapterDir}`, opts.out);
+      return reportRun(
+        r,
+        `adapter written to ${r.adapterDir}`,
+        opts.out,
+        v,
+        `kadapter train ${task}`,
+      );
     },
   };
 }

@@ -3,11 +3,15 @@
 // new one, never half.
 import { basename, dirname, join } from "node:path";
 
-/** Creates `path` through a temporary file in the same directory that `fill` writes. */
+/**
+ * Creates `path` (and its folder) through a temporary file in the same directory that `fill`
+ * writes.
+ */
 export async function writeFileAtomic(
   path: string,
   fill: (file: Deno.FsFile) => Promise<void>,
 ): Promise<void> {
+  await Deno.mkdir(dirname(path), { recursive: true });
   const tmp = join(dirname(path), `.${basename(path)}.${crypto.randomUUID().slice(0, 8)}.tmp`);
   const file = await Deno.open(tmp, { write: true, createNew: true });
   try {

@@ -1,8 +1,13 @@
-// Atomic folder writes: create, replace, a failing fill leaves the old folder and no temporary,
+// Atomic file and folder writes: create, replace, a failing fill leaves the old folder and no temporary,
 // stale temporaries are cleaned and a cut swap is repaired.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { leftoverTemps, recover, writeFolderAtomic } from "../../src/formats/atomic.ts";
+import {
+  leftoverTemps,
+  recover,
+  writeFolderAtomic,
+  writeTextAtomic,
+} from "../../src/formats/atomic.ts";
 
 async function withTemp(fn: (root: string) => Promise<void>): Promise<void> {
   const root = await Deno.makeTempDir();
@@ -22,6 +27,15 @@ Deno.test("writeFolderAtomic: creates the folder and its parents", () =>
     await writeFolderAtomic(dir, (tmp) => Deno.writeTextFile(join(tmp, "x.txt"), "1"));
     assert.equal(await Deno.readTextFile(join(dir, "x.txt")), "1");
     assert.deepEqual(await names(join(root, "a", "b")), ["out"]);
+  }));
+
+Deno.test("writeTextAtomic: creates the file's folder and leaves no temporary", () =>
+  withTemp(async (root) => {
+    const path = join(root, "a", "b", "out.txt");
+    await writeTextAtomic(path, "1");
+    await writeTextAtomic(path, "2");
+    assert.equal(await Deno.readTextFile(path), "2");
+    assert.deepEqual(await names(join(root, "a", "b")), ["out.txt"]);
   }));
 
 Deno.test("writeFolderAtomic: replaces an existing folder whole", () =>

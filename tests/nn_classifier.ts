@@ -1,13 +1,14 @@
-// A small BERT-style sequence classifier: embeddings, encoder, and RoBERTa's
-// classification head on the first token (dropout, dense, tanh, dropout, out_proj).
-import { DropoutRng, reshape, slice, tanh, type Tensor } from "../tensor/mod.ts";
-import type { TransformerConfig } from "./config.ts";
-import { Dropout } from "./dropout.ts";
-import { Embeddings } from "./embeddings.ts";
-import { Rng } from "./init.ts";
-import { Linear } from "./linear.ts";
-import { Module } from "./module.ts";
-import { Encoder } from "./transformer.ts";
+// A small BERT-style sequence classifier built from the nn modules, for the tests that train a
+// whole transformer from scratch: embeddings, encoder, and RoBERTa's classification head on
+// the first token (dropout, dense, tanh, dropout, out_proj).
+import { DropoutRng, reshape, slice, tanh, type Tensor } from "../src/tensor/mod.ts";
+import type { TransformerConfig } from "../src/nn/config.ts";
+import { Dropout } from "../src/nn/dropout.ts";
+import { Embeddings } from "../src/nn/embeddings.ts";
+import { Rng } from "../src/nn/init.ts";
+import { Linear } from "../src/nn/linear.ts";
+import { Module } from "../src/nn/module.ts";
+import { Encoder } from "../src/nn/transformer.ts";
 
 export interface ClassifierConfig extends TransformerConfig {
   vocab: number;

@@ -1,0 +1,111 @@
+// The command table and dispatcher: reads the command name (one or two words) and hands the
+// rest to src/cli/<command>.ts. The demo runs its stages through here, as a user would.
+import { parseArgs } from "node:util";
+import { type Command, parseCommand, UsageError } from "./options.ts";
+import { doctor } from "./doctor.ts";
+import { demo } from "./demo.ts";
+import { encode } from "./encode.ts";
+import { modelInit } from "./model.ts";
+import { modelPretrain } from "./model_pretrain.ts";
+import { dataConvert } from "./data.ts";
+import { trainFac, trainLin } from "./train.ts";
+import { probeLama, probeTrainMlm } from "./probe.ts";
+import {
+  evalEntityTyping,
+  evalMultipleChoice,
+  evalRelation,
+  evalSpanQa,
+  finetuneEntityTyping,
+  finetuneMultipleChoice,
+  finetuneRelation,
+  finetuneSpanQa,
+  predictEntityTyping,
+  predictMultipleChoice,
+  predictRelation,
+  predictSpanQa,
+} from "./finetune.ts";
+import config from "../../deno.json" with { type: "json" };
+
+/** Two-word names ("model init") are a command group's subcommands. */
+export const COMMANDS: Record<string, Command> = {
+  doctor,
+  demo,
+  "model init": modelInit,
+  "model pretrain": modelPretrain,
+  "data convert": dataConvert,
+  "train fac": trainFac,
+  "train lin": trainLin,
+  "probe lama": probeLama,
+  "probe train-mlm": probeTrainMlm,
+  "finetune entity-typing": finetuneEntityTyping,
+  "finetune relation": finetuneRelation,
+  "finetune multiple-choice": finetuneMultipleChoice,
+  "finetune span-qa": finetuneSpanQa,
+  "eval entity-typing": evalEntityTyping,
+  "eval relation": evalRelation,
+  "eval multiple-choice": evalMultipleChoice,
+  "eval span-qa": evalSpanQa,
+  "predict entity-typing": predictEntityTyping,
+  "predict relation": predictRelation,
+  "predict multiple-choice": predictMultipleChoice,
+  "predict span-qa": predictSpanQa,
+  encode,
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
+  return [
+    `kadapter ${config.version}: K-Adapter knowledge adapters on a frozen RoBERTa, on WebGPU`,
+    "",
+    "Usage: kadapter <command> [options]",
+    "",
+    "Commands:",
+    ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(width)}${c.spec.summary}`),
+    "",
+    "Options:",
+    "  -h, --help     show this help (kadapter <command> --help: the command's options)",
+    "  -V, --version  show the version",
+  ].join("\n");
+}
+
+export async function runCli(args: string[]): Promise<number> {
+  const { tokens } = parseArgs({
+    args,
+    options: { help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "V" } },
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  // Options before the command are kadapter's own; everything after belongs to the command.
+  const first = tokens.find((t) => t.kind === "positional");
+  for (const t of tokens) {
+    if (first && t.index >= first.index) break;
+    if (t.kind !== "option") continue;
+    if (t.name === "help" || t.name === "version") {
+      console.log(t.name === "help" ? usage() : config.version);
+      return 0;
+    }
+    throw new UsageError(`unknown option ${t.rawName}`);
+  }
+  if (!first) {
+    console.log(usage());
+    return 0;
+  }
+  let name = first.value, rest = args.slice(first.index + 1);
+  const subcommands = Object.keys(COMMANDS).filter((n) => n.startsWith(`${name} `));
+  if (subcommands.length > 0) {
+    name = `${name} ${rest[0] ?? ""}`;
+    rest = rest.slice(1);
+    if (!COMMANDS[name]) {
+      throw new UsageError(
+        `"${first.value}" needs a subcommand: ${
+          subcommands.map((n) => n.split(" ")[1]).join(", ")
+        }`,
+      );
+    }
+  }
+  const command = COMMANDS[name];
+  if (!command) throw new UsageError(`unknown command "${first.value}"`);
+  const values = parseCommand(command.spec, rest);
+  return values ? await command.run(values) : 0;
+}
