@@ -25,6 +25,9 @@ Deno.test("html helpers escape text and lay out tables", () => {
   assert.match(t, /<caption>cap<\/caption>/);
   assert.match(t, /<td>&lt;b&gt;<\/td><td class="num">0.5000<\/td>/);
   assert.match(t, /<td>–<\/td>/);
+  const scores = table(["model", "F1"], [["RoBERTa", "50.00"]], undefined, true);
+  assert.match(scores, /<th>model<\/th><th class="num">F1<\/th>/);
+  assert.match(scores, /<td>RoBERTa<\/td><td class="num">50.00<\/td>/);
   const html = page("a & b", "<p>x</p>");
   assert.match(html, /^<!DOCTYPE html>/);
   assert.match(html, /<title>a &amp; b<\/title>/);

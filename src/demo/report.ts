@@ -37,7 +37,7 @@ const PAPER = table(
 );
 
 function resultTable(t: ResultTable): string {
-  return table(t.head, t.rows.map(([name, ...xs]) => [name, ...xs.map(pct)]), t.title) +
+  return table(t.head, t.rows.map(([name, ...xs]) => [name, ...xs.map(pct)]), t.title, true) +
     `<p class="note">${esc(t.note)}</p>`;
 }
 

@@ -14,10 +14,10 @@ export class Html {
 
 export type Cell = string | number | Html | null;
 
-const cell = (c: Cell, tag: "td" | "th"): string => {
+const cell = (c: Cell, tag: "td" | "th", num = false): string => {
   if (c instanceof Html) return `<${tag}>${c.html}</${tag}>`;
-  if (typeof c === "number") return `<${tag} class="num">${esc(fmt(c))}</${tag}>`;
-  return `<${tag}>${c === null ? "–" : esc(c)}</${tag}>`;
+  const attr = num || typeof c === "number" ? ' class="num"' : "";
+  return `<${tag}${attr}>${typeof c === "number" ? fmt(c) : c === null ? "–" : esc(c)}</${tag}>`;
 };
 
 /** Numbers as tables print them: integers as they are, others to 4 decimals. */
@@ -25,14 +25,15 @@ export function fmt(x: number): string {
   return Number.isInteger(x) ? String(x) : x.toFixed(4);
 }
 
-export function table(head: Cell[], rows: Cell[][], caption?: string): string {
+/** `scores`: every column after the first holds numbers (formatted), aligned as numbers. */
+export function table(head: Cell[], rows: Cell[][], caption?: string, scores = false): string {
+  const row = (r: Cell[], tag: "td" | "th") =>
+    `<tr>${r.map((c, j) => cell(c, tag, scores && j > 0)).join("")}</tr>`;
   return [
     "<table>",
     caption ? `<caption>${esc(caption)}</caption>` : "",
-    `<thead><tr>${head.map((c) => cell(c, "th")).join("")}</tr></thead>`,
-    `<tbody>${
-      rows.map((r) => `<tr>${r.map((c) => cell(c, "td")).join("")}</tr>`).join("")
-    }</tbody>`,
+    `<thead>${row(head, "th")}</thead>`,
+    `<tbody>${rows.map((r) => row(r, "td")).join("")}</tbody>`,
     "</table>",
   ].join("");
 }
