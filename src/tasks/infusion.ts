@@ -7,7 +7,7 @@ import { countRows, readRows } from "../formats/arrow.ts";
 import type { Rows, SchemaName } from "../formats/schemas.ts";
 import { cast, noGrad, type Tensor, tidy } from "../tensor/mod.ts";
 import { Progress, type ProgressOptions } from "../train/progress.ts";
-import type { Example, Examples, PaddedBatch } from "./examples.ts";
+import type { Example, PaddedBatch } from "./examples.ts";
 
 /** What a head reads: the encoder's last hidden state and the adapter output, both f32. */
 export interface Features {
@@ -55,14 +55,15 @@ export interface LoadReport {
 }
 
 /**
- * Streams a dataset's rows through `encode` into `into`; a string from `encode` skips the row
- * and counts it under that reason, so nothing is dropped silently.
+ * Streams a dataset's rows through `encode` into `into` (an example store, or a store of
+ * groups such as a question's choices); a string from `encode` skips the row and counts it
+ * under that reason, so nothing is dropped silently.
  */
-export async function loadExamples<S extends SchemaName>(
+export async function loadExamples<S extends SchemaName, T extends object = Example>(
   path: string,
   schema: S,
-  encode: (row: Rows[S]) => Example | string,
-  into: Examples,
+  encode: (row: Rows[S]) => T | string,
+  into: { add(x: T): void },
   opts: { split?: string; limit?: number; label?: string; progress?: ProgressOptions } = {},
 ): Promise<LoadReport> {
   const total = Math.min(await countRows(path, opts.split), opts.limit ?? Infinity);

@@ -8,16 +8,14 @@
 // Examples store (so padBatch works on it), consecutively per group, plus a table of group
 // offsets and per-group integer values (here the gold choice). Span QA reuses it (a question's
 // paragraphs are its group).
-import { countRows, readRows } from "../formats/arrow.ts";
-import type { MultipleChoiceRow, Rows, SchemaName } from "../formats/schemas.ts";
+import type { MultipleChoiceRow } from "../formats/schemas.ts";
 import type { RobertaTokenizer } from "../formats/tokenizer.ts";
 import { type ChoiceHead, choiceLoss } from "../models/task_heads.ts";
 import type { Tensor } from "../tensor/mod.ts";
-import { Progress, type ProgressOptions } from "../train/progress.ts";
 import { argmax, choiceAccuracy } from "./downstream_metrics.ts";
 import type { TaskFeatures } from "./entity_typing.ts";
 import { type Example, Examples, padBatch } from "./examples.ts";
-import { evaluateBatches, type LoadReport } from "./infusion.ts";
+import { evaluateBatches } from "./infusion.ts";
 
 /** Max length of the released code for CosmosQA. */
 export const CHOICE_MAX_LENGTH = 256;
@@ -125,41 +123,6 @@ export class GroupedExamples {
   maxLength(g: number): number {
     return Math.max(...this.sequences(g).map((i) => this.seqs.ids(i).length));
   }
-}
-
-/**
- * Streams a dataset's rows through `encode` into `into`, as loadExamples does for single
- * sequences: a string from `encode` skips the row and is counted under that reason.
- */
-export async function loadGroups<S extends SchemaName, G extends Group>(
-  path: string,
-  schema: S,
-  encode: (row: Rows[S]) => G | string,
-  into: { add(g: G): void },
-  opts: { split?: string; limit?: number; label?: string; progress?: ProgressOptions } = {},
-): Promise<LoadReport> {
-  const total = Math.min(await countRows(path, opts.split), opts.limit ?? Infinity);
-  const bar = new Progress(total, { label: opts.label ?? "encode", ...opts.progress });
-  const report: LoadReport = { rows: 0, kept: 0, skipped: new Map() };
-  try {
-    for await (const rows of readRows(path, schema, opts.split)) {
-      for (const row of rows) {
-        if (report.rows >= total) break;
-        report.rows++;
-        const e = encode(row);
-        if (typeof e === "string") report.skipped.set(e, (report.skipped.get(e) ?? 0) + 1);
-        else {
-          into.add(e);
-          report.kept++;
-        }
-      }
-      bar.tick(rows.length);
-      if (report.rows >= total) break;
-    }
-  } finally {
-    bar.finish();
-  }
-  return report;
 }
 
 /** Multiple-choice examples: `choices` sequences per group, group value `label`. */

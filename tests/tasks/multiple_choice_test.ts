@@ -15,13 +15,12 @@ import {
   choiceStats,
   encodeChoice,
   evaluateChoice,
-  loadGroups,
   predictChoice,
   SKIP_CHOICE_COUNT,
 } from "../../src/tasks/multiple_choice.ts";
 import { argmax, choiceAccuracy } from "../../src/tasks/downstream_metrics.ts";
 import { padBatch, type PaddedBatch } from "../../src/tasks/examples.ts";
-import { skippedText } from "../../src/tasks/infusion.ts";
+import { loadExamples, skippedText } from "../../src/tasks/infusion.ts";
 import { Tensor } from "../../src/tensor/mod.ts";
 import { crossEntropy, linear, nd } from "../reference.ts";
 import { assertClose, read, run, test } from "../setup.ts";
@@ -97,7 +96,7 @@ Deno.test("choice: loading the bundled dev split", async () => {
   for await (const r of readRows(DEV, "multiple-choice")) rows.push(...r);
   const stats = choiceStats();
   const ex = new ChoiceExamples(tok.vocabSize);
-  const report = await loadGroups(
+  const report = await loadExamples(
     DEV,
     "multiple-choice",
     (row) => encodeChoice(tok, row, 256, { stats }),
@@ -119,7 +118,7 @@ Deno.test("choice: loading the bundled dev split", async () => {
   // A short max length cuts (and counts) every example, and nothing is longer.
   const short = choiceStats();
   const cut = new ChoiceExamples(tok.vocabSize);
-  await loadGroups(
+  await loadExamples(
     DEV,
     "multiple-choice",
     (row) => encodeChoice(tok, row, 16, { stats: short }),

@@ -19,7 +19,7 @@ import {
   SpanQaExamples,
   spanStats,
 } from "../../src/tasks/span_qa.ts";
-import { loadGroups } from "../../src/tasks/multiple_choice.ts";
+import { loadExamples } from "../../src/tasks/infusion.ts";
 import { normalizeAnswer, qaScores } from "../../src/tasks/downstream_metrics.ts";
 import { padBatch, type PaddedBatch } from "../../src/tasks/examples.ts";
 import { Tensor } from "../../src/tensor/mod.ts";
@@ -142,7 +142,7 @@ Deno.test("span: loading the bundled splits finds every answer", async () => {
     for await (const r of readRows(path, "span-qa")) rows.push(...r);
     const stats = spanStats();
     const ex = new SpanQaExamples(tok.vocabSize);
-    const report = await loadGroups(
+    const report = await loadExamples(
       path,
       "span-qa",
       (row) => encodeSpanQa(tok, row, 256, { train: true, stats }),
@@ -186,7 +186,7 @@ function featuresOf(seed: number) {
 
 async function devExamples(n: number, train: boolean) {
   const ex = new SpanQaExamples(tok.vocabSize);
-  await loadGroups(DEV, "span-qa", (row) => encodeSpanQa(tok, row, 256, { train }), ex, {
+  await loadExamples(DEV, "span-qa", (row) => encodeSpanQa(tok, row, 256, { train }), ex, {
     limit: n,
     progress: { write: () => {} },
   });
