@@ -24,6 +24,7 @@ import {
   EvalTracker,
   loopOptions,
   openRun,
+  runConfig,
   RunError,
   type RunSettings,
   sayer,
@@ -191,17 +192,9 @@ export async function mlmPretrain(o: MlmPretrainOptions): Promise<MlmPretrainRes
       model: o.model,
       corpus: o.corpus,
       dev: o.dev ?? null,
-      batch: o.batch,
-      accumulate: o.accumulate ?? 1,
-      lr: o.lr,
-      epochs: o.epochs,
-      steps: o.steps ?? null,
-      warmup: o.warmup,
-      weightDecay: o.weightDecay,
-      maxGradNorm: o.maxGradNorm,
+      ...runConfig(o),
       maxLength,
       maskProb: o.maskProb,
-      seed: o.seed,
     };
     await openRun(o.out, o.resume, config, FIXED);
     const m = masking(tok, d.vocab, o.maskProb);

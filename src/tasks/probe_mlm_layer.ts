@@ -37,7 +37,14 @@ import {
   tidy,
 } from "../tensor/mod.ts";
 import { train, type TrainResult } from "../train/loop.ts";
-import { EvalTracker, loopOptions, openRun, type RunSettings, sayer } from "../train/run.ts";
+import {
+  EvalTracker,
+  loopOptions,
+  openRun,
+  runConfig,
+  type RunSettings,
+  sayer,
+} from "../train/run.ts";
 import type { Examples } from "./examples.ts";
 import { ProbeError } from "./lama_probe.ts";
 import {
@@ -486,16 +493,8 @@ export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult>
     adapters: o.adapters.map((a) => `${a.name}=${a.dir}`),
     corpus: o.corpus,
     dev: o.dev ?? null,
-    batch: o.batch,
-    accumulate: o.accumulate ?? 1,
-    lr: o.lr,
-    epochs: o.epochs,
-    steps: o.steps ?? null,
-    warmup: o.warmup,
-    weightDecay: o.weightDecay,
-    maxGradNorm: o.maxGradNorm,
+    ...runConfig(o),
     maxLength: o.maxLength,
-    seed: o.seed,
     maskProbability: probability,
     limit: o.limit ?? null,
   };

@@ -102,6 +102,21 @@ export interface RunSettings {
   say?: (line: string) => void;
 }
 
+/** The shared settings as every run records them (start record, checkpoint, --resume check). */
+export function runConfig(o: RunSettings): Record<string, unknown> {
+  return {
+    batch: o.batch,
+    accumulate: o.accumulate ?? 1,
+    lr: o.lr,
+    epochs: o.epochs,
+    steps: o.steps ?? null,
+    warmup: o.warmup,
+    weightDecay: o.weightDecay,
+    maxGradNorm: o.maxGradNorm,
+    seed: o.seed,
+  };
+}
+
 /** The run's status-line printer. */
 export function sayer(o: RunSettings): (line: string) => void {
   return o.say ?? ((line) => console.log(line));
