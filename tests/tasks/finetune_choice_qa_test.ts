@@ -5,13 +5,6 @@
 // examples are paragraphs (--batch counts them) and the CLI presets apply.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initGpu } from "../../src/gpu/device.ts";
-import { writeRobertaTokenizer } from "../../src/formats/bpe_vocab.ts";
-import { adapterConfig } from "../../src/models/adapter_config.ts";
-import { saveAdapterFolder } from "../../src/models/adapter_folder.ts";
-import { AdapterModel } from "../../src/models/kadapter.ts";
-import { presetConfig } from "../../src/models/roberta_config.ts";
-import { RobertaModel } from "../../src/models/roberta.ts";
 import { finetune, type FinetuneOptions, loadFinetuned } from "../../src/tasks/finetune.ts";
 import {
   evalMultipleChoice,
@@ -20,34 +13,15 @@ import {
   predictMultipleChoice,
   predictSpanQa,
 } from "../../src/cli/finetune.ts";
-import { parseCommand } from "../../src/cli/options.ts";
+import { cli, DATA, finetuneFixture, runOptions } from "./finetune_fixture.ts";
 
-const DATA = new URL("../../data/tasks/", import.meta.url).pathname;
 const CHOICE = {
   train: join(DATA, "multiple_choice_train.arrow"),
   dev: join(DATA, "multiple_choice_dev.arrow"),
 };
 const SPAN = { train: join(DATA, "span_qa_train.arrow"), dev: join(DATA, "span_qa_dev.arrow") };
 
-await initGpu();
-const root = await Deno.makeTempDir({ prefix: "kadapter_finetune_qa_" });
-const modelDir = join(root, "tiny");
-const facDir = join(root, "fac"), linDir = join(root, "lin");
-{
-  const vocab = await writeRobertaTokenizer(modelDir, { merges: 2000, maxLength: 128 });
-  const m = new RobertaModel(presetConfig("tiny", vocab), 3, { lmHead: false });
-  await m.save(modelDir);
-  const base = { model_type: "roberta", hidden_size: 64, num_hidden_layers: 2, vocab_size: vocab };
-  for (const [name, dir, seed] of [["fac", facDir, 5], ["lin", linDir, 6]] as const) {
-    const ac = adapterConfig(64, 2, { adapterHidden: 32, heads: 2, intermediate: 64, layers: 1 });
-    const a = new AdapterModel(ac, seed);
-    await saveAdapterFolder(dir, a, { name, task: name, base });
-    a.dispose();
-  }
-  m.dispose();
-}
-globalThis.addEventListener("unload", () => Deno.removeSync(root, { recursive: true }));
-
+const { root, modelDir, facDir, linDir } = await finetuneFixture("kadapter_finetune_qa_");
 const quiet = { write: () => {}, tty: false };
 const adapters = [{ name: "fac", dir: facDir }, { name: "lin", dir: linDir }];
 
@@ -56,47 +30,13 @@ function options(
   out: string,
   over: Partial<FinetuneOptions> = {},
 ): FinetuneOptions {
-  return {
-    task,
-    model: modelDir,
+  return runOptions(task, modelDir, task === "span-qa" ? SPAN : CHOICE, out, {
     adapters,
-    untrainedAdapter: false,
-    fusion: "concat",
-    freezeEncoder: false,
-    trainAdapters: false,
-    ...(task === "span-qa" ? SPAN : CHOICE),
-    out,
     batch: 8,
-    accumulate: 1,
-    lr: 1e-3,
-    epochs: 1,
-    warmup: 5,
-    weightDecay: 0,
-    maxGradNorm: 1,
     maxLength: 128,
-    seed: 42,
-    headDropout: 0.1,
-    evalBatch: 64,
     logEvery: 5,
-    resume: false,
-    progress: quiet,
-    say: () => {},
     ...over,
-  };
-}
-
-/** Runs a command as main.ts would, in this process. */
-async function cli(command: typeof evalSpanQa, args: string[]): Promise<number> {
-  const values = parseCommand(command.spec, args);
-  assert.ok(values);
-  const log = console.log, error = console.error;
-  console.log = console.error = () => {};
-  try {
-    return await command.run(values);
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
+  });
 }
 
 const MC_STEPS = 100, SPAN_STEPS = 60;

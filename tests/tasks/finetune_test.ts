@@ -5,13 +5,6 @@
 // `predict` writes them as JSON lines; an existing run is refused without --resume.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initGpu } from "../../src/gpu/device.ts";
-import { writeRobertaTokenizer } from "../../src/formats/bpe_vocab.ts";
-import { adapterConfig } from "../../src/models/adapter_config.ts";
-import { saveAdapterFolder } from "../../src/models/adapter_folder.ts";
-import { AdapterModel } from "../../src/models/kadapter.ts";
-import { presetConfig } from "../../src/models/roberta_config.ts";
-import { RobertaModel } from "../../src/models/roberta.ts";
 import { finetune, type FinetuneOptions, loadFinetuned } from "../../src/tasks/finetune.ts";
 import {
   evalEntityTyping,
@@ -19,10 +12,9 @@ import {
   finetuneRelation,
   predictEntityTyping,
 } from "../../src/cli/finetune.ts";
-import { parseCommand } from "../../src/cli/options.ts";
+import { cli, DATA, finetuneFixture, runOptions } from "./finetune_fixture.ts";
 import { RunError } from "../../src/train/run.ts";
 
-const DATA = new URL("../../data/tasks/", import.meta.url).pathname;
 const TYPING = {
   train: join(DATA, "entity_typing_train.arrow"),
   dev: join(DATA, "entity_typing_dev.arrow"),
@@ -32,26 +24,7 @@ const RELATION = {
   dev: join(DATA, "relation_dev.arrow"),
 };
 
-await initGpu();
-const root = await Deno.makeTempDir({ prefix: "kadapter_finetune_" });
-const modelDir = join(root, "tiny");
-const facDir = join(root, "fac"), linDir = join(root, "lin");
-{
-  const vocab = await writeRobertaTokenizer(modelDir, { merges: 2000, maxLength: 128 });
-  const config = presetConfig("tiny", vocab);
-  const m = new RobertaModel(config, 3, { lmHead: false });
-  await m.save(modelDir);
-  const base = { model_type: "roberta", hidden_size: 64, num_hidden_layers: 2, vocab_size: vocab };
-  for (const [name, dir, seed] of [["fac", facDir, 5], ["lin", linDir, 6]] as const) {
-    const ac = adapterConfig(64, 2, { adapterHidden: 32, heads: 2, intermediate: 64, layers: 1 });
-    const a = new AdapterModel(ac, seed);
-    await saveAdapterFolder(dir, a, { name, task: name, base });
-    a.dispose();
-  }
-  m.dispose();
-}
-globalThis.addEventListener("unload", () => Deno.removeSync(root, { recursive: true }));
-
+const { root, modelDir, facDir, linDir } = await finetuneFixture("kadapter_finetune_");
 const quiet = { write: () => {}, tty: false };
 
 function options(
@@ -59,50 +32,10 @@ function options(
   out: string,
   over: Partial<FinetuneOptions> = {},
 ): FinetuneOptions {
-  return {
-    task,
-    model: modelDir,
-    adapters: [],
-    untrainedAdapter: false,
-    fusion: "concat",
-    freezeEncoder: false,
-    trainAdapters: false,
-    ...(task === "relation" ? RELATION : TYPING),
-    out,
-    batch: 16,
-    accumulate: 1,
-    lr: 1e-3,
-    epochs: 1,
-    warmup: 5,
-    weightDecay: 0,
-    maxGradNorm: 1,
-    maxLength: 64,
-    seed: 42,
-    headDropout: 0.1,
-    evalBatch: 64,
-    logEvery: 10,
-    resume: false,
-    progress: quiet,
-    say: () => {},
-    ...over,
-  };
+  return runOptions(task, modelDir, task === "relation" ? RELATION : TYPING, out, over);
 }
 
 const adapter = (name: "fac" | "lin") => ({ name, dir: name === "fac" ? facDir : linDir });
-
-/** Runs a command as main.ts would, in this process. */
-async function cli(command: typeof evalEntityTyping, args: string[]): Promise<number> {
-  const values = parseCommand(command.spec, args);
-  assert.ok(values);
-  const log = console.log, error = console.error;
-  console.log = console.error = () => {};
-  try {
-    return await command.run(values);
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 Deno.test("entity typing with F+L learns; model/ reloads to the same predictions; eval, predict", async () => {
   const out = join(root, "typing");
