@@ -9,13 +9,15 @@ import "../tasks/finetune_choice_qa.ts"; // registers multiple-choice and span-q
 import { RunError } from "../train/run.ts";
 import { parseAdapters } from "./encode.ts";
 import {
+  choiceOption as choice,
   type Command,
   type CommandSpec,
   numberOption,
+  optionalNumber as optional,
   type OptionSpec,
   requiredOption,
+  stringOption as s,
   UsageError,
-  type Values,
 } from "./options.ts";
 import { reportRun } from "./run_summary.ts";
 import { readRunFlags, runFlags } from "./run_options.ts";
@@ -106,24 +108,7 @@ const show = (p: FinetunePreset) =>
   (p.steps ? `${p.steps} steps` : `${p.epochs} epochs`) + `, max length ${p.maxLength}` +
   (p.figer ? ", FIGER evaluation" : "") + ` (${p.source})`;
 
-const s = (arg: string, help: string, def?: string): OptionSpec => ({
-  type: "string",
-  arg,
-  help,
-  ...(def !== undefined ? { default: def } : {}),
-});
 const flag = (help: string): OptionSpec => ({ type: "boolean", help });
-
-const optional = (v: Values, name: string, o: Parameters<typeof numberOption>[2] = {}) =>
-  v[name] === undefined ? undefined : numberOption(v, name, o);
-
-function choice<T extends string>(v: Values, name: string, allowed: readonly T[]): T {
-  const x = v[name];
-  if (!allowed.includes(x as T)) {
-    throw new UsageError(`--${name} must be one of ${allowed.join(", ")}, got ${x}`);
-  }
-  return x as T;
-}
 
 function spec(task: string, presets: Record<string, FinetunePreset>): CommandSpec {
   const names = Object.keys(presets);

@@ -6,20 +6,13 @@ import {
   type Command,
   type CommandSpec,
   numberOption,
-  type OptionSpec,
+  optionalNumber as optional,
   requiredOption,
+  stringOption as s,
   UsageError,
-  type Values,
 } from "./options.ts";
 import { reportRun } from "./run_summary.ts";
 import { readRunFlags, runFlags } from "./run_options.ts";
-
-const s = (arg: string, help: string, def?: string): OptionSpec => ({
-  type: "string",
-  arg,
-  help,
-  ...(def !== undefined ? { default: def } : {}),
-});
 
 const spec: CommandSpec = {
   name: "model pretrain",
@@ -56,9 +49,6 @@ const spec: CommandSpec = {
     "Example: kadapter model pretrain --model tiny --corpus data/world/corpus.arrow " +
     "--out runs/world --steps 2000 --warmup 100",
 };
-
-const optional = (v: Values, name: string, o: Parameters<typeof numberOption>[2] = {}) =>
-  v[name] === undefined ? undefined : numberOption(v, name, o);
 
 export const modelPretrain: Command = {
   spec,

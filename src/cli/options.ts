@@ -102,3 +102,30 @@ export function numberOption(
   }
   return n;
 }
+
+/** A string option's spec: its placeholder, help and default (shown in --help). */
+export function stringOption(arg: string, help: string, def?: string | number): OptionSpec {
+  return { type: "string", arg, help, ...(def !== undefined ? { default: String(def) } : {}) };
+}
+
+/** A numeric option as numberOption reads it, or undefined when it is not given. */
+export function optionalNumber(
+  values: Values,
+  name: string,
+  range: Parameters<typeof numberOption>[2] = {},
+): number | undefined {
+  return values[name] === undefined ? undefined : numberOption(values, name, range);
+}
+
+/** A string option that must be one of `allowed`. */
+export function choiceOption<T extends string>(
+  values: Values,
+  name: string,
+  allowed: readonly T[],
+): T {
+  const x = values[name];
+  if (!allowed.includes(x as T)) {
+    throw new UsageError(`--${name} must be one of ${allowed.join(", ")}, got ${x}`);
+  }
+  return x as T;
+}

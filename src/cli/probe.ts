@@ -36,8 +36,9 @@ import { parseAdapters } from "./encode.ts";
 import {
   type Command,
   numberOption,
-  type OptionSpec,
+  optionalNumber as optional,
   requiredOption,
+  stringOption as s,
   UsageError,
   type Values,
 } from "./options.ts";
@@ -433,15 +434,6 @@ async function uhnNameFilter(
     if (model === null) m.dispose();
   }
 }
-
-const s = (arg: string, help: string, def?: string): OptionSpec => ({
-  type: "string",
-  arg,
-  help,
-  ...(def !== undefined ? { default: def } : {}),
-});
-const optional = (v: Values, name: string, o: Parameters<typeof numberOption>[2] = {}) =>
-  v[name] === undefined ? undefined : numberOption(v, name, o);
 
 export const probeTrainMlm: Command = {
   spec: {

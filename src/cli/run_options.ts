@@ -1,7 +1,13 @@
 // The flags every training command shares (batch, schedule, seed, evaluation and checkpoint
 // cadence, --resume), declared and read in one place; each command adds its own around them.
 import type { RunSettings } from "../train/run.ts";
-import { numberOption, type OptionSpec, UsageError, type Values } from "./options.ts";
+import {
+  numberOption,
+  type OptionSpec,
+  stringOption as flag,
+  UsageError,
+  type Values,
+} from "./options.ts";
 
 /** Per-command defaults; one left out is the preset's, shown as "(preset)" in --help. */
 export interface RunDefaults {
@@ -11,13 +17,6 @@ export interface RunDefaults {
   warmup?: number;
   weightDecay?: number;
 }
-
-const flag = (arg: string, help: string, def?: number | string): OptionSpec => ({
-  type: "string",
-  arg,
-  help,
-  ...(def !== undefined ? { default: String(def) } : {}),
-});
 
 /** `help.batch` and `help.seed` describe what a batch holds and what the seed drives. */
 export function runFlags(

@@ -4,11 +4,14 @@ import { initGpu } from "../gpu/device.ts";
 import { type InfusionTask, pretrain } from "../tasks/pretrain.ts";
 import type { AdapterConfig } from "../models/adapter_config.ts";
 import {
+  choiceOption as choice,
   type Command,
   type CommandSpec,
   numberOption,
+  optionalNumber as optional,
   type OptionSpec,
   requiredOption,
+  stringOption as s,
   UsageError,
   type Values,
 } from "./options.ts";
@@ -41,12 +44,6 @@ const show = (task: InfusionTask, p: Preset) =>
   `${p.maxLength}` + (task === "lin" ? `, loss ${p.loss}` : "");
 
 function spec(task: InfusionTask): CommandSpec {
-  const s = (arg: string, help: string, def?: string): OptionSpec => ({
-    type: "string",
-    arg,
-    help,
-    ...(def !== undefined ? { default: def } : {}),
-  });
   const what = task === "fac"
     ? "the factual adapter: relation classification on T-REx-rc (trex-rc schema)"
     : "the linguistic adapter: dependency head prediction (dependency schema)";
@@ -90,17 +87,6 @@ function spec(task: InfusionTask): CommandSpec {
       "best/ are adapter folders: adapter_config.json + adapter.safetensors, with the " +
       "pretraining head as head_config.json + model_head.safetensors.",
   };
-}
-
-const optional = (v: Values, name: string, o: Parameters<typeof numberOption>[2] = {}) =>
-  v[name] === undefined ? undefined : numberOption(v, name, o);
-
-function choice<T extends string>(v: Values, name: string, allowed: readonly T[]): T {
-  const x = v[name];
-  if (!allowed.includes(x as T)) {
-    throw new UsageError(`--${name} must be one of ${allowed.join(", ")}, got ${x}`);
-  }
-  return x as T;
 }
 
 function adapterOptions(v: Values): Partial<AdapterConfig> {
