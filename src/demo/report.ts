@@ -44,7 +44,7 @@ function resultTable(t: ResultTable): string {
 function stageSection(s: Stage, rec: StageRecord | undefined, out: string): string {
   const took = rec?.seconds == null ? "done by an earlier run" : `${rec.seconds.toFixed(1)} s`;
   const head = `<p><code>kadapter ${esc(s.args.join(" "))}</code> (${esc(took)})</p>`;
-  if (s.run) return runSection(s.run, s.title, out, 3).replace("</h3>", `</h3>${head}`);
+  if (s.run) return runSection(s.run, s.title, out, 3, head);
   const output = relative(out, s.output);
   return `<h3>${esc(s.title)}</h3>${head}<p>output: ${link(output, output).html}</p>`;
 }

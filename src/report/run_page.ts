@@ -47,14 +47,18 @@ export function outputLinks(dir: string, from: string): Html {
 
 /**
  * The HTML of a run folder's section: `level` is the heading level, `from` the folder of the
- * page it goes in (for relative links).
+ * page it goes in (for relative links), `intro` HTML placed under the heading.
  */
-export function runSection(dir: string, title: string, from: string, level = 2): string {
+export function runSection(
+  dir: string,
+  title: string,
+  from: string,
+  level = 2,
+  intro = "",
+): string {
+  const heading = `<h${level}>${esc(title)}</h${level}>${intro}`;
   const path = join(dir, "metrics.jsonl");
-  if (!present(path)) {
-    return `<h${level}>${esc(title)}</h${level}><p class="note">no metrics.jsonl in ` +
-      `${esc(dir)}</p>`;
-  }
+  if (!present(path)) return `${heading}<p class="note">no metrics.jsonl in ${esc(dir)}</p>`;
   const records = readJsonl(path);
   const start = records.findLast((r) => r.event === "start");
   const evals = records.filter((r) => r.event === "eval");
@@ -85,7 +89,7 @@ export function runSection(dir: string, title: string, from: string, level = 2):
   if (best) rows.push(["best", `${best.metric} ${f4(best.value)} at step ${best.step}`]);
   const settings = start?.config as Record<string, unknown> | undefined;
   return [
-    `<h${level}>${esc(title)}</h${level}>`,
+    heading,
     table(["", ""], rows),
     curvesSvg(records, { title }),
     settings
