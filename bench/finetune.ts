@@ -1,5 +1,5 @@
 // One full fine-tuning step at the paper's downstream shapes with random weights, as
-// `kadapter finetune` runs it (src/tasks/finetune.ts through src/train/loop.ts): the trained
+// `kadapter finetune` runs it (src/runs/finetune.ts through src/train/loop.ts): the trained
 // RoBERTa encoder, the frozen fac and lin adapters (the released code's adapter config) with
 // concat fusion, the task head and its loss, backward, then AdamW with clipping; the forward,
 // loss and backward in one tidy scope. Plain RoBERTa (no adapters) is the baseline. Reports ms

@@ -4,7 +4,6 @@
 // is split in two with a sync between: the frozen forward, then everything else (the
 // InfusionModel reads the hidden states the first part left). Reports ms per step, examples/s,
 // the share of each part, and the GPU memory the whole step needs.
-import { gpu } from "../src/gpu/device.ts";
 import { pool, sizeClass } from "../src/gpu/pool.ts";
 import { sync } from "../src/gpu/queue.ts";
 import { parseConfig } from "../src/formats/hf_config.ts";
@@ -14,6 +13,7 @@ import { FacHead, facLoss } from "../src/models/kadapter_heads.ts";
 import { RobertaModel } from "../src/models/roberta.ts";
 import { presetConfig, PRESETS, robertaDims, robertaShapes } from "../src/models/roberta_config.ts";
 import { FrozenRoberta } from "../src/models/roberta_frozen.ts";
+import { bindingRows } from "../src/nn/embedding.ts";
 import { AdamW } from "../src/nn/optim.ts";
 import type { PaddedBatch } from "../src/tasks/examples.ts";
 import { InfusionModel } from "../src/tasks/infusion.ts";
@@ -63,7 +63,7 @@ export function facWeightBytes(preset: "base" | "large", dtype: "f32" | "f16"): 
   for (const [name, shape] of robertaShapes(d, false)) {
     const n = shape.reduce((a, b) => a * b, 1);
     if (name === "embeddings.word_embeddings.weight") {
-      const rows = Math.floor(gpu().limits.maxStorageBufferBindingSize / (d.hidden * BYTES[dtype]));
+      const rows = bindingRows(d.hidden, BYTES[dtype]);
       for (let r = 0; r < d.vocab; r += rows) {
         bytes += sizeClass(Math.min(rows, d.vocab - r) * d.hidden * BYTES[dtype]);
       }

@@ -1,8 +1,8 @@
 // Batched matmul C = alpha * A @ B (+ bias), register-blocked: each invocation computes a
 // {{TM}}x{{TN}} block in vec4 accumulators with no workgroup memory or barriers (fastest on
 // CPU rasterisers such as llvmpipe). Loads, the K loop body and the stores are generated
-// per operand layout (src/tensor/ops/matmul.ts); a K step covers 4 values of K where A and
-// B allow vec4 loads along their contiguous axis, else 1.
+// per operand layout (src/tensor/kernels/matmul_wgsl.ts); a K step covers 4 values of K
+// where A and B allow vec4 loads along their contiguous axis, else 1.
 // P: 0 M, 1 N, 2 K, 3 A offset, 4 A batch stride, 5 A row stride, 6 A k stride,
 //    7 B offset, 8 B batch stride, 9 B k stride, 10 B col stride, 11 bias offset,
 //    12 alpha, 13 C batch stride. Offsets and strides count scalars.

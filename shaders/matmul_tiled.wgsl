@@ -3,7 +3,7 @@
 // invocation accumulates a {{TM}}x{{TN}} block (the classic design for discrete GPUs).
 // Operands are read through strides, so transposed views need no copy. Loops other than
 // the K loop and its 16-step inner loop have constant trip counts, which llvmpipe unrolls
-// (see LOOP_CAP in src/tensor/ops/matmul.ts).
+// (see LOOP_CAP in src/tensor/kernels/matmul.ts).
 // P: 0 M, 1 N, 2 K, 3 A offset, 4 A batch stride, 5 A row stride, 6 A k stride,
 //    7 B offset, 8 B batch stride, 9 B k stride, 10 B col stride, 11 bias offset,
 //    12 alpha, 13 C batch stride.

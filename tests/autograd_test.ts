@@ -105,3 +105,27 @@ test("autograd: backward needs a scalar or an explicit gradient", () => {
     assert.throws(() => op.backward(y), /needs a gradient/);
   });
 });
+
+test("autograd: backward works with only autograd.ts and the ops loaded (no mod.ts)", async () => {
+  // A child process: this file has loaded mod.ts already. x is used twice, so the engine
+  // both sums two gradients and seeds the scalar root's gradient itself.
+  const script = `
+    import { initGpu } from "./src/gpu/device.ts";
+    import { backward } from "./src/tensor/autograd.ts";
+    import { mul } from "./src/tensor/ops/elementwise.ts";
+    import { sumAll } from "./src/tensor/ops/reduce.ts";
+    import { Tensor } from "./src/tensor/tensor.ts";
+    await initGpu();
+    const x = Tensor.from([1, -2, 3], [3]);
+    x.requiresGrad = true;
+    backward(sumAll(mul(x, x)));
+    console.log([...await x.grad!.data()].join(" "));`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", script],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout).trim();
+  assert.equal(stdout, "2 -4 6", new TextDecoder().decode(out.stderr));
+});

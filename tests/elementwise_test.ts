@@ -184,9 +184,9 @@ test("elementwise: a tensor added to itself gets both gradient contributions", a
   });
 });
 
-test("elementwise: map with a custom expression and scalar", async (rng) => {
+test("elementwise: mapRaw with a custom expression and scalar", async (rng) => {
   const x = rng.randn([7, 3]), y = rng.randn([3]);
-  const [z] = await run(() => [op.map("axpy", "a * c + b", up(x), up(y), 2.5)]);
+  const [z] = await run(() => [op.mapRaw("axpy", "a * c + b", up(x), up(y), 2.5)]);
   // a * 2.5 + b can cancel: the error is the f32 rounding of terms up to ~12 (half an ulp:
   // 4.8e-7), not relative to the result.
   assertClose(z, ref.map2(x, y, (a, b) => a * 2.5 + b), { atol: 1e-6, rtol: 1e-7 }, "map");

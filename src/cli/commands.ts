@@ -1,9 +1,10 @@
 // The command table and dispatcher: reads the command name (one or two words) and hands the
-// rest to src/cli/<command>.ts. The demo runs its stages through here, as a user would.
+// rest to src/cli/<command>.ts. The demo is handed runCli, so it runs its stages through here,
+// as a user would.
 import { parseArgs } from "node:util";
 import { type Command, parseCommand, UsageError } from "./options.ts";
 import { doctor } from "./doctor.ts";
-import { demo } from "./demo.ts";
+import { demoCommand } from "./demo.ts";
 import { encode } from "./encode.ts";
 import { modelInit } from "./model.ts";
 import { modelPretrain } from "./model_pretrain.ts";
@@ -29,7 +30,7 @@ import config from "../../deno.json" with { type: "json" };
 /** Two-word names ("model init") are a command group's subcommands. */
 export const COMMANDS: Record<string, Command> = {
   doctor,
-  demo,
+  demo: demoCommand(runCli),
   "model init": modelInit,
   "model pretrain": modelPretrain,
   "data convert": dataConvert,

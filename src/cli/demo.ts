@@ -1,6 +1,8 @@
 // kadapter demo: the whole method end to end on bundled data with a tiny encoder, run as the
 // kadapter commands a user would type (printed as it goes), then the paper-shaped tables and
 // OUT/report.html. Rerunning the same demo skips finished stages and resumes an interrupted one.
+// The dispatcher is handed in (demoCommand(runCli)), so this file does not import the table
+// of commands that lists it.
 import { join } from "node:path";
 import config from "../../deno.json" with { type: "json" };
 import { initGpu } from "../gpu/device.ts";
@@ -11,7 +13,6 @@ import { demoTables, textTable } from "../demo/results.ts";
 import { readJsonl } from "../train/log.ts";
 import { fmtDuration } from "../train/progress.ts";
 import { RunError } from "../train/run.ts";
-import { runCli } from "./commands.ts";
 import { type Command, numberOption } from "./options.ts";
 import { checkMatmul, describeCheck } from "./selftest.ts";
 
@@ -47,7 +48,8 @@ async function claimFolder(o: PlanOptions): Promise<boolean> {
   return prior !== null;
 }
 
-export const demo: Command = {
+/** The demo command, running each stage's command line through `run` (the dispatcher). */
+export const demoCommand = (run: (args: string[]) => Promise<number>): Command => ({
   spec: {
     name: "demo",
     summary: "K-Adapter end to end on bundled data with a tiny encoder: tables and a report",
@@ -113,7 +115,7 @@ export const demo: Command = {
         const args = [...s.args, ...(s.run ? ["--report"] : []), ...(resume ? ["--resume"] : [])];
         console.log(`\n${head}\n$ kadapter ${args.join(" ")}`);
         const t0 = performance.now();
-        const code = await runCli(args);
+        const code = await run(args);
         if (code === 130 || interrupts > 0) {
           console.error(
             `kadapter: demo interrupted in stage ${s.id}; run the same command again to continue`,
@@ -141,4 +143,4 @@ export const demo: Command = {
     console.log(`demo done in ${fmtDuration(seconds)}; report: ${report}`);
     return 0;
   },
-};
+});

@@ -1,6 +1,6 @@
 // kadapter doctor: what WebGPU adapter this machine offers, and whether it computes right.
 import { fmtBytes, type Gpu, initGpu } from "../gpu/device.ts";
-import { matmulVariant } from "../tensor/ops/matmul.ts";
+import { matmulVariant } from "../tensor/mod.ts";
 import { type Command, numberOption } from "./options.ts";
 import { checkMatmul, describeCheck } from "./selftest.ts";
 

@@ -4,8 +4,8 @@
 import { initGpu } from "../gpu/device.ts";
 import { writeTextAtomic } from "../formats/atomic.ts";
 import type { FusionMode } from "../models/fusion.ts";
-import { finetune, type FinetuneOptions, loadFinetuned } from "../tasks/finetune.ts";
-import "../tasks/finetune_choice_qa.ts"; // registers multiple-choice and span-qa
+import { finetune, type FinetuneOptions } from "../runs/finetune.ts";
+import { loadFinetuned } from "../tasks/finetuned.ts";
 import { RunError } from "../train/run.ts";
 import { parseAdapters } from "./encode.ts";
 import {
@@ -263,9 +263,11 @@ export function useCommand(task: string, what: "eval" | "predict"): Command {
               `${model.config.task}'`,
           );
         }
-        const split = await model.load(data, { split: v.split as string, limit });
-        if (split.ex.length === 0) throw new RunError(`${data}: no usable examples`);
-        const r = await model.run(split, batch);
+        const { split, output: r } = await model.score(
+          data,
+          { split: v.split as string, limit },
+          batch,
+        );
         const used = `${split.report.kept} of ${split.report.rows} rows`;
         const metrics = Object.entries(r.metrics).map(([k, x]) => `${k} ${x.toFixed(4)}`);
         console.log(`${data} (${used}): ${metrics.join(", ")}`);

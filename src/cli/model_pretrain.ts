@@ -1,7 +1,7 @@
 // kadapter model pretrain: masked-LM pretraining of a whole RoBERTa model folder (encoder and
 // lm_head) on a plain-text corpus, e.g. a `model init` model on a small world's sentences.
 import { initGpu } from "../gpu/device.ts";
-import { mlmPretrain } from "../tasks/mlm_pretrain.ts";
+import { mlmPretrain } from "../runs/mlm_pretrain.ts";
 import {
   type Command,
   type CommandSpec,

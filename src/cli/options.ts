@@ -1,5 +1,6 @@
 // Command-line options: one table per command gives parsing (node:util parseArgs), the
 // defaults and the --help text, so the three never disagree.
+import { UserError } from "../errors.ts";
 import { parseArgs } from "node:util";
 
 export interface OptionSpec {
@@ -28,12 +29,7 @@ export interface Command {
 export type Values = Record<string, string | boolean | undefined>;
 
 /** A bad command line: main prints it with the usage hint and exits with code 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+export class UsageError extends UserError {}
 
 export function helpText(spec: CommandSpec): string {
   const rows = Object.entries(spec.options).map(([name, o]) => {

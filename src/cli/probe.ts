@@ -1,37 +1,11 @@
 // kadapter probe lama: LAMA probing of a model folder's own masked-LM head and, with --mlm,
-// of the encoder (+ --adapters) through a trained MLM layer, side by side.
-// P@1, P@10 and MRR per relation and macro-averaged over relations, every query's top-k in
-// predictions.jsonl, and the facts left out counted by reason.
-// kadapter probe train-mlm: trains that MLM layer (src/tasks/probe_mlm_layer.ts).
-import { join } from "node:path";
+// of the encoder (+ --adapters) through a trained MLM layer, side by side
+// (src/runs/lama.ts). kadapter probe train-mlm: trains that MLM layer
+// (src/tasks/probe_mlm_train.ts). Here only their options are read.
 import { initGpu } from "../gpu/device.ts";
-import { writeTextAtomic } from "../formats/atomic.ts";
-import { ModelFolderError } from "../formats/hf_config.ts";
-import { RobertaTokenizer } from "../formats/tokenizer.ts";
-import { maxSequence } from "../models/roberta_config.ts";
-import { FrozenRoberta } from "../models/roberta_frozen.ts";
-import { type LamaQuery, planQueries, readLamaQueries, readWordList } from "../tasks/lama_data.ts";
-import { commonVocab, type LamaScores } from "../tasks/lama_metrics.ts";
-import {
-  type MaskScorer,
-  mlmScorer,
-  predictionRecord,
-  ProbeError,
-  probeMlmLayerScorer,
-  type ProbeReport,
-  probeReport,
-  type ProbeResult,
-  probeScorer,
-} from "../tasks/lama_probe.ts";
-import {
-  loadAdapters,
-  loadProbeMlm,
-  type NamedAdapter,
-  type ProbeMlmLayer,
-  trainProbeMlm,
-} from "../tasks/probe_mlm_layer.ts";
-import { mlmGuesser, personNameFilter, SKIP_UHN_NAME, UHN_TOP_K } from "../tasks/lama_uhn.ts";
-import { Progress } from "../train/progress.ts";
+import { ENCODER, runLama, WITH_ADAPTERS, WITH_LAYER } from "../runs/lama.ts";
+import { SKIP_UHN_NAME, UHN_TOP_K } from "../tasks/lama_uhn.ts";
+import { trainProbeMlm } from "../runs/probe_mlm.ts";
 import { parseAdapters } from "./encode.ts";
 import {
   type Command,
@@ -44,95 +18,6 @@ import {
 } from "./options.ts";
 import { reportRun } from "./run_summary.ts";
 import { readRunFlags, runFlags } from "./run_options.ts";
-
-/** Loads the folder with its masked-LM head; a folder without one gets a clear error. */
-async function loadWithHead(dir: string, f16: boolean): Promise<FrozenRoberta> {
-  try {
-    return await FrozenRoberta.fromFolder(dir, { f16, lmHead: true });
-  } catch (e) {
-    if (!(e instanceof ModelFolderError) || !e.problems.some((p) => p.includes("lm_head."))) {
-      throw e;
-    }
-    throw new ModelFolderError(e.where, [
-      ...e.problems,
-      "probe lama scores with the model's own masked-LM head (lm_head.*), which this folder " +
-      "lacks: use a masked-LM checkpoint (RobertaForMaskedLM) or a `kadapter model init` " +
-      "folder, which have one",
-    ]);
-  }
-}
-
-const pct = (x: number) => (100 * x).toFixed(2);
-
-/** The results table: relation, n, P@1, P@10, MRR (percent, MRR as a fraction), macro row. */
-export function resultsTable(
-  relations: Record<string, LamaScores & { n: number }>,
-  macro: LamaScores,
-  micro: LamaScores & { n: number },
-): string {
-  const rows = [
-    ["relation", "n", "P@1", "P@10", "MRR"],
-    ...Object.entries(relations).map(([r, s]) => [
-      r,
-      String(s.n),
-      pct(s.p1),
-      pct(s.p10),
-      s.mrr.toFixed(4),
-    ]),
-    [
-      "macro",
-      String(Object.keys(relations).length) + " rel",
-      pct(macro.p1),
-      pct(macro.p10),
-      macro.mrr.toFixed(4),
-    ],
-    ["micro", String(micro.n), pct(micro.p1), pct(micro.p10), micro.mrr.toFixed(4)],
-  ];
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) =>
-    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ")
-  ).join("\n");
-}
-
-/** The side-by-side table: relation, n, then P@1, P@10, MRR of each model; macro and micro. */
-export function comparisonTable(models: { name: string; report: ProbeReport }[]): string {
-  const first = models[0].report;
-  const cells = (s: LamaScores) => [pct(s.p1), pct(s.p10), s.mrr.toFixed(4)];
-  const header2 = ["relation", "n", ...models.flatMap(() => ["P@1", "P@10", "MRR"])];
-  const header1 = ["", "", ...models.flatMap((m) => [m.name, "", ""])];
-  const rows = [
-    header1,
-    header2,
-    ...Object.entries(first.relations).map(([r, s]) => [
-      r,
-      String(s.n),
-      ...models.flatMap((m) => cells(m.report.relations[r])),
-    ]),
-    [
-      "macro",
-      String(Object.keys(first.relations).length) + " rel",
-      ...models.flatMap((m) => cells(m.report.macro)),
-    ],
-    ["micro", String(first.micro.n), ...models.flatMap((m) => cells(m.report.micro))],
-  ];
-  const widths = header2.map((_, c) => Math.max(...rows.slice(1).map((r) => r[c].length)));
-  // A model's name spans its three columns.
-  const span = (c: number) => widths[c] + 2 + widths[c + 1] + 2 + widths[c + 2];
-  const top = ["".padEnd(widths[0]), "".padStart(widths[1])];
-  models.forEach((m, i) => top.push(m.name.padStart(span(2 + 3 * i))));
-  return [
-    top.join("  "),
-    ...rows.slice(1).map((r) =>
-      r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ")
-    ),
-  ].join("\n");
-}
-
-/**
- * Model names in results.json's `models` and predictions.jsonl's `model`: the encoder's own
- * head, and the trained MLM layer over encoder + adapters or (no --adapters) the encoder alone.
- */
-export const ENCODER = "encoder", WITH_ADAPTERS = "encoder+adapters", WITH_LAYER = "encoder+mlm";
 
 export const probeLama: Command = {
   spec: {
@@ -233,207 +118,23 @@ export const probeLama: Command = {
         "--adapters goes with --mlm: adapters are probed through the MLM layer trained with them",
       );
     }
-    const f16 = values.f16 === true;
-    const tok = await RobertaTokenizer.fromFolder(modelDir);
-    await initGpu();
-    let model: FrozenRoberta, plain = true;
-    if (mlmDir === null) model = await loadWithHead(modelDir, f16);
-    else {
-      try {
-        model = await loadWithHead(modelDir, f16);
-      } catch (e) {
-        if (!(e instanceof ModelFolderError) || !e.problems.some((p) => p.includes("lm_head."))) {
-          throw e;
-        }
-        model = await FrozenRoberta.fromFolder(modelDir, { f16, lmHead: false });
-        plain = false;
-        console.log(
-          `${modelDir} has no masked-LM head (lm_head.*): probing only the ` +
-            (adapterArgs.length > 0 ? "encoder + adapters" : "encoder through the MLM layer"),
-        );
-      }
-    }
-    let adapters: NamedAdapter[] = [];
-    let layer: ProbeMlmLayer | null = null;
-    try {
-      const d = model.dims;
-      if (tok.padId !== d.padId) {
-        throw new ProbeError(
-          `${modelDir}: the tokenizer pads with id ${tok.padId}, config.json's ` +
-            `pad_token_id is ${d.padId}`,
-        );
-      }
-      if (mlmDir !== null) {
-        adapters = await loadAdapters(adapterArgs, model);
-        layer = (await loadProbeMlm(mlmDir, d, adapters.map((a) => a.summary))).layer;
-      }
-      const limit = maxSequence(d);
-      const maxLength = values["max-length"] === undefined
-        ? Math.min(limit, tok.modelMaxLength ?? limit)
-        : numberOption(values, "max-length", { min: 3, max: limit });
-      let candidates: Int32Array | null = null;
-      if (vocabFile !== null) {
-        const cv = commonVocab(tok, await readWordList(vocabFile));
-        if (cv.ids.length === 0) {
-          throw new ProbeError(`${vocabFile}: none of its words is one token for this tokenizer`);
-        }
-        candidates = cv.ids;
-        console.log(
-          `common vocabulary: ${cv.ids.length} candidates` +
-            (cv.rejected.length > 0 ? ` (${cv.rejected.length} words not one token left out)` : ""),
-        );
-      }
-      const plan = await planQueries(readLamaQueries(data), tok, {
-        uhn,
-        commonVocab: candidates,
-        maxLength,
-      });
-      const { skipped } = plan;
-      let queries = plan.queries;
-      let personName: string | Record<string, unknown> | null = null;
-      if (uhn && uhnModelDir === null) {
-        personName = "not applied (no --uhn-model)";
-        console.log(
-          "LAMA-UHN: string-match filter applied; person-name filter not applied (no --uhn-model)",
-        );
-      } else if (uhnModelDir !== null) {
-        const r = await uhnNameFilter(uhnModelDir, f16, {
-          queries,
-          vocabWords: vocabFile === null ? null : await readWordList(vocabFile),
-          batchSize,
-          model: plain && uhnModelDir === modelDir ? { model, tok } : null,
-        });
-        queries = r.queries;
-        if (r.dropped > 0) skipped.set(SKIP_UHN_NAME, r.dropped);
-        personName = {
-          model: uhnModelDir,
-          top_k: UHN_TOP_K,
-          checked: r.checked,
-          dropped: r.dropped,
-        };
-        console.log(
-          `LAMA-UHN person-name filter (${uhnModelDir}, top ${UHN_TOP_K}): ` +
-            `${r.checked} person-name facts checked, ${r.dropped} dropped`,
-        );
-      }
-      const nSkipped = [...skipped.values()].reduce((a, b) => a + b, 0);
-      if (queries.length === 0) {
-        const why = [...skipped].map(([r, n]) => `${n} ${r}`).join(", ");
-        throw new ProbeError(
-          `${data}: no fact can be probed with this model (${why}). LAMA scores single-token ` +
-            "objects only: use a tokenizer whose vocabulary holds the objects as tokens.",
-        );
-      }
-      console.log(`${queries.length} queries (${nSkipped} facts skipped)`);
-      const scorers: { name: string; scorer: MaskScorer }[] = [];
-      if (plain) scorers.push({ name: ENCODER, scorer: mlmScorer(model) });
-      if (layer) {
-        scorers.push({
-          name: adapters.length > 0 ? WITH_ADAPTERS : WITH_LAYER,
-          scorer: probeMlmLayerScorer(model, adapters.map((a) => a.adapter), layer),
-        });
-      }
-      const probed: { name: string; result: ProbeResult; report: ProbeReport }[] = [];
-      for (const { name, scorer } of scorers) {
-        const bar = new Progress(queries.length, {
-          label: scorers.length > 1 ? `probe ${name}` : "probe",
-        });
-        let result;
-        try {
-          result = await probeScorer(scorer, d.padId, queries, {
-            batchSize,
-            candidates,
-            topK: k,
-            onBatch: (n) => bar.tick(n),
-          });
-        } finally {
-          bar.finish();
-        }
-        probed.push({ name, result, report: probeReport(queries, result.ranks) });
-      }
-      const main = probed[0].report;
-      const results = {
-        model: modelDir,
-        ...(mlmDir === null ? {} : {
-          adapters: Object.fromEntries(adapterArgs.map((a) => [a.name, a.dir])),
-          mlm: mlmDir,
-        }),
-        data,
-        common_vocab: vocabFile,
-        uhn,
-        ...(uhn ? { uhn_filters: { string_match: true, person_name: personName } } : {}),
-        candidates: candidates?.length ?? d.vocab,
-        compute_dtype: model.dtype,
-        skipped: Object.fromEntries(skipped),
-        ...main,
-        ...(mlmDir === null
-          ? {}
-          : { models: Object.fromEntries(probed.map((p) => [p.name, p.report])) }),
-      };
-      await Deno.mkdir(out, { recursive: true });
-      const lines = probed.flatMap((p) =>
-        queries.map((q, i) =>
-          JSON.stringify({
-            model: p.name,
-            ...predictionRecord(tok, q, p.result.ranks[i], p.result.top[i]),
-          }) + "\n"
-        )
-      );
-      await writeTextAtomic(join(out, "predictions.jsonl"), lines.join(""));
-      await writeTextAtomic(join(out, "results.json"), JSON.stringify(results, null, 2) + "\n");
-      console.log(
-        mlmDir === null
-          ? resultsTable(main.relations, main.macro, main.micro)
-          : comparisonTable(probed.map((p) => ({ name: p.name, report: p.report }))),
-      );
-      if (skipped.size > 0) {
-        console.log("skipped:");
-        for (const [reason, n] of skipped) console.log(`  ${reason}: ${n}`);
-      }
-      console.log(`wrote ${join(out, "results.json")} and ${join(out, "predictions.jsonl")}`);
-      return 0;
-    } finally {
-      layer?.dispose();
-      adapters.forEach((a) => a.adapter.dispose());
-      model.dispose();
-    }
+    await runLama({
+      model: modelDir,
+      data,
+      out,
+      batchSize,
+      topK: k,
+      commonVocab: vocabFile,
+      uhn,
+      uhnModel: uhnModelDir,
+      adapters: adapterArgs,
+      mlm: mlmDir,
+      maxLength: (limit) => optional(values, "max-length", { min: 3, max: limit }),
+      f16: values.f16 === true,
+    });
+    return 0;
   },
 };
-
-/**
- * Runs LAMA-UHN's person-name filter with the model in `dir` (or the probe's own model when it
- * is the same folder): candidates are the common vocabulary in that model's tokenizer.
- */
-async function uhnNameFilter(
-  dir: string,
-  f16: boolean,
-  { queries, vocabWords, batchSize, model }: {
-    queries: LamaQuery[];
-    vocabWords: string[] | null;
-    batchSize: number;
-    model: { model: FrozenRoberta; tok: RobertaTokenizer } | null;
-  },
-) {
-  const tok = model?.tok ?? await RobertaTokenizer.fromFolder(dir);
-  const m = model?.model ?? await loadWithHead(dir, f16);
-  try {
-    if (tok.padId !== m.dims.padId) {
-      throw new ProbeError(
-        `${dir}: the tokenizer pads with id ${tok.padId}, config.json's pad_token_id is ` +
-          `${m.dims.padId}`,
-      );
-    }
-    const candidates = vocabWords === null ? null : commonVocab(tok, vocabWords).ids;
-    const limit = maxSequence(m.dims);
-    return await personNameFilter(queries, mlmGuesser(m, tok), {
-      candidates,
-      batchSize,
-      maxLength: Math.min(limit, tok.modelMaxLength ?? limit),
-    });
-  } finally {
-    if (model === null) m.dispose();
-  }
-}
 
 export const probeTrainMlm: Command = {
   spec: {

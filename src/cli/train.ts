@@ -1,7 +1,7 @@
 // kadapter train fac|lin: knowledge-infusion pretraining of one adapter on a frozen encoder.
 // Presets hold the released code's and the paper's settings; any flag given overrides them.
 import { initGpu } from "../gpu/device.ts";
-import { type InfusionTask, pretrain } from "../tasks/pretrain.ts";
+import { infuse, type InfusionTask } from "../runs/infuse.ts";
 import type { AdapterConfig } from "../models/adapter_config.ts";
 import {
   choiceOption as choice,
@@ -145,7 +145,7 @@ function command(task: InfusionTask): Command {
         name: v.name as string | undefined,
       };
       await initGpu();
-      const r = await pretrain(opts);
+      const r = await infuse(opts);
       return reportRun(
         r,
         `adapter written to ${r.adapterDir}`,

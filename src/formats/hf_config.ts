@@ -1,12 +1,12 @@
 // config.json of a Hugging Face RoBERTa folder: the fields the encoder is built from, checked
 // (all problems reported at once), with the file's other fields kept so that a folder written
 // back still holds everything transformers reads (architectures, bos_token_id, ...).
+import { UserError } from "../errors.ts";
 import { join } from "node:path";
 import { parseJsonStrict } from "./json.ts";
 
 /** Anything wrong with a model folder: config, weight files, names, shapes. */
-export class ModelFolderError extends Error {
-  override name = "ModelFolderError";
+export class ModelFolderError extends UserError {
   constructor(readonly where: string, readonly problems: string[]) {
     // Everything goes in `problems`; the message stays readable for a wholly wrong model.
     const shown = problems.length > 40 ? [...problems.slice(0, 40), "..."] : problems;

@@ -5,8 +5,6 @@
 // every problem at once, so nothing ever loads silently into random weights; loading streams
 // one tensor at a time into GPU tensors.
 import { basename, join } from "node:path";
-import { download, upload } from "../gpu/queue.ts";
-import { BYTES, type Tensor } from "../tensor/tensor.ts";
 import { writeTextAtomic } from "./atomic.ts";
 import { ModelFolderError, parseConfig, readConfig, type RobertaConfig } from "./hf_config.ts";
 import { parseJsonStrict } from "./json.ts";
@@ -19,6 +17,7 @@ import {
   type TensorInfo,
   writeSafetensors,
 } from "./safetensors.ts";
+import { type Shapes, shapesOf, type State, tensorWriter } from "./state.ts";
 
 export const WEIGHTS_FILE = "model.safetensors";
 export const INDEX_FILE = "model.safetensors.index.json";
@@ -167,7 +166,7 @@ async function noWeights(dir: string): Promise<ModelFolderError> {
 }
 
 /** What a model needs: each parameter's name and shape, e.g. from namedParameters(). */
-export type Expected = readonly (readonly [string, readonly number[]])[];
+export type Expected = Shapes;
 
 export interface WeightPlan {
   /** For each expected name, in order: the folder tensor that supplies it. */
@@ -232,53 +231,19 @@ export async function loadWeights(
   return plan;
 }
 
-/** Uploads queue their data until the next GPU submit; drain them every this many bytes. */
-const STAGING_BYTES = 256 << 20;
-
 /**
  * Loads into existing dense f32 or f16 GPU tensors, such as a model's namedParameters(). A
  * name may map to several tensors: pieces of consecutive rows of the one stored tensor (a
- * table larger than a storage binding). Host memory holds one tensor (and at most
- * STAGING_BYTES of queued uploads) at a time.
+ * table larger than a storage binding). Host memory holds one tensor (and a bounded amount
+ * of queued writes, see tensorWriter) at a time.
  */
-export async function loadIntoTensors(
-  weights: FolderWeights,
-  params: readonly (readonly [string, Tensor | readonly Tensor[]])[],
-): Promise<WeightPlan> {
-  const targets = new Map<string, readonly Tensor[]>(
-    params.map(([n, t]) => [n, Array.isArray(t) ? t as readonly Tensor[] : [t as Tensor]]),
+export async function loadIntoTensors(weights: FolderWeights, params: State): Promise<WeightPlan> {
+  const targets = new Map(params), write = tensorWriter();
+  return await loadWeights(
+    weights,
+    shapesOf(params),
+    (name, data) => write(targets.get(name)!, data),
   );
-  const shapes: [string, number[]][] = [];
-  for (const [name, pieces] of targets) {
-    for (const t of pieces) {
-      if (t.dtype === "i32" || !t.isContiguous() || (t.offset * BYTES[t.dtype]) % 4 !== 0) {
-        throw new Error(`${name}: cannot load weights into ${t} (needs a dense f32/f16 tensor)`);
-      }
-    }
-    const tail = pieces[0].shape.slice(1);
-    if (pieces.some((t) => String(t.shape.slice(1)) !== String(tail))) {
-      throw new Error(`${name}: pieces of different row shapes`);
-    }
-    shapes.push([name, [pieces.reduce((n, t) => n + t.shape[0], 0), ...tail]]);
-  }
-  let queued = 0;
-  return await loadWeights(weights, shapes, async (name, data) => {
-    let at = 0;
-    for (const t of targets.get(name)!) {
-      const part = data.subarray(at, at += t.size);
-      upload(
-        t.buffer,
-        t.offset * BYTES[t.dtype],
-        t.dtype === "f16" ? new Float16Array(part) : part,
-      );
-      queued += part.length * BYTES[t.dtype];
-      if (queued >= STAGING_BYTES) {
-        // A read-back submits the queued writes and waits for them, freeing their staging copies.
-        await download(t.buffer, 0, 4);
-        queued = 0;
-      }
-    }
-  });
 }
 
 export interface FolderWriteOptions {

@@ -10,11 +10,11 @@
 //
 // The writer lays a file out as the reference implementation does (dtypes by descending
 // alignment, then names in order; header space-padded to 8 bytes) and writes atomically.
+import { UserError } from "../errors.ts";
 import { parseJsonStrict } from "./json.ts";
 import { writeAll, writeFileAtomic } from "./atomic.ts";
 
-export class SafetensorsError extends Error {
-  override name = "SafetensorsError";
+export class SafetensorsError extends UserError {
 }
 
 /** Element sizes, in the reference's dtype order (its writer sorts by it, descending). */

@@ -1,6 +1,7 @@
 // The documented dataset schemas (reference sections 4 and 6) and their checks. Readers accept
 // what Hugging Face `datasets` writes (int64, large_string, large_list); the writer uses the
 // narrow types. Every problem names file, row and field, so a bad row in millions is findable.
+import { UserError } from "../errors.ts";
 import * as A from "apache-arrow";
 
 /** facAdapter data: inclusive word indices of subject and object, a Wikidata relation id. */
@@ -160,7 +161,7 @@ export function columnNames(name: SchemaName): string[] {
 }
 
 /** A schema or value problem, located as "<file>: <where>, field <field>: <detail>". */
-export class DataError extends Error {
+export class DataError extends UserError {
   constructor(
     readonly file: string,
     readonly at: string,
@@ -169,7 +170,6 @@ export class DataError extends Error {
     detail: string,
   ) {
     super(`${file}: ${at}, field ${field}: ${detail}`);
-    this.name = "DataError";
   }
 }
 

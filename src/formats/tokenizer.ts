@@ -235,3 +235,21 @@ async function readJson(path: string): Promise<unknown> {
     throw new Error(`${path}: malformed JSON: ${(e as Error).message}`);
   }
 }
+
+/** The tokenizer files a model folder may hold, copied beside every model kadapter saves. */
+const TOKENIZER_FILES = [
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "vocab.json",
+  "merges.txt",
+];
+
+/** Copies the tokenizer files `from` holds (those present) into `to`. */
+export async function copyTokenizerFiles(from: string, to: string): Promise<void> {
+  for (const f of TOKENIZER_FILES) {
+    await Deno.copyFile(join(from, f), join(to, f)).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
+  }
+}

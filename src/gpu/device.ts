@@ -1,5 +1,6 @@
 // The WebGPU device: adapter discovery, the adapter's own limits and optional features,
 // error reporting and device loss. Only src/gpu/ touches WebGPU directly.
+import { UserError } from "../errors.ts";
 
 /** Optional features we use when the adapter has them; the code works without each. */
 const OPTIONAL_FEATURES = ["shader-f16", "timestamp-query", "subgroups"] as const;
@@ -18,12 +19,7 @@ const LIMITS = [
 ] as const;
 export type LimitName = typeof LIMITS[number];
 
-export class GpuError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "GpuError";
-  }
-}
+export class GpuError extends UserError {}
 
 export interface Gpu {
   device: GPUDevice;
@@ -105,7 +101,7 @@ export async function initGpu(): Promise<Gpu> {
 
 /** The open device; throws if initGpu was not awaited or the device was lost. */
 export function gpu(): Gpu {
-  if (!current) throw new GpuError("GPU not initialised: call await initGpu() first");
+  if (!current) throw new Error("GPU not initialised: call await initGpu() first");
   if (current.lost) throw new GpuError(current.lost);
   return current;
 }

@@ -17,7 +17,7 @@ const cache = new Map<string, Kernel>();
 /** Substitutes {{NAME}} placeholders; every placeholder must be defined. */
 export function specialise(source: string, defs: Defs): string {
   return source.replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
-    if (!(name in defs)) throw new GpuError(`kernel template needs a value for {{${name}}}`);
+    if (!(name in defs)) throw new Error(`kernel template needs a value for {{${name}}}`);
     return String(defs[name]);
   });
 }
@@ -25,14 +25,31 @@ export function specialise(source: string, defs: Defs): string {
 /** The compiled pipeline for `source` specialised with `defs` (cached by name and defs). */
 export function kernel(name: string, source: string, defs: Defs = {}): Kernel {
   const key = name + JSON.stringify(defs);
-  let k = cache.get(key);
+  return cache.get(key) ?? compile(name, key, source, defs);
+}
+
+/**
+ * kernel() for a source that is costly to generate (matmul's unrolled tiles): build() runs
+ * only when nothing is cached under `key`, which must determine what build() returns.
+ */
+export function generatedKernel(
+  name: string,
+  key: string,
+  build: () => { source: string; defs: Defs },
+): Kernel {
+  const k = cache.get(key);
   if (k) return k;
+  const { source, defs } = build();
+  return compile(name, key, source, defs);
+}
+
+function compile(name: string, key: string, source: string, defs: Defs): Kernel {
   const usesF16 = Object.values(defs).some((v) => /\bf16\b/.test(String(v)));
   if (usesF16 && !gpu().hasF16) {
     throw new GpuError(`kernel ${name} needs shader-f16, which this GPU does not offer`);
   }
   const code = (usesF16 ? "enable f16;\n" : "") + prelude + specialise(source, defs);
-  k = scoped(`compiling kernel ${key}`, () => {
+  const k = scoped(`compiling kernel ${key}`, () => {
     const device = gpu().device;
     const module = device.createShaderModule({ code, label: key });
     const pipeline = device.createComputePipeline({

@@ -71,7 +71,7 @@ export function dispatch(
       );
     }
   }
-  if (paramWords.length > SLOT_WORDS) throw new GpuError(`${k.key}: too many parameters`);
+  if (paramWords.length > SLOT_WORDS) throw new Error(`${k.key}: too many parameters`);
   if (slot === SLOTS) flush();
   const p = ensurePass();
   words.set(paramWords, slot * SLOT_WORDS);

@@ -4,17 +4,11 @@
 // It is loadable without the training run. Loading checks every tensor (present, expected,
 // F32, exact shape) before uploading any: the released code silently kept random weights on a
 // shape mismatch.
+import { UserError } from "../errors.ts";
 import { join } from "node:path";
-import { upload } from "../gpu/queue.ts";
 import { recover, writeFolderAtomic, writeTextAtomic } from "../formats/atomic.ts";
 import { parseJsonStrict } from "../formats/json.ts";
-import {
-  openSafetensors,
-  type SafetensorsEntry,
-  SafetensorsError,
-  type SafetensorsFile,
-  writeSafetensors,
-} from "../formats/safetensors.ts";
+import { loadState, openChecked, readInto, saveState } from "../formats/state.ts";
 import type { Module } from "../nn/module.ts";
 import { type AdapterConfig, adapterConfig, adapterShapes } from "./adapter_config.ts";
 import type { HeadConfig } from "./kadapter_heads.ts";
@@ -52,8 +46,7 @@ export interface HeadMeta {
 }
 
 /** Anything wrong with an adapter folder; the message starts with the file (or folder). */
-export class AdapterFolderError extends Error {
-  override name = "AdapterFolderError";
+export class AdapterFolderError extends UserError {
   constructor(readonly where: string, readonly problems: string[]) {
     const more = problems.length > 8 ? `; and ${problems.length - 8} more` : "";
     super(
@@ -260,15 +253,6 @@ async function readJson(path: string, optional: boolean): Promise<unknown> {
   }
 }
 
-function entries(m: Module): SafetensorsEntry[] {
-  return m.namedParameters().map(([name, t]) => ({
-    name,
-    dtype: "F32" as const,
-    shape: t.shape,
-    data: () => t.data(),
-  }));
-}
-
 /** Writes the folder atomically (writeFolderAtomic), replacing an existing one. */
 export async function saveAdapterFolder(
   dir: string,
@@ -284,10 +268,10 @@ export async function saveAdapterFolder(
   // "format": "pt" is what transformers and AdapterHub expect of a PyTorch state dict.
   const pt = { format: "pt" };
   await writeFolderAtomic(dir, async (tmp) => {
-    await writeSafetensors(join(tmp, ADAPTER_WEIGHTS), entries(adapter), pt);
+    await saveState(join(tmp, ADAPTER_WEIGHTS), adapter.namedParameters(), pt);
     await writeTextAtomic(join(tmp, ADAPTER_CONFIG), JSON.stringify(aj, null, 2) + "\n");
     if (head && hj) {
-      await writeSafetensors(join(tmp, HEAD_WEIGHTS), entries(head.module), pt);
+      await saveState(join(tmp, HEAD_WEIGHTS), head.module.namedParameters(), pt);
       await writeTextAtomic(join(tmp, HEAD_CONFIG), JSON.stringify(hj, null, 2) + "\n");
     }
   });
@@ -308,43 +292,7 @@ export async function readAdapterFolder(
   return { config, meta, head: json === null ? null : parseHeadJson(json, where, config.hidden) };
 }
 
-/**
- * Opens a weight file whose tensors are exactly `expected` (names, F32, shapes); otherwise
- * throws with every problem, having read no tensor data.
- */
-async function openChecked(
-  path: string,
-  expected: readonly (readonly [string, readonly number[]])[],
-): Promise<SafetensorsFile> {
-  let file: SafetensorsFile;
-  try {
-    file = await openSafetensors(path);
-  } catch (e) {
-    if (!(e instanceof SafetensorsError)) throw e;
-    const m = e.message, prefix = `${path}: `;
-    throw new AdapterFolderError(path, [m.startsWith(prefix) ? m.slice(prefix.length) : m]);
-  }
-  const want = new Map(expected), problems: string[] = [];
-  for (const [name] of expected) if (!file.tensors.has(name)) problems.push(`missing ${name}`);
-  for (const [name, info] of file.tensors) {
-    const shape = want.get(name);
-    if (!shape) problems.push(`unexpected ${name}`);
-    else if (info.dtype !== "F32" || String(info.shape) !== String(shape)) {
-      problems.push(`${name} is ${info.dtype} [${info.shape}], the model has F32 [${shape}]`);
-    }
-  }
-  if (problems.length) {
-    file.close();
-    throw new AdapterFolderError(path, problems);
-  }
-  return file;
-}
-
-async function uploadAll(file: SafetensorsFile, m: Module): Promise<void> {
-  for (const [name, t] of m.namedParameters()) {
-    upload(t.buffer, t.offset * 4, await file.readF32(name));
-  }
-}
+const folderError = (path: string, problems: string[]) => new AdapterFolderError(path, problems);
 
 /**
  * Builds the AdapterModel from adapter_config.json and loads adapter.safetensors into it; eval
@@ -363,11 +311,11 @@ export async function loadAdapter(
       `${base.hidden} and ${base.layers} layers`,
     ]);
   }
-  const file = await openChecked(join(dir, ADAPTER_WEIGHTS), adapterShapes(config));
+  const file = await openChecked(join(dir, ADAPTER_WEIGHTS), adapterShapes(config), folderError);
   // Built only once the file is known to fit; its random init is then overwritten.
   const adapter = new AdapterModel(config, 0).eval();
   try {
-    await uploadAll(file, adapter);
+    await readInto(file, adapter.namedParameters());
   } catch (e) {
     adapter.dispose();
     throw e;
@@ -380,11 +328,5 @@ export async function loadAdapter(
 /** Loads model_head.safetensors into an already-built head module (built from HeadMeta). */
 export async function loadHeadWeights(dir: string, head: Module): Promise<void> {
   await recover(dir);
-  const shapes = head.namedParameters().map(([n, t]) => [n, t.shape] as const);
-  const file = await openChecked(join(dir, HEAD_WEIGHTS), shapes);
-  try {
-    await uploadAll(file, head);
-  } finally {
-    file.close();
-  }
+  await loadState(join(dir, HEAD_WEIGHTS), head.namedParameters(), folderError);
 }

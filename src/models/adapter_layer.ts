@@ -1,6 +1,5 @@
 // One K-Adapter adapter layer: out = x + up_project(encoder(down_project(x))), with the
 // released checkpoints' names (`down_project`, `encoder.layer.j.*`, `up_project`).
-import { upload } from "../gpu/queue.ts";
 import { add, type DropoutRng, type Tensor } from "../tensor/mod.ts";
 import { type Rng, withoutInit } from "../nn/init.ts";
 import { Linear } from "../nn/linear.ts";
@@ -25,7 +24,7 @@ export function torchDefaults(m: Module, rng: Rng): void {
       const bound = 1 / Math.sqrt(w.shape[1]);
       values = Float32Array.from({ length: t.size }, () => (2 * rng.next() - 1) * bound);
     }
-    upload(t.buffer, t.offset * 4, values);
+    t.write(values);
   }
 }
 

@@ -1,6 +1,6 @@
 // RoBERTa's shape from a Hugging Face config.json: the dimensions the modules are built from,
-// the presets `model init` writes, and the full list of parameter names and shapes (so a
-// folder can be loaded without first building a randomly initialised model).
+// the presets `model init` writes, and the full list of parameter names and shapes (to size a
+// model's weights without building it).
 import type { RobertaConfig } from "../formats/hf_config.ts";
 import type { TransformerConfig } from "../nn/config.ts";
 

@@ -3,7 +3,6 @@
 import {
   type DropoutRng,
   matmul,
-  mulScalar,
   permute,
   reshape,
   softmax,
@@ -63,7 +62,8 @@ export class SelfAttention extends Module {
     const q = this.#split(this.query.forward(x));
     const k = this.#split(this.key.forward(x));
     const v = this.#split(this.value.forward(x));
-    const scores = mulScalar(matmul(q, transpose(k)), 1 / Math.sqrt(h / this.heads));
+    // Scaled in the product: f16 scores are rounded once, after the 1/sqrt(head_dim).
+    const scores = matmul(q, transpose(k), 1 / Math.sqrt(h / this.heads));
     const probs = this.dropout.forward(softmax(scores, mask));
     const ctx = matmul(probs, v);
     return reshape(permute(ctx, [0, 2, 1, 3]), [b, s, h]);

@@ -3,16 +3,15 @@
 // pieces of consecutive rows (`weight.0`, `weight.1`, ...), each a parameter of its own.
 import { gpu } from "../gpu/device.ts";
 import { sizeClass } from "../gpu/pool.ts";
-import { upload } from "../gpu/queue.ts";
-import { add, embedding, mul, Tensor } from "../tensor/mod.ts";
+import { add, cast, embedding, mul, slice, Tensor } from "../tensor/mod.ts";
 import { normal, type Rng } from "./init.ts";
 import { Module } from "./module.ts";
 
-/** Rows of `dim` f32 values that one storage binding holds, in the pool's rounded sizes. */
-export function bindingRows(dim: number): number {
+/** Rows of `dim` values of `bytes` each that one storage binding holds, in the pool's sizes. */
+export function bindingRows(dim: number, bytes = 4): number {
   const limit = gpu().limits.maxStorageBufferBindingSize;
-  let rows = Math.floor(limit / (dim * 4));
-  while (rows > 1 && sizeClass(rows * dim * 4) > limit) rows -= Math.ceil(rows / 64);
+  let rows = Math.floor(limit / (dim * bytes));
+  while (rows > 1 && sizeClass(rows * dim * bytes) > limit) rows -= Math.ceil(rows / 64);
   return rows;
 }
 
@@ -53,7 +52,9 @@ export class Embedding extends Module {
     let lo = 0;
     for (const p of this.pieces) {
       if (r < lo + p.shape[0]) {
-        return upload(p.buffer, (r - lo) * this.dim * 4, new Float32Array(this.dim));
+        const row = slice(p, 0, r - lo, r - lo + 1);
+        row.write(new Float32Array(this.dim));
+        return row.dispose();
       }
       lo += p.shape[0];
     }
@@ -85,7 +86,12 @@ export class Embedding extends Module {
         ids.shape,
         "i32",
       );
-      const part = mul(embedding(piece, local), Tensor.from(inside, [...ids.shape, 1]));
+      const mask = Tensor.from(inside, [...ids.shape, 1]);
+      // In the table's dtype: an f32 mask would make an f16 table's vectors f32.
+      const part = mul(
+        embedding(piece, local),
+        piece.dtype === "f32" ? mask : cast(mask, piece.dtype),
+      );
       sum = sum ? add(sum, part) : part;
       lo = hi;
     }

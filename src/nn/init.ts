@@ -47,23 +47,30 @@ function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-let skip = false;
+/** Inside withoutInit: the type of the uninitialised weights handed out. */
+let skip: "f32" | "f16" | null = null;
 /**
  * Builds a model whose weights are about to be overwritten (loading a checkpoint): the init
  * functions then hand out uninitialised tensors instead of sampling (30 s for roberta-large).
+ * With `dtype` f16 (a forward-only encoder), every weight is f16 except those made with an
+ * explicit f32 (LayerNorm's).
  */
-export function withoutInit<T>(build: () => T): T {
-  skip = true;
+export function withoutInit<T>(build: () => T, dtype: "f32" | "f16" = "f32"): T {
+  const outer = skip;
+  skip = dtype;
   try {
     return build();
   } finally {
-    skip = false;
+    skip = outer;
   }
 }
 
-/** A tensor of `shape` with values from `value(i)`, or uninitialised inside withoutInit. */
-function filled(shape: readonly number[], value: () => number): Tensor {
-  if (skip) return Tensor.empty(shape, "f32", "parameter");
+/**
+ * A tensor of `shape` with values from `value(i)`, or uninitialised inside withoutInit (of
+ * `dtype` when given, else of withoutInit's type).
+ */
+function filled(shape: readonly number[], value: () => number, dtype?: "f32"): Tensor {
+  if (skip) return Tensor.empty(shape, dtype ?? skip, "parameter");
   return Tensor.from(Float32Array.from({ length: size(shape) }, value), shape);
 }
 
@@ -77,9 +84,12 @@ export function uniform(rng: Rng, shape: readonly number[], bound: number): Tens
   return filled(shape, () => (2 * rng.next() - 1) * bound);
 }
 
-/** A tensor filled with `value` (zero biases, unit LayerNorm gains). */
-export function constant(shape: readonly number[], value: number): Tensor {
-  return filled(shape, () => value);
+/**
+ * A tensor filled with `value` (zero biases, unit LayerNorm gains); `dtype` f32 keeps it f32
+ * in a model built with f16 weights.
+ */
+export function constant(shape: readonly number[], value: number, dtype?: "f32"): Tensor {
+  return filled(shape, () => value, dtype);
 }
 
 /**

@@ -9,8 +9,9 @@ export class LayerNorm extends Module {
 
   constructor(readonly features: number, readonly eps = 1e-5) {
     super();
-    this.weight = this.param("weight", constant([features], 1));
-    this.bias = this.param("bias", constant([features], 0));
+    // f32 even in a model of f16 weights: they are few, and layer norm computes in f32.
+    this.weight = this.param("weight", constant([features], 1, "f32"));
+    this.bias = this.param("bias", constant([features], 0, "f32"));
   }
 
   forward(x: Tensor): Tensor {

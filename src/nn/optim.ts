@@ -1,9 +1,8 @@
 // AdamW with global gradient-norm clipping. The norm and the clip factor stay on the GPU,
 // so a step needs no readback; the norm is returned for logging and NaN checks.
-import { GpuError } from "../gpu/device.ts";
 import { elementKernel } from "../gpu/kernel.ts";
 import { dispatch, f32bits } from "../gpu/queue.ts";
-import { keep, map, noGrad, sumOfSquares, type Tensor, tidy, zeros } from "../tensor/mod.ts";
+import { keep, mapRaw, sumOfSquares, type Tensor, tidy, zeros } from "../tensor/mod.ts";
 import src from "../../shaders/adamw.wgsl" with { type: "text" };
 
 export interface AdamWOptions {
@@ -27,7 +26,7 @@ export const defaultNoDecay = (name: string) =>
 
 /** sqrt(sum of squares) over all gradients, as a [1] tensor (one dispatch per gradient). */
 export function globalGradNorm(grads: Tensor[]): Tensor {
-  return noGrad(() => tidy(() => map("sqrt", "sqrt(a)", sumOfSquares(grads))));
+  return tidy(() => mapRaw("sqrt", "sqrt(a)", sumOfSquares(grads)));
 }
 
 export class AdamW {
@@ -55,7 +54,7 @@ export class AdamW {
     this.decays = named.map(([n]) => n === "" || !this.opts.noDecay(n));
     for (const p of this.params) {
       if (p.dtype !== "f32" || !p.isContiguous() || p.offset !== 0) {
-        throw new GpuError(`AdamW needs dense f32 parameters; ${p.name || p} is not`);
+        throw new Error(`AdamW needs dense f32 parameters; ${p.name || p} is not`);
       }
     }
     this.m = this.params.map((p) => keep(zeros(p.shape)));

@@ -5,11 +5,12 @@ import type { EntityTypingRow } from "../formats/schemas.ts";
 import { readRows } from "../formats/arrow.ts";
 import { alignText } from "../formats/align.ts";
 import type { RobertaTokenizer } from "../formats/tokenizer.ts";
-import { type TypingHead, typingLoss } from "../models/task_heads.ts";
+import { TypingHead, typingLoss } from "../models/task_heads.ts";
 import type { Tensor } from "../tensor/mod.ts";
 import { looseMacro, looseMicro, strictAccuracy, typingPredictions } from "./downstream_metrics.ts";
-import { type Example, Examples, padBatch, type PaddedBatch } from "./examples.ts";
-import { evaluateBatches } from "./infusion.ts";
+import { type Example, Examples, padBatch } from "./examples.ts";
+import type { FinetuneTask, TaskFeatures, TaskSettings } from "./finetune_task.ts";
+import { allLogits } from "./task.ts";
 
 export const MENTION_MARKER = "@";
 /** Max length of the released code for OpenEntity and FIGER. */
@@ -122,9 +123,6 @@ export class TypingExamples extends Examples {
   }
 }
 
-/** What a typing head reads for a padded batch: task features [batch, seq, H]. */
-export type TaskFeatures = (b: PaddedBatch) => Tensor;
-
 /** Typing logits [indices.length, types] of the chosen examples. */
 export function typingLogits(
   features: TaskFeatures,
@@ -137,67 +135,63 @@ export function typingLogits(
   return head.forward(f, indices.map((i) => ex.value(i, "mention")));
 }
 
-/** Mean BCE-with-logits of a batch of typing examples (over all batch x types entries). */
-export function typingBatchLoss(
-  features: TaskFeatures,
-  head: TypingHead,
-  ex: TypingExamples,
-  indices: number[],
-  padId: number,
-): Tensor {
-  return typingLoss(typingLogits(features, head, ex, indices, padId), ex.targets(indices));
-}
-
-export interface TypingScores {
-  strict: number;
-  macro_p: number;
-  macro_r: number;
-  macro_f1: number;
-  micro_p: number;
-  micro_r: number;
-  micro_f1: number;
-}
-
 /**
- * Strict accuracy and loose macro / micro P/R/F1 of the head on `ex`: a type is predicted
- * when its logit is > 0; `forceArgmax` (FIGER) also predicts the top type. `modules` (the
- * feature model) are put in eval mode with the head and back to train mode after.
+ * Entity typing (OpenEntity; FIGER with `figer`): mean BCE-with-logits over all batch x types
+ * entries; strict accuracy and loose macro / micro P/R/F1, a type predicted when its logit is
+ * > 0 (FIGER also predicts the top type).
  */
-export async function evaluateTyping(
-  features: TaskFeatures,
-  head: TypingHead,
-  ex: TypingExamples,
-  opts: {
-    batchSize: number;
-    padId: number;
-    forceArgmax?: boolean;
-    modules?: { train(on?: boolean): unknown }[];
-  },
-): Promise<TypingScores> {
-  const n = ex.types, forceArgmax = opts.forceArgmax ?? false;
-  if (head.labels !== n) throw new Error(`head has ${head.labels} types, examples ${n}`);
-  const gold: number[][] = [], pred: number[][] = [];
-  await evaluateBatches(
-    ex.length,
-    (i) => ex.ids(i).length,
-    opts.batchSize,
-    [...(opts.modules ?? []), head],
-    (indices) => typingLogits(features, head, ex, indices, opts.padId),
-    (indices, logits) => {
-      indices.forEach((i, r) => {
-        gold.push([...ex.labels(i)]);
-        pred.push(typingPredictions(logits.subarray(r * n, (r + 1) * n), n, { forceArgmax }));
-      });
-    },
-  );
-  const macro = looseMacro(gold, pred), micro = looseMicro(gold, pred);
+export function entityTypingTask(
+  settings: TaskSettings = {},
+): FinetuneTask<"entity-typing", TypingExample, TypingExamples, TypingHead> {
+  const forceArgmax = settings.figer ?? false;
   return {
-    strict: strictAccuracy(gold, pred),
-    macro_p: macro.p,
-    macro_r: macro.r,
-    macro_f1: macro.f1,
-    micro_p: micro.p,
-    micro_r: micro.r,
-    micro_f1: micro.f1,
+    name: "entity-typing",
+    schema: "entity-typing",
+    maxLength: TYPING_MAX_LENGTH,
+    labels: (path, split) => typeSet(path, split),
+    head: (hidden, labels, dropout, seed) => new TypingHead(hidden, labels, dropout, seed),
+    task: (c, labels) => {
+      const index = new Map(labels.map((l, i) => [l, i])), n = labels.length;
+      return {
+        name: "entity-typing",
+        schema: "entity-typing",
+        bestMetric: "micro_f1",
+        store: () => new TypingExamples(c.vocab, n),
+        encode: (row, ctx) => encodeTyping(c.tok, row, index, c.maxLength, ctx.dropped),
+        loss: (m, ex, indices) =>
+          typingLoss(typingLogits(m.features, m.head, ex, indices, c.padId), ex.targets(indices)),
+        async evaluate(m, { ex, rows }, batchSize) {
+          if (m.head.labels !== n) throw new Error(`head has ${m.head.labels} types, labels ${n}`);
+          const logits = await allLogits(
+            ex.length,
+            (i) => ex.ids(i).length,
+            n,
+            batchSize,
+            [...m.modules, m.head],
+            (ix) => typingLogits(m.features, m.head, ex, ix, c.padId),
+          );
+          const gold = logits.map((_, i) => [...ex.labels(i)]);
+          const pred = logits.map((l) => typingPredictions(l, n, { forceArgmax }));
+          const macro = looseMacro(gold, pred), micro = looseMicro(gold, pred);
+          return {
+            metrics: {
+              strict: strictAccuracy(gold, pred),
+              macro_p: macro.p,
+              macro_r: macro.r,
+              macro_f1: macro.f1,
+              micro_p: micro.p,
+              micro_r: micro.r,
+              micro_f1: micro.f1,
+            },
+            predictions: logits.map((l, i) => ({
+              row: rows[i],
+              gold: gold[i].map((k) => labels[k]),
+              predicted: pred[i].map((k) => labels[k]),
+              logits: Array.from(l),
+            })),
+          };
+        },
+      };
+    },
   };
 }

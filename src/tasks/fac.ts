@@ -9,8 +9,9 @@ import type { RobertaTokenizer } from "../formats/tokenizer.ts";
 import { type FacHead, facLoss } from "../models/kadapter_heads.ts";
 import type { Tensor } from "../tensor/mod.ts";
 import { f1Scores } from "./metrics.ts";
-import { type Example, type Examples, padBatch } from "./examples.ts";
-import { argmaxRows, evaluateBatches, type InfusionModel } from "./infusion.ts";
+import { type Example, Examples, padBatch } from "./examples.ts";
+import type { Infused } from "./infusion.ts";
+import { allLogits, argmaxRows, type Encoding, type Task } from "./task.ts";
 
 export const SUBJECT_MARKER = "@";
 export const OBJECT_MARKER = "#";
@@ -54,55 +55,48 @@ export function encodeFac(
   return { ids: a.ids, values: { subj, obj, label } };
 }
 
-/** Mean cross-entropy of a batch of fac examples. */
-export function facBatchLoss(
-  model: InfusionModel,
-  head: FacHead,
-  ex: Examples,
-  indices: number[],
-  padId: number,
-): Tensor {
-  return facLoss(
-    facLogits(model, head, ex, indices, padId),
-    indices.map((i) => ex.value(i, "label")),
-  );
-}
-
-function facLogits(
-  model: InfusionModel,
-  head: FacHead,
-  ex: Examples,
-  indices: number[],
-  padId: number,
-): Tensor {
-  const f = model.features(padBatch(ex, indices, padId));
+function facLogits(m: Infused<FacHead>, ex: Examples, indices: number[], padId: number): Tensor {
+  const f = m.model.features(padBatch(ex, indices, padId));
   const at = (k: string) => indices.map((i) => ex.value(i, k));
-  return head.forward(f.last, f.adapter, at("subj"), at("obj"));
+  return m.head.forward(f.last, f.adapter, at("subj"), at("obj"));
 }
 
-/** Micro and macro F1 (sklearn's definitions) of the head's predictions on `ex`. */
-export async function evaluateFac(
-  model: InfusionModel,
-  head: FacHead,
-  ex: Examples,
-  labels: string[],
-  opts: { batchSize: number; padId: number },
-): Promise<{ micro_f1: number; macro_f1: number }> {
-  const gold: string[] = [], pred: string[] = [];
-  await evaluateBatches(
-    ex.length,
-    (i) => ex.ids(i).length,
-    opts.batchSize,
-    [model.adapter, head],
-    (indices) => facLogits(model, head, ex, indices, opts.padId),
-    (indices, logits) => {
-      const best = argmaxRows(logits, labels.length);
-      indices.forEach((i, r) => {
+/**
+ * facAdapter's task over `labels` (the training set's sorted relations): mean cross-entropy;
+ * micro and macro F1 (sklearn's definitions) on dev.
+ */
+export function facTask(
+  c: Encoding,
+  labels: readonly string[],
+): Task<"trex-rc", Example, Examples, Infused<FacHead>> {
+  const index = new Map(labels.map((l, i) => [l, i]));
+  return {
+    name: "fac",
+    schema: "trex-rc",
+    bestMetric: "micro_f1",
+    store: () => new Examples(c.vocab, [], FAC_VALUES),
+    encode: (row) => encodeFac(c.tok, row, index, c.maxLength),
+    loss: (m, ex, indices) =>
+      facLoss(facLogits(m, ex, indices, c.padId), indices.map((i) => ex.value(i, "label"))),
+    async evaluate(m, { ex, rows }, batchSize) {
+      const gold: string[] = [], pred: string[] = [];
+      const logits = await allLogits(
+        ex.length,
+        (i) => ex.ids(i).length,
+        labels.length,
+        batchSize,
+        [m.model.adapter, m.head],
+        (indices) => facLogits(m, ex, indices, c.padId),
+      );
+      logits.forEach((l, i) => {
         gold.push(labels[ex.value(i, "label")]);
-        pred.push(labels[best[r]]);
+        pred.push(labels[argmaxRows(l, labels.length)[0]]);
       });
+      const f1 = f1Scores(gold, pred);
+      return {
+        metrics: { micro_f1: f1.micro, macro_f1: f1.macro },
+        predictions: gold.map((g, i) => ({ row: rows[i], gold: g, predicted: pred[i] })),
+      };
     },
-  );
-  const f1 = f1Scores(gold, pred);
-  return { micro_f1: f1.micro, macro_f1: f1.macro };
+  };
 }

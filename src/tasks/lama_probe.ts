@@ -9,14 +9,10 @@ import type { FrozenRoberta } from "../models/roberta_frozen.ts";
 import type { EncoderInput } from "../models/roberta_inputs.ts";
 import { cast, indexSelect, noGrad, reshape, Tensor, tidy } from "../tensor/mod.ts";
 import type { LamaQuery } from "./lama_data.ts";
+import { AdapterFeatures } from "../models/adapter_features.ts";
 import type { AdapterModel } from "../models/kadapter.ts";
-import { AdapterFeatures, type ProbeMlmLayer } from "./probe_mlm_layer.ts";
+import type { ProbeMlmLayer } from "./probe_mlm_layer.ts";
 import { aggregate, type LamaScores, rankOf } from "./lama_metrics.ts";
-
-/** A probe that cannot run as asked (no usable query, mismatched tokenizer); says why. */
-export class ProbeError extends Error {
-  override name = "ProbeError";
-}
 
 /**
  * Scores of the masked positions of a padded batch: `rows[i]` is the row of query i's mask in

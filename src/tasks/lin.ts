@@ -9,8 +9,9 @@ import type { RobertaTokenizer } from "../formats/tokenizer.ts";
 import { type LinHead, linLoss } from "../models/kadapter_heads.ts";
 import { bceWithLogits, indexSelect, reshape, Tensor } from "../tensor/mod.ts";
 import { IGNORE, uas } from "./metrics.ts";
-import { type Example, type Examples, padBatch, padTokens } from "./examples.ts";
-import { argmaxRows, evaluateBatches, type InfusionModel } from "./infusion.ts";
+import { type Example, Examples, padBatch, padTokens } from "./examples.ts";
+import type { Infused } from "./infusion.ts";
+import { argmaxRows, type Encoding, evaluateBatches, type Task } from "./task.ts";
 
 export type LinLoss = "ce" | "bce";
 
@@ -26,27 +27,21 @@ export function encodeLin(tok: RobertaTokenizer, row: DepRow, maxLength: number)
   return { ids: a.ids, tokens: { head } };
 }
 
-function linLogits(
-  model: InfusionModel,
-  head: LinHead,
-  ex: Examples,
-  indices: number[],
-  padId: number,
-) {
+function linLogits(m: Infused<LinHead>, ex: Examples, indices: number[], padId: number) {
   const b = padBatch(ex, indices, padId);
-  const f = model.features(b);
-  return { b, logits: head.forward(f.last, f.adapter, f.mask) };
+  const f = m.model.features(b);
+  return { b, logits: m.head.forward(f.last, f.adapter, f.mask) };
 }
 
-export function linBatchLoss(
-  model: InfusionModel,
-  head: LinHead,
+/** Cross-entropy over labelled tokens (`ce`, the code) or BCE against one-hot heads (`bce`). */
+function linBatchLoss(
+  m: Infused<LinHead>,
   ex: Examples,
   indices: number[],
   padId: number,
   loss: LinLoss,
 ): Tensor {
-  const { b, logits } = linLogits(model, head, ex, indices, padId);
+  const { b, logits } = linLogits(m, ex, indices, padId);
   const gold = padTokens(ex, b, "head", IGNORE);
   if (loss === "ce") return linLoss(logits, gold);
   // BCE over the labelled tokens' rows, each against the one-hot of its head position.
@@ -62,31 +57,39 @@ export function linBatchLoss(
   return bceWithLogits(picked, Tensor.from(target, [rows.length, n]));
 }
 
-/** Head accuracy (UAS) over the labelled tokens of `ex`. */
-export async function evaluateLin(
-  model: InfusionModel,
-  head: LinHead,
-  ex: Examples,
-  opts: { batchSize: number; padId: number },
-): Promise<{ uas: number }> {
-  const gold: number[] = [], pred: number[] = [];
-  const n = head.config.labels;
-  await evaluateBatches(
-    ex.length,
-    (i) => ex.ids(i).length,
-    opts.batchSize,
-    [model.adapter, head],
-    (indices) => linLogits(model, head, ex, indices, opts.padId).logits,
-    (indices, logits) => {
-      const best = argmaxRows(logits, n);
-      const seqLen = best.length / indices.length;
-      indices.forEach((i, r) => {
-        ex.tokens(i, "head").forEach((g, s) => {
-          gold.push(g);
-          pred.push(best[r * seqLen + s]);
-        });
-      });
+/** linAdapter's task: the `loss` of choice; head accuracy (UAS) over labelled tokens on dev. */
+export function linTask(
+  c: Encoding,
+  loss: LinLoss,
+): Task<"dependency", Example, Examples, Infused<LinHead>> {
+  return {
+    name: "lin",
+    schema: "dependency",
+    bestMetric: "uas",
+    store: () => new Examples(c.vocab, LIN_TOKENS),
+    encode: (row) => encodeLin(c.tok, row, c.maxLength),
+    loss: (m, ex, indices) => linBatchLoss(m, ex, indices, c.padId, loss),
+    async evaluate(m, { ex }, batchSize) {
+      const gold: number[] = [], pred: number[] = [];
+      const n = m.head.config.labels;
+      await evaluateBatches(
+        ex.length,
+        (i) => ex.ids(i).length,
+        batchSize,
+        [m.model.adapter, m.head],
+        (indices) => linLogits(m, ex, indices, c.padId).logits,
+        (indices, logits) => {
+          const best = argmaxRows(logits, n);
+          const seqLen = best.length / indices.length;
+          indices.forEach((i, r) => {
+            ex.tokens(i, "head").forEach((g, s) => {
+              gold.push(g);
+              pred.push(best[r * seqLen + s]);
+            });
+          });
+        },
+      );
+      return { metrics: { uas: uas(gold, pred) }, predictions: [] };
     },
-  );
-  return { uas: uas(gold, pred) };
+  };
 }

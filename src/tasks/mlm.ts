@@ -7,8 +7,8 @@ import { Rng } from "../nn/init.ts";
 import { crossEntropy, indexSelect, max, noGrad, reshape, Tensor, tidy } from "../tensor/mod.ts";
 import type { ProgressOptions } from "../train/progress.ts";
 import { RunError } from "../train/run.ts";
-import { Examples, padBatch, type PaddedBatch } from "./examples.ts";
-import { loadExamples, skippedText } from "./infusion.ts";
+import { type Example, Examples, padBatch, type PaddedBatch } from "./examples.ts";
+import { loadSplit, skippedText, type Split } from "./task.ts";
 import { IGNORE } from "./metrics.ts";
 
 export interface MlmMasking {
@@ -165,6 +165,20 @@ export async function maskedScores(
   }
 }
 
+/** One corpus line as `<s> line </s>` cut to maxLength, or why it is skipped. */
+export function encodeLine(
+  tok: RobertaTokenizer,
+  text: string,
+  maxLength: number,
+  onTruncated?: () => void,
+): Example | string {
+  if (text.trim() === "") return "empty text";
+  const e = tok.encode(text, { maxLength });
+  if (e.ids.length <= 2) return "no tokens";
+  if (e.truncated > 0) onTruncated?.();
+  return { ids: e.ids };
+}
+
 /**
  * A `text`-schema corpus as `<s> line </s>` examples cut to maxLength; empty lines are skipped
  * and counted, truncations reported.
@@ -180,22 +194,18 @@ export async function loadCorpus(
     progress?: ProgressOptions;
     say: (line: string) => void;
   },
-): Promise<Examples> {
-  const ex = new Examples(vocab);
+): Promise<Split<Examples>> {
   let truncated = 0;
-  const r = await loadExamples(
-    path,
-    "text",
-    (row) => {
-      if (row.text.trim() === "") return "empty text";
-      const e = tok.encode(row.text, { maxLength: o.maxLength });
-      if (e.ids.length <= 2) return "no tokens";
-      if (e.truncated > 0) truncated++;
-      return { ids: e.ids };
+  const split = await loadSplit(
+    {
+      schema: "text",
+      store: () => new Examples(vocab),
+      encode: (row) => encodeLine(tok, row.text, o.maxLength, () => truncated++),
     },
-    ex,
+    path,
     { split: o.split, limit: o.limit, progress: o.progress },
   );
+  const { ex, report: r } = split;
   const skipped = skippedText(r);
   o.say(
     `${path}: ${r.kept} examples, ${ex.tokenCount} tokens` +
@@ -203,5 +213,5 @@ export async function loadCorpus(
       (skipped ? ` (${skipped})` : ""),
   );
   if (r.kept === 0) throw new RunError(`${path}: no usable examples`);
-  return ex;
+  return split;
 }

@@ -8,14 +8,16 @@
 // Examples store (so padBatch works on it), consecutively per group, plus a table of group
 // offsets and per-group integer values (here the gold choice). Span QA reuses it (a question's
 // paragraphs are its group).
+import { readRows } from "../formats/arrow.ts";
 import type { MultipleChoiceRow } from "../formats/schemas.ts";
 import type { RobertaTokenizer } from "../formats/tokenizer.ts";
-import { type ChoiceHead, choiceLoss } from "../models/task_heads.ts";
+import { ChoiceHead, choiceLoss } from "../models/task_heads.ts";
 import type { Tensor } from "../tensor/mod.ts";
+import { RunError } from "../train/run.ts";
 import { argmax, choiceAccuracy } from "./downstream_metrics.ts";
-import type { TaskFeatures } from "./entity_typing.ts";
 import { type Example, Examples, padBatch } from "./examples.ts";
-import { evaluateBatches } from "./infusion.ts";
+import type { FinetuneTask, TaskFeatures } from "./finetune_task.ts";
+import { evaluateBatches, type Switchable } from "./task.ts";
 
 /** Max length of the released code for CosmosQA. */
 export const CHOICE_MAX_LENGTH = 256;
@@ -223,7 +225,7 @@ export interface ChoiceEvalOptions {
   /** Groups per batch (each is `choices` sequences). */
   batchSize: number;
   padId: number;
-  modules?: { train(on?: boolean): unknown }[];
+  modules?: Switchable[];
 }
 
 /** Every group's choice scores (host), in group order; modules in eval mode meanwhile. */
@@ -247,24 +249,58 @@ export async function allChoiceScores(
   return out;
 }
 
-/** Predicted choice (argmax of the scores, ties to the lowest index) per group. */
-export async function predictChoice(
-  features: TaskFeatures,
-  head: ChoiceHead,
-  ex: ChoiceExamples,
-  opts: ChoiceEvalOptions,
-): Promise<number[]> {
-  return (await allChoiceScores(features, head, ex, opts)).map((s) => argmax(s));
+/**
+ * The choice positions of a multiple-choice split, as labels "0" .. "n-1": n is the number of
+ * choices of its first row (rows with another number are skipped when encoded).
+ */
+export async function choiceLabels(path: string, split?: string): Promise<string[]> {
+  for await (const rows of readRows(path, "multiple-choice", split)) {
+    if (rows.length > 0) {
+      const n = rows[0].choices.length;
+      if (n < 2) throw new RunError(`${path}: the first row has ${n} choice(s)`);
+      return Array.from({ length: n }, (_, i) => String(i));
+    }
+  }
+  return Array.from({ length: COSMOS_CHOICES }, (_, i) => String(i));
 }
 
-/** Accuracy of the head on `ex` (downstream_metrics' choiceAccuracy). */
-export async function evaluateChoice(
-  features: TaskFeatures,
-  head: ChoiceHead,
-  ex: ChoiceExamples,
-  opts: ChoiceEvalOptions,
-): Promise<{ accuracy: number }> {
-  const scores = await allChoiceScores(features, head, ex, opts);
-  const gold = scores.map((_, g) => ex.label(g));
-  return { accuracy: choiceAccuracy(gold, scores) };
+/** Multiple choice (CosmosQA): cross-entropy over each example's choices; accuracy. */
+export function multipleChoiceTask(): FinetuneTask<
+  "multiple-choice",
+  ChoiceGroup,
+  ChoiceExamples,
+  ChoiceHead
+> {
+  return {
+    name: "multiple-choice",
+    schema: "multiple-choice",
+    maxLength: CHOICE_MAX_LENGTH,
+    labels: (path, split) => choiceLabels(path, split),
+    head: (hidden, _labels, dropout, seed) => new ChoiceHead(hidden, dropout, seed),
+    task: (c, labels) => ({
+      name: "multiple-choice",
+      schema: "multiple-choice",
+      bestMetric: "accuracy",
+      store: () => new ChoiceExamples(c.vocab, labels.length),
+      encode: (row) => encodeChoice(c.tok, row, c.maxLength, { choices: labels.length }),
+      loss: (m, ex, indices) => choiceBatchLoss(m.features, m.head, ex, indices, c.padId),
+      async evaluate(m, { ex, rows }, batchSize) {
+        const scores = await allChoiceScores(m.features, m.head, ex, {
+          batchSize,
+          padId: c.padId,
+          modules: m.modules,
+        });
+        const gold = scores.map((_, g) => ex.label(g));
+        return {
+          metrics: { accuracy: choiceAccuracy(gold, scores) },
+          predictions: scores.map((s, g) => ({
+            row: rows[g],
+            gold: gold[g],
+            predicted: argmax(s),
+            scores: Array.from(s),
+          })),
+        };
+      },
+    }),
+  };
 }

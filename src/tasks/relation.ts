@@ -6,13 +6,13 @@
 import type { RelationRow } from "../formats/schemas.ts";
 import { readRows } from "../formats/arrow.ts";
 import type { RobertaTokenizer } from "../formats/tokenizer.ts";
-import { type RelationHead, relationLoss } from "../models/task_heads.ts";
+import { RelationHead, relationLoss } from "../models/task_heads.ts";
 import type { Tensor } from "../tensor/mod.ts";
 import { tacredScores } from "./downstream_metrics.ts";
-import { type Example, type Examples, padBatch } from "./examples.ts";
+import { type Example, Examples, padBatch } from "./examples.ts";
 import { encodeFac, FAC_VALUES, SKIP_MARKER, SKIP_RELATION } from "./fac.ts";
-import { argmaxRows, evaluateBatches } from "./infusion.ts";
-import type { TaskFeatures } from "./entity_typing.ts";
+import type { FinetuneTask, TaskFeatures } from "./finetune_task.ts";
+import { allLogits, argmaxRows } from "./task.ts";
 
 export { OBJECT_MARKER, SUBJECT_MARKER } from "./fac.ts";
 /** Max length of the released code for TACRED. */
@@ -62,65 +62,59 @@ export function relationLogits(
   return head.forward(f, at("subj"), at("obj"));
 }
 
-/** Mean cross-entropy of a batch of relation examples. */
-export function relationBatchLoss(
-  features: TaskFeatures,
-  head: RelationHead,
-  ex: Examples,
-  indices: number[],
-  padId: number,
-): Tensor {
-  return relationLoss(
-    relationLogits(features, head, ex, indices, padId),
-    indices.map((i) => ex.value(i, "label")),
-  );
-}
-
-export interface RelationScores {
-  /** TACRED micro P/R/F1 ignoring the negative label. */
-  precision: number;
-  recall: number;
-  f1: number;
-  /** Plain accuracy over all examples, the negative label included. */
-  accuracy: number;
-}
-
-/**
- * The official TACRED scores (argmax prediction, `negative` ignored, default `no_relation`)
- * and accuracy of the head on `ex`. `modules` (the feature model) are put in eval mode with
- * the head and back to train mode after.
- */
-export async function evaluateRelation(
-  features: TaskFeatures,
-  head: RelationHead,
-  ex: Examples,
-  labels: string[],
-  opts: {
-    batchSize: number;
-    padId: number;
-    negative?: string;
-    modules?: { train(on?: boolean): unknown }[];
-  },
-): Promise<RelationScores> {
-  if (head.labels !== labels.length) {
-    throw new Error(`head has ${head.labels} labels, the list ${labels.length}`);
-  }
-  const gold: string[] = [], pred: string[] = [];
-  await evaluateBatches(
-    ex.length,
-    (i) => ex.ids(i).length,
-    opts.batchSize,
-    [...(opts.modules ?? []), head],
-    (indices) => relationLogits(features, head, ex, indices, opts.padId),
-    (indices, logits) => {
-      const best = argmaxRows(logits, labels.length);
-      indices.forEach((i, r) => {
-        gold.push(labels[ex.value(i, "label")]);
-        pred.push(labels[best[r]]);
-      });
+/** Relation classification (TACRED): cross-entropy; micro P/R/F1 without no_relation. */
+export function relationTask(): FinetuneTask<"relation", Example, Examples, RelationHead> {
+  return {
+    name: "relation",
+    schema: "relation",
+    maxLength: RELATION_MAX_LENGTH,
+    labels: (path, split) => relationLabels(path, split),
+    head: (hidden, labels, dropout, seed) => new RelationHead(hidden, labels, dropout, seed),
+    task: (c, labels) => {
+      const index = new Map(labels.map((l, i) => [l, i])), n = labels.length;
+      return {
+        name: "relation",
+        schema: "relation",
+        bestMetric: "f1",
+        store: () => new Examples(c.vocab, [], RELATION_VALUES),
+        encode: (row) => encodeRelation(c.tok, row, index, c.maxLength),
+        loss: (m, ex, indices) =>
+          relationLoss(
+            relationLogits(m.features, m.head, ex, indices, c.padId),
+            indices.map((i) => ex.value(i, "label")),
+          ),
+        async evaluate(m, { ex, rows }, batchSize) {
+          if (m.head.labels !== n) {
+            throw new Error(`head has ${m.head.labels} labels, the list ${n}`);
+          }
+          const logits = await allLogits(
+            ex.length,
+            (i) => ex.ids(i).length,
+            n,
+            batchSize,
+            [...m.modules, m.head],
+            (ix) => relationLogits(m.features, m.head, ex, ix, c.padId),
+          );
+          const gold = logits.map((_, i) => labels[ex.value(i, "label")]);
+          const pred = logits.map((l) => labels[argmaxRows(l, n)[0]]);
+          const s = tacredScores(gold, pred, NO_RELATION);
+          const right = gold.filter((g, i) => g === pred[i]).length;
+          return {
+            metrics: {
+              precision: s.precision,
+              recall: s.recall,
+              f1: s.f1,
+              accuracy: gold.length ? right / gold.length : 0,
+            },
+            predictions: logits.map((l, i) => ({
+              row: rows[i],
+              gold: gold[i],
+              predicted: pred[i],
+              logits: Array.from(l),
+            })),
+          };
+        },
+      };
     },
-  );
-  const s = tacredScores(gold, pred, opts.negative ?? NO_RELATION);
-  const right = gold.filter((g, i) => g === pred[i]).length;
-  return { ...s, accuracy: gold.length === 0 ? 0 : right / gold.length };
+  };
 }

@@ -21,12 +21,13 @@
 import type { SpanQaRow } from "../formats/schemas.ts";
 import type { RobertaTokenizer } from "../formats/tokenizer.ts";
 import { alignWords, charSpanToWords, wordsFromText } from "../formats/align.ts";
-import { type SpanHead, spanLoss } from "../models/task_heads.ts";
-import type { Tensor } from "../tensor/mod.ts";
+import { SpanHead, spanLoss } from "../models/task_heads.ts";
+import { Rng } from "../nn/init.ts";
+import { DropoutRng, type Tensor } from "../tensor/mod.ts";
 import { bestAcrossParagraphs, bestSpan, qaScores } from "./downstream_metrics.ts";
-import type { TaskFeatures } from "./entity_typing.ts";
 import { padBatch } from "./examples.ts";
-import { evaluateBatches } from "./infusion.ts";
+import type { FinetuneTask, TaskFeatures } from "./finetune_task.ts";
+import { evaluateBatches, type Switchable } from "./task.ts";
 import { type Group, GroupedExamples } from "./multiple_choice.ts";
 
 /** Max length of the released code for SearchQA / Quasar-T. */
@@ -228,7 +229,7 @@ export interface SpanEvalOptions {
   padId: number;
   /** Longest span in subword tokens (MAX_ANSWER_LENGTH when absent). */
   maxAnswerLength?: number;
-  modules?: { train(on?: boolean): unknown }[];
+  modules?: Switchable[];
 }
 
 /**
@@ -280,13 +281,46 @@ export async function predictSpanQa(
   return out;
 }
 
-/** Exact match and F1 (fractions in [0, 1], max over gold answers) of the head on `ex`. */
-export async function evaluateSpanQa(
-  features: TaskFeatures,
-  head: SpanHead,
-  ex: SpanQaExamples,
-  opts: SpanEvalOptions,
-): Promise<{ em: number; f1: number }> {
-  const pred = await predictSpanQa(features, head, ex, opts);
-  return qaScores(pred.map((p, g) => ({ pred: p, golds: ex.answers(g) })));
+/** SpanHead with the dropout stream a task head carries (unused: the head has no dropout). */
+export class SpanTaskHead extends SpanHead {
+  readonly dropoutRng: DropoutRng;
+  constructor(hidden: number, seed: number) {
+    super(hidden, seed);
+    this.dropoutRng = new DropoutRng(new Rng(seed).fork());
+  }
+}
+
+/** The two outputs of the span head per token (span QA has no label list). */
+export const SPAN_LABELS = ["start", "end"];
+
+/** Span QA (SearchQA, Quasar-T): start / end cross-entropy per paragraph; EM and F1. */
+export function spanQaTask(): FinetuneTask<"span-qa", SpanGroup, SpanQaExamples, SpanTaskHead> {
+  return {
+    name: "span-qa",
+    schema: "span-qa",
+    maxLength: SPAN_MAX_LENGTH,
+    labels: () => Promise.resolve([...SPAN_LABELS]),
+    head: (hidden, _labels, _dropout, seed) => new SpanTaskHead(hidden, seed),
+    task: (c) => ({
+      name: "span-qa",
+      schema: "span-qa",
+      bestMetric: "f1",
+      store: () => new SpanQaExamples(c.vocab),
+      encode: (row, ctx) => encodeSpanQa(c.tok, row, c.maxLength, { train: ctx.train }),
+      trainSize: (ex) => ex.seqs.length,
+      loss: (m, ex, indices) => spanBatchLoss(m.features, m.head, ex, indices, c.padId),
+      async evaluate(m, { ex, rows }, batchSize) {
+        const pred = await predictSpanQa(m.features, m.head, ex, {
+          batchSize,
+          padId: c.padId,
+          modules: m.modules,
+        });
+        const s = qaScores(pred.map((p, g) => ({ pred: p, golds: ex.answers(g) })));
+        return {
+          metrics: { em: s.em, f1: s.f1 },
+          predictions: pred.map((p, g) => ({ row: rows[g], gold: ex.answers(g), predicted: p })),
+        };
+      },
+    }),
+  };
 }

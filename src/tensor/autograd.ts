@@ -1,6 +1,9 @@
 // Reverse-mode autograd on a tape: each op records a Node holding its inputs and a
 // backward closure (written next to the op's forward). backward() walks the nodes in
-// reverse topological order and accumulates gradients.
+// reverse topological order and accumulates gradients. It runs the backward closures with
+// recording off, so they may call the kernels/ layer directly.
+import { addRaw, ones } from "./kernels/elementwise.ts";
+import { contiguousRaw } from "./kernels/shape.ts";
 import { keep, tidy } from "./scope.ts";
 import type { Tensor } from "./tensor.ts";
 
@@ -47,17 +50,6 @@ export function record(out: Tensor, inputs: Tensor[], backward: Node["backward"]
   return out;
 }
 
-/** Ops the engine needs inside backward, injected to avoid an import cycle. */
-export interface GradOps {
-  add(a: Tensor, b: Tensor): Tensor;
-  ones(like: Tensor): Tensor;
-  contiguous(t: Tensor): Tensor;
-}
-let ops: GradOps | null = null;
-export function setGradOps(o: GradOps): void {
-  ops = o;
-}
-
 /**
  * Backpropagates from `root` (a scalar unless `grad` is given). Leaf tensors with
  * requiresGrad get `.grad` set or accumulated; those gradients live outside any scope.
@@ -82,7 +74,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
     }
   }
   noGrad(() => {
-    const grads = new Map<Tensor, Tensor>([[root, grad ?? ops!.ones(root)]]);
+    const grads = new Map<Tensor, Tensor>([[root, grad ?? ones(root.shape, root.dtype)]]);
     for (let k = order.length - 1; k >= 0; k--) {
       const t = order[k];
       const g = grads.get(t);
@@ -90,10 +82,10 @@ export function backward(root: Tensor, grad?: Tensor): void {
       grads.delete(t);
       if (!t.node) {
         if (t.grad) {
-          const sum = keep(ops!.add(t.grad, g));
+          const sum = keep(addRaw(t.grad, g));
           t.grad.dispose();
           t.grad = sum;
-        } else t.grad = keep(ops!.contiguous(g));
+        } else t.grad = keep(contiguousRaw(g));
       } else {
         const gi = t.node.backward(g);
         t.node.inputs.forEach((inp, j) => {
@@ -101,7 +93,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
           if (!d || !inp.requiresGrad) return d?.dispose();
           const prev = grads.get(inp);
           if (prev) {
-            grads.set(inp, ops!.add(prev, d));
+            grads.set(inp, addRaw(prev, d));
             prev.dispose();
             d.dispose();
           } else grads.set(inp, d);

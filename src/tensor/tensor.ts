@@ -4,11 +4,10 @@
 // Ownership: every tensor belongs to the innermost open scope (see scope.ts) and is
 // disposed when that scope ends unless it is returned from it or kept. Tensors made outside
 // any scope (parameters, optimizer state) live until disposed explicitly.
-import { GpuError } from "../gpu/device.ts";
 import { pool } from "../gpu/pool.ts";
 import { download, upload } from "../gpu/queue.ts";
 import { register } from "./scope.ts";
-import { fillBuffer } from "./ops/fill.ts";
+import { fillBuffer } from "./kernels/fill.ts";
 import type { Node } from "./autograd.ts";
 
 export type DType = "f32" | "f16" | "i32";
@@ -73,7 +72,7 @@ export class Tensor {
   /** A new dense tensor with uninitialised storage from the pool. */
   static empty(shape: readonly number[], dtype: DType = "f32", what = "tensor"): Tensor {
     for (const d of shape) {
-      if (!Number.isInteger(d) || d < 0) throw new GpuError(`bad shape [${shape}] for ${what}`);
+      if (!Number.isInteger(d) || d < 0) throw new Error(`bad shape [${shape}] for ${what}`);
     }
     const bytes = Math.max(4, numel(shape) * BYTES[dtype]);
     const buf = pool.acquire(bytes, `${what} [${shape}] ${dtype}`);
@@ -91,7 +90,7 @@ export class Tensor {
   /** Uploads CPU data (f32 or i32; f16 tensors are made by casting). */
   static from(data: ArrayLike<number>, shape: readonly number[], dtype: "f32" | "i32" = "f32") {
     if (data.length !== numel(shape)) {
-      throw new GpuError(`${data.length} values do not fill shape [${shape}]`);
+      throw new Error(`${data.length} values do not fill shape [${shape}]`);
     }
     const t = Tensor.empty(shape, dtype, "upload");
     const arr = dtype === "f32" ? Float32Array.from(data) : Int32Array.from(data);
@@ -110,7 +109,7 @@ export class Tensor {
     return this.#disposed;
   }
   get buffer(): GPUBuffer {
-    if (this.#disposed) throw new GpuError(`use of a disposed tensor [${this.shape}]`);
+    if (this.#disposed) throw new Error(`use of a disposed tensor [${this.shape}]`);
     return this.storage.buffer;
   }
 
@@ -135,11 +134,34 @@ export class Tensor {
   /** Host copy of a dense tensor's values (waits for the GPU). */
   async data(): Promise<Float32Array | Int32Array> {
     if (!this.isContiguous() || this.dtype === "f16") {
-      throw new GpuError("data() needs a dense f32/i32 tensor: use read() from ops");
+      throw new Error("data() needs a dense f32/i32 tensor: use read() from ops");
     }
     const bytes = this.size * 4;
     const raw = await download(this.buffer, this.offset * 4, bytes);
     return this.dtype === "i32" ? new Int32Array(raw) : new Float32Array(raw);
+  }
+
+  /**
+   * Copies host values into a dense f32 or f16 tensor (f16 rounds them), after the work
+   * already recorded. i32 tensors are not written: their host copy would go stale.
+   */
+  write(values: Float32Array): void {
+    const b = BYTES[this.dtype], end = (this.offset + this.size) * b;
+    // Uploads are whole 4-byte words: an unaligned start, or a padded end inside the storage,
+    // would touch a neighbour's values.
+    if (
+      this.dtype === "i32" || !this.isContiguous() || values.length !== this.size ||
+      (this.offset * b) % 4 !== 0 || (end % 4 !== 0 && end < this.storage.bytes)
+    ) {
+      throw new Error(`cannot write ${values.length} values into ${this}`);
+    }
+    upload(this.buffer, this.offset * b, this.dtype === "f16" ? new Float16Array(values) : values);
+  }
+
+  /** Waits for the work and writes recorded so far; written values free their host copies. */
+  async sync(): Promise<void> {
+    // A read-back submits the queued writes and waits for them.
+    await download(this.buffer, 0, 4);
   }
 
   toString(): string {

@@ -2,10 +2,11 @@
 // loop state (data position, dropout counter, best metric). A checkpoint folder is written
 // whole into a temporary sibling, flushed, then swapped in, so `dir` always holds either the
 // previous complete checkpoint or the new complete one.
+import { UserError } from "../errors.ts";
 import { join } from "node:path";
-import { upload } from "../gpu/queue.ts";
 import type { AdamW } from "../nn/optim.ts";
-import { openSafetensors, type SafetensorsFile, writeSafetensors } from "../formats/safetensors.ts";
+import { openSafetensors, type SafetensorsFile } from "../formats/safetensors.ts";
+import { readInto, saveState, shapesOf, stateProblems } from "../formats/state.ts";
 import { leftoverTemps, recover, writeFolderAtomic, writeTextAtomic } from "../formats/atomic.ts";
 import type { Tensor } from "../tensor/mod.ts";
 import type { SamplerState } from "./sampler.ts";
@@ -29,26 +30,21 @@ export interface TrainState {
   config: Record<string, unknown>;
 }
 
-export class CheckpointError extends Error {
+export class CheckpointError extends UserError {
   constructor(dir: string, message: string) {
     super(`checkpoint ${dir}: ${message}`);
-    this.name = "CheckpointError";
   }
 }
 
 type Named = readonly (readonly [string, Tensor])[];
 
-/** The moments of each named parameter, found by identity in the optimizer. */
-function moments(params: Named, opt: AdamW) {
-  return params.map(([name, t]) => {
+/** Each named parameter's moments (found by identity in the optimizer) as `m.`/`v.` names. */
+function moments(params: Named, opt: AdamW): Named {
+  return params.flatMap(([name, t]) => {
     const i = opt.params.indexOf(t);
     if (i < 0) throw new Error(`parameter ${name} is not in the optimizer`);
-    return { name, m: opt.m[i], v: opt.v[i] };
+    return [[`m.${name}`, opt.m[i]], [`v.${name}`, opt.v[i]]] as const;
   });
-}
-
-function entry(name: string, t: Tensor) {
-  return { name, dtype: "F32" as const, shape: t.shape, data: () => t.data() };
 }
 
 /** Saves params, moments and `state` to `dir` atomically (writeFolderAtomic). */
@@ -59,14 +55,8 @@ export async function saveCheckpoint(
   state: TrainState,
 ): Promise<void> {
   await writeFolderAtomic(dir, async (tmp) => {
-    await writeSafetensors(join(tmp, PARAMS_FILE), params.map(([n, t]) => entry(n, t)));
-    await writeSafetensors(
-      join(tmp, OPTIMIZER_FILE),
-      moments(params, opt).flatMap((
-        { name, m, v },
-      ) => [entry(`m.${name}`, m), entry(`v.${name}`, v)]),
-      { step: String(opt.step) },
-    );
+    await saveState(join(tmp, PARAMS_FILE), params);
+    await saveState(join(tmp, OPTIMIZER_FILE), moments(params, opt), { step: String(opt.step) });
     const json = { format: FORMAT, ...state, step: opt.step };
     await writeTextAtomic(join(tmp, STATE_FILE), JSON.stringify(json, null, 2) + "\n");
   });
@@ -105,34 +95,20 @@ export async function readTrainState(dir: string): Promise<TrainState> {
  */
 export async function loadCheckpoint(dir: string, params: Named, opt: AdamW): Promise<TrainState> {
   const state = await readTrainState(dir);
-  const want = moments(params, opt);
-  const expected = new Map<string, readonly number[]>();
-  for (const [n, t] of params) expected.set(n, t.shape);
-  for (const { name, m } of want) {
-    expected.set(`m.${name}`, m.shape).set(`v.${name}`, m.shape);
-  }
+  const parts = [[PARAMS_FILE, params], [OPTIMIZER_FILE, moments(params, opt)]] as const;
   const files: SafetensorsFile[] = [];
   try {
-    for (const f of [PARAMS_FILE, OPTIMIZER_FILE]) {
+    for (const [f] of parts) {
       try {
         files.push(await openSafetensors(join(dir, f)));
       } catch (e) {
         throw new CheckpointError(dir, (e as Error).message);
       }
     }
-    const problems: string[] = [];
-    const found = new Set<string>();
-    for (const f of files) {
-      for (const [name, info] of f.tensors) {
-        found.add(name);
-        const shape = expected.get(name);
-        if (!shape) problems.push(`unexpected ${name}`);
-        else if (info.dtype !== "F32" || String(info.shape) !== String(shape)) {
-          problems.push(`${name} is ${info.dtype} [${info.shape}], the model has F32 [${shape}]`);
-        }
-      }
-    }
-    for (const name of expected.keys()) if (!found.has(name)) problems.push(`missing ${name}`);
+    // The files' side first, as these messages always listed it.
+    const problems = parts.flatMap(([, named], i) =>
+      stateProblems(files[i], shapesOf(named), true)
+    );
     if (problems.length) {
       const more = problems.length > 8 ? ` (and ${problems.length - 8} more)` : "";
       throw new CheckpointError(
@@ -140,16 +116,7 @@ export async function loadCheckpoint(dir: string, params: Named, opt: AdamW): Pr
         `does not match the model: ${problems.slice(0, 8).join("; ")}${more}`,
       );
     }
-    const targets = [
-      ...params.map(([name, t]) => ({ file: files[0], name, t })),
-      ...want.flatMap(({ name, m, v }) => [
-        { file: files[1], name: `m.${name}`, t: m },
-        { file: files[1], name: `v.${name}`, t: v },
-      ]),
-    ];
-    for (const { file, name, t } of targets) {
-      upload(t.buffer, t.offset * 4, await file.readF32(name));
-    }
+    for (const [i, [, named]] of parts.entries()) await readInto(files[i], named);
   } finally {
     for (const f of files) f.close();
   }

@@ -5,6 +5,7 @@
 // Losses and gradient norms stay on the GPU and are read back every `logEvery` steps (each
 // readback stalls the queue), and always before a checkpoint or an evaluation, so a NaN is
 // caught before it can reach a saved checkpoint.
+import { UserError } from "../errors.ts";
 import { join } from "node:path";
 import { AdamW } from "../nn/optim.ts";
 import { linearWarmupDecay } from "../nn/schedule.ts";
@@ -78,8 +79,7 @@ export interface TrainResult {
   best: TrainState["best"];
 }
 
-export class DivergedError extends Error {
-  override name = "DivergedError";
+export class DivergedError extends UserError {
 }
 
 /** A stop flag set by Ctrl-C, and a function that removes the handler. */

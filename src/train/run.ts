@@ -1,6 +1,7 @@
 // What every training command does around the loop: the settings they share and the loop
 // options made from them, refusing to overwrite a run without --resume or to resume with
 // settings that would change it, and keeping the last dev evaluation and the plot up to date.
+import { UserError } from "../errors.ts";
 import { join } from "node:path";
 import { defaultNoDecay } from "../nn/optim.ts";
 import { readTrainState } from "./checkpoint.ts";
@@ -9,8 +10,7 @@ import { writeCurves } from "./plot.ts";
 import type { ProgressOptions } from "./progress.ts";
 
 /** A run that cannot start as asked (settings, data, folders); the message says why. */
-export class RunError extends Error {
-  override name = "RunError";
+export class RunError extends UserError {
 }
 
 /**

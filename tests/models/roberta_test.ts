@@ -1,8 +1,9 @@
 // RoBERTa (src/models): the trainable path against a float64 loop reference of the whole model
 // (padding in the batch, positions from the mask; every hidden state and the masked-LM logits),
-// its gradients against finite differences of that reference, the frozen inference path
-// against the trainable one, f16 inference against f32, folders in transformers' layout, and
-// the inference path's memory.
+// its gradients against finite differences of that reference, the forward-only path
+// (hiddenStates, the frozen encoder) giving forward's exact values for any states kept and in
+// train mode, f16 inference against f32, folders in transformers' layout, and the forward-only
+// path's memory.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pool } from "../../src/gpu/pool.ts";
@@ -181,7 +182,7 @@ test("roberta: gradients of every weight match finite differences", async (rng) 
   m.dispose();
 });
 
-test("roberta: the inference path equals the trainable path, for any hidden states kept", async (rng) => {
+test("roberta: the inference path gives forward's values, for any hidden states kept", async (rng) => {
   const m = new RobertaModel(config(), 4, { lmHead: true }).eval();
   randomize(m, rng);
   const input = paddedBatch(rng, [5, 8, 2], SMALL.vocab_size);
@@ -193,10 +194,16 @@ test("roberta: the inference path equals the trainable path, for any hidden stat
   });
   const [c1] = await run(() => frozen.hiddenStates(input, { keep: [1] }));
   const [bLogits] = await run(() => [frozen.mlmLogits(frozen.hiddenStates(input)[2])]);
+  // The same modules and kernels, taped or not, all layers run or not: the same bits.
   for (const [got, want, what] of [[b0, a0, "0"], [c1, a1, "1"], [b2, a2, "2"]] as const) {
-    assertClose(got, want, { atol: 1e-6 }, `hidden state ${what}`);
+    assertClose(got, want, { atol: 0 }, `hidden state ${what}`);
   }
-  assertClose(bLogits, aLogits, { atol: 1e-6 }, "logits");
+  assertClose(bLogits, aLogits, { atol: 0 }, "logits");
+  // A model in train mode is run without dropout, and left in train mode.
+  m.train(true);
+  const [d2] = await run(() => frozen.hiddenStates(input, { keep: [2] }));
+  assert.ok(m.training && m.encoder.layers[1].attention.self.dropout.training);
+  assertClose(d2, a2, { atol: 0 }, "hidden state 2 of a model in train mode");
   assert.throws(() => frozen.hiddenStates(input, { keep: [3] }), /hidden state 3 does not exist/);
   frozen.dispose();
   m.dispose();

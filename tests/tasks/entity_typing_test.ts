@@ -1,7 +1,7 @@
 // Entity typing: encoding with the `@` mention markers (hand-checked GPT-2 BPE pieces), skip
 // reasons and dropped types, the type list, loading the bundled dev split, the typing head
-// against a float64 host forward, the BCE batch loss, and evaluation against the
-// downstream metrics on independently computed predictions. Features are random [b, s, H].
+// against a float64 host forward, entityTypingTask's BCE batch loss, and its evaluation against
+// the downstream metrics on independently computed predictions. Features are random [b, s, H].
 import assert from "node:assert/strict";
 import { buildRobertaTokenizer, loadGpt2Bpe } from "../../src/formats/bpe_vocab.ts";
 import { RobertaTokenizer } from "../../src/formats/tokenizer.ts";
@@ -10,12 +10,11 @@ import type { EntityTypingRow } from "../../src/formats/schemas.ts";
 import { TypingHead } from "../../src/models/task_heads.ts";
 import {
   encodeTyping,
-  evaluateTyping,
+  entityTypingTask,
   SKIP_MENTION,
   SKIP_NO_TYPE,
   SKIP_NO_WORD,
   typeSet,
-  typingBatchLoss,
   TypingExamples,
 } from "../../src/tasks/entity_typing.ts";
 import {
@@ -25,10 +24,11 @@ import {
   typingPredictions,
 } from "../../src/tasks/downstream_metrics.ts";
 import { padBatch, type PaddedBatch } from "../../src/tasks/examples.ts";
-import { loadExamples, skippedText } from "../../src/tasks/infusion.ts";
+import { type Encoding, loadSplit, skippedText } from "../../src/tasks/task.ts";
 import { Tensor } from "../../src/tensor/mod.ts";
 import { bceWithLogits, linear, nd } from "../reference.ts";
 import { assertClose, read, run, test } from "../setup.ts";
+import { QUIET, splitOf } from "./task_split.ts";
 
 const files = buildRobertaTokenizer(await loadGpt2Bpe());
 const tok = new RobertaTokenizer(files.tokenizer, files.config);
@@ -164,23 +164,19 @@ Deno.test("typing: typeSet and loading the bundled dev split", async () => {
   }
   for await (const rows of readRows(DEV, "entity-typing")) dev.push(...rows);
   assert.deepEqual(new Set(types), all);
-  // Leave "person" out of the map: its label is dropped, rows with no other type skipped.
+  // Leave "person" out of the labels: its label is dropped, rows with no other type skipped.
   const kept = types.filter((t) => t !== "person");
   const map = new Map(kept.map((t, i) => [t, i]));
+  const enc = (maxLength: number) => ({ tok, maxLength, vocab: tok.vocabSize, padId: tok.padId });
   const onlyPerson = dev.filter((r) => r.labels.every((l) => l === "person")).length;
   const persons = dev.filter((r) => r.labels.includes("person")).length;
   assert.ok(onlyPerson > 0 && onlyPerson < dev.length);
-  const dropped = new Map<string, number>();
-  const ex = new TypingExamples(tok.vocabSize, kept.length);
-  const report = await loadExamples(
+  const { ex, report, dropped } = await loadSplit(
+    entityTypingTask().task(enc(256), kept),
     DEV,
-    "entity-typing",
-    (row) => encodeTyping(tok, row, map, 256, dropped),
-    ex,
-    {
-      progress: { write: () => {} },
-    },
+    QUIET,
   );
+  assert.equal(ex.types, kept.length);
   assert.equal(report.rows, 150);
   assert.equal(report.skipped.get(SKIP_NO_TYPE), onlyPerson);
   assert.equal(report.kept, 150 - onlyPerson);
@@ -198,17 +194,7 @@ Deno.test("typing: typeSet and loading the bundled dev split", async () => {
     k++;
   }
   // A short max length skips rows whose @ is cut, and counts them.
-  const full = new Map(types.map((t, i) => [t, i]));
-  const short = new TypingExamples(tok.vocabSize, types.length);
-  const cut = await loadExamples(
-    DEV,
-    "entity-typing",
-    (row) => encodeTyping(tok, row, full, 6),
-    short,
-    {
-      progress: { write: () => {} },
-    },
-  );
+  const { report: cut } = await loadSplit(entityTypingTask().task(enc(6), types), DEV, QUIET);
   const cutCount = cut.skipped.get(SKIP_MENTION) ?? 0;
   assert.ok(cutCount > 0 && cutCount < 150, `${cutCount}`);
   assert.equal(cut.kept + cutCount, 150);
@@ -216,6 +202,10 @@ Deno.test("typing: typeSet and loading the bundled dev split", async () => {
 
 // ---- on the GPU: the head on random features -------------------------------------------
 const H = 16, NT = 5, PAD = 1;
+const NAMES = ["t0", "t1", "t2", "t3", "t4"];
+/** What the synthetic examples' task is made with (its tokenizer and max length go unused). */
+const ENC: Encoding = { tok, maxLength: 16, vocab: 30, padId: PAD };
+const typing = (figer = false) => entityTypingTask({ figer }).task(ENC, NAMES);
 
 /** Examples of lengths 3 .. 10 (shuffled) with random mentions and 0..3 types. */
 function synthetic(rng: { int(lo: number, hi?: number): number }) {
@@ -224,7 +214,7 @@ function synthetic(rng: { int(lo: number, hi?: number): number }) {
     const j = rng.int(0, i + 1);
     [lengths[i], lengths[j]] = [lengths[j], lengths[i]];
   }
-  const ex = new TypingExamples(30, NT);
+  const ex = typing().store();
   const host = lengths.map((n) => {
     const ids = [0, ...Array.from({ length: n - 2 }, () => rng.int(3, 30)), 2];
     const labels = [...new Set(Array.from({ length: rng.int(1, 4) }, () => rng.int(0, NT)))].sort();
@@ -300,13 +290,13 @@ test("typing: the head is out_proj(dense(features at @)) in eval mode; PyTorch i
   head.dispose();
 });
 
-test("typing: typingBatchLoss is the BCE of the head's logits against the multi-hot types", async (rng) => {
+test("typing: the task's loss is the BCE of the head's logits against the multi-hot types", async (rng) => {
   const head = new TypingHead(H, NT, 0.1, rng.int(0, 1000)).eval();
   const { ex, host } = synthetic(rng);
   const features = featuresOf(rng.int(0, 100));
   const indices = [5, 0, 3];
   const [loss, logits] = await run(() => [
-    typingBatchLoss(features, head, ex, indices, PAD),
+    typing().loss({ features, head, modules: [] }, ex, indices),
     head.forward(features(padBatchOf(ex, indices)), indices.map((i) => host[i].mention)),
   ]);
   const targets = indices.flatMap((i) =>
@@ -319,7 +309,7 @@ test("typing: typingBatchLoss is the BCE of the head's logits against the multi-
 
 const padBatchOf = (ex: TypingExamples, indices: number[]) => padBatch(ex, indices, PAD);
 
-test("typing: evaluateTyping equals the metrics on independently computed predictions", async (rng) => {
+test("typing: the task's evaluate equals the metrics on independently computed predictions", async (rng) => {
   const head = new TypingHead(H, NT, 0.1, rng.int(0, 1000));
   const { ex, host } = synthetic(rng);
   const features = featuresOf(rng.int(0, 100));
@@ -344,7 +334,12 @@ test("typing: evaluateTyping equals the metrics on independently computed predic
       const top = Math.max(...row);
       return row.flatMap((v, t) => v > 0 || (forceArgmax && v === top) ? [t] : []);
     });
-    const got = await evaluateTyping(features, head, ex, { batchSize: 3, padId: PAD, forceArgmax });
+    // forceArgmax is the task's FIGER setting.
+    const { metrics: got } = await typing(forceArgmax).evaluate(
+      { features, head, modules: [] },
+      splitOf(ex),
+      3,
+    );
     assert.ok(head.training, "head left in eval mode");
     const macro = looseMacro(gold, pred), micro = looseMicro(gold, pred);
     const want = {

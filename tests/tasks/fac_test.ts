@@ -1,25 +1,24 @@
 // facAdapter task: encoding a T-REx row with entity markers (hand-checked GPT-2 BPE pieces),
-// skip reasons, the relation list, loading with an incomplete label map, and the batch loss
-// and F1 evaluation against independent float64 / host computations on a tiny model.
+// skip reasons, the relation list, loading with an incomplete label list, and facTask's batch
+// loss and F1 evaluation against independent float64 / host computations on a tiny model.
 import assert from "node:assert/strict";
 import { buildRobertaTokenizer, loadGpt2Bpe } from "../../src/formats/bpe_vocab.ts";
 import { RobertaTokenizer } from "../../src/formats/tokenizer.ts";
 import { readRows } from "../../src/formats/arrow.ts";
 import type { TrexRow } from "../../src/formats/schemas.ts";
 import { FacHead } from "../../src/models/kadapter_heads.ts";
-import { Examples, padBatch } from "../../src/tasks/examples.ts";
+import { padBatch } from "../../src/tasks/examples.ts";
 import {
   encodeFac,
-  evaluateFac,
-  FAC_VALUES,
-  facBatchLoss,
+  facTask,
   relationSet,
   SKIP_MARKER,
   SKIP_RELATION,
 } from "../../src/tasks/fac.ts";
-import { loadExamples, skippedText } from "../../src/tasks/infusion.ts";
+import { type Encoding, loadSplit, skippedText } from "../../src/tasks/task.ts";
 import { crossEntropy } from "../reference.ts";
 import { assertClose, run, test } from "../setup.ts";
+import { QUIET, splitOf } from "./task_split.ts";
 import { H, PAD, tinyInfusion } from "./tiny_infusion.ts";
 
 const files = buildRobertaTokenizer(await loadGpt2Bpe());
@@ -96,7 +95,7 @@ Deno.test("fac: relationSet is the sorted distinct relations of the data", async
   assert.deepEqual(new Set(got), new Set(all));
 });
 
-Deno.test("fac: loading with a relation missing from the map counts those rows", async () => {
+Deno.test("fac: loading with a relation missing from the labels counts those rows", async () => {
   const relations = await relationSet(TRAIN);
   const dev = await relationsByRows(DEV);
   // Leave out the relation most frequent in dev, so the count is far from 0 and from all.
@@ -107,15 +106,8 @@ Deno.test("fac: loading with a relation missing from the map counts those rows",
   const notInTrain = dev.filter((r) => !relations.includes(r)).length;
   assert.ok(expectMissing > 0 && expectMissing < dev.length);
   const kept = relations.filter((r) => r !== missing);
-  const labels = new Map(kept.map((r, i) => [r, i]));
-  const ex = new Examples(tok.vocabSize, [], FAC_VALUES);
-  const report = await loadExamples(
-    DEV,
-    "trex-rc",
-    (row) => encodeFac(tok, row, labels, 512),
-    ex,
-    { progress: { write: () => {} } },
-  );
+  const enc = { tok, maxLength: 512, vocab: tok.vocabSize, padId: tok.padId };
+  const { ex, report } = await loadSplit(facTask(enc, kept), DEV, QUIET);
   assert.equal(report.rows, dev.length);
   assert.equal(report.skipped.get(SKIP_RELATION), expectMissing + notInTrain);
   const skipped = [...report.skipped.values()].reduce((a, b) => a + b, 0);
@@ -131,6 +123,9 @@ Deno.test("fac: loading with a relation missing from the map counts those rows",
 
 // ---- on the GPU: a tiny encoder, adapter and head on synthetic examples -------------------
 const RELATIONS = 5;
+const NAMES = ["P1", "P2", "P3", "P4", "P5"];
+/** What the synthetic examples' task is made with (its tokenizer and max length go unused). */
+const ENC: Encoding = { tok, maxLength: 16, vocab: 30, padId: PAD };
 
 const tinyModel = (seed: number) =>
   tinyInfusion(
@@ -145,7 +140,7 @@ function synthetic(rng: { int(lo: number, hi?: number): number }) {
     const j = rng.int(0, i + 1);
     [lengths[i], lengths[j]] = [lengths[j], lengths[i]];
   }
-  const ex = new Examples(30, [], FAC_VALUES);
+  const ex = facTask(ENC, NAMES).store();
   const host = lengths.map((n) => {
     const ids = [0, ...Array.from({ length: n - 2 }, () => rng.int(3, 30)), 2];
     const v = { subj: rng.int(1, n - 1), obj: rng.int(1, n - 1), label: rng.int(0, RELATIONS) };
@@ -155,7 +150,7 @@ function synthetic(rng: { int(lo: number, hi?: number): number }) {
   return { ex, host };
 }
 
-test("fac: facBatchLoss is the cross-entropy of the head's logits on the padded batch", async (rng) => {
+test("fac: facTask's loss is the cross-entropy of the head's logits on the padded batch", async (rng) => {
   const { model, adapter, head, dispose } = tinyModel(rng.int(0, 1000));
   adapter.eval();
   head.eval();
@@ -165,7 +160,7 @@ test("fac: facBatchLoss is the cross-entropy of the head's logits on the padded 
     const f = model.features(padBatch(ex, indices, PAD));
     const at = (k: "subj" | "obj") => indices.map((i) => host[i][k]);
     return [
-      facBatchLoss(model, head, ex, indices, PAD),
+      facTask(ENC, NAMES).loss({ model, head }, ex, indices),
       head.forward(f.last, f.adapter, at("subj"), at("obj")),
     ];
   });
@@ -184,10 +179,10 @@ test("fac: facBatchLoss is the cross-entropy of the head's logits on the padded 
   dispose();
 });
 
-test("fac: evaluateFac F1 from argmax logits, in eval mode, then back to train", async (rng) => {
+test("fac: facTask's evaluate: F1 from argmax logits, in eval mode, then back to train", async (rng) => {
   const { model, adapter, head, dispose } = tinyModel(rng.int(0, 1000));
   const { ex, host } = synthetic(rng);
-  const names = ["P1", "P2", "P3", "P4", "P5"];
+  const task = facTask(ENC, NAMES);
   const batchSize = 3;
   // Independently: eval mode, examples by increasing length in batches of 3, argmax per row.
   adapter.eval();
@@ -220,12 +215,13 @@ test("fac: evaluateFac F1 from argmax logits, in eval mode, then back to train",
 
   adapter.train();
   head.train();
-  const first = await evaluateFac(model, head, ex, names, { batchSize, padId: PAD });
+  const first = await task.evaluate({ model, head }, splitOf(ex), batchSize);
   assert.ok(adapter.training && head.training, "modules left in eval mode");
-  const second = await evaluateFac(model, head, ex, names, { batchSize, padId: PAD });
+  const second = await task.evaluate({ model, head }, splitOf(ex), batchSize);
   assert.deepEqual(second, first);
-  assert.ok(Math.abs(first.micro_f1 - acc) < 1e-12, `micro ${first.micro_f1} vs ${acc}`);
-  assert.ok(Math.abs(first.macro_f1 - macro) < 1e-12, `macro ${first.macro_f1} vs ${macro}`);
+  const { micro_f1, macro_f1 } = first.metrics;
+  assert.ok(Math.abs(micro_f1 - acc) < 1e-12, `micro ${micro_f1} vs ${acc}`);
+  assert.ok(Math.abs(macro_f1 - macro) < 1e-12, `macro ${macro_f1} vs ${macro}`);
   assert.ok(adapter.training && head.training, "modules left in eval mode");
   // Train mode (dropout 0.1) really is different, so eval mode was needed.
   const [a, b] = await run(() => {

@@ -5,7 +5,8 @@
 // examples are paragraphs (--batch counts them) and the CLI presets apply.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { finetune, type FinetuneOptions, loadFinetuned } from "../../src/tasks/finetune.ts";
+import { finetune, type FinetuneOptions } from "../../src/runs/finetune.ts";
+import { loadFinetuned } from "../../src/tasks/finetuned.ts";
 import {
   evalMultipleChoice,
   evalSpanQa,
@@ -53,7 +54,7 @@ async function reloads(
   const m = await loadFinetuned(out);
   try {
     assert.deepEqual(m.config.adapters.map((a) => a.name), names);
-    const again = await m.run(await m.load(dev, { limit: devLimit, progress: quiet }), 64);
+    const { output: again } = await m.score(dev, { limit: devLimit, progress: quiet }, 64);
     assert.deepEqual(again.predictions, r.devPredictions);
     assert.deepEqual(again.metrics, r.dev);
   } finally {

@@ -10,7 +10,7 @@ import { saveAdapterFolder } from "../../src/models/adapter_folder.ts";
 import { AdapterModel } from "../../src/models/kadapter.ts";
 import { presetConfig } from "../../src/models/roberta_config.ts";
 import { RobertaModel } from "../../src/models/roberta.ts";
-import type { FinetuneOptions } from "../../src/tasks/finetune.ts";
+import type { FinetuneOptions } from "../../src/runs/finetune.ts";
 import type { Command } from "../../src/cli/options.ts";
 import { parseCommand } from "../../src/cli/options.ts";
 

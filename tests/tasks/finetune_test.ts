@@ -5,7 +5,8 @@
 // `predict` writes them as JSON lines; an existing run is refused without --resume.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { finetune, type FinetuneOptions, loadFinetuned } from "../../src/tasks/finetune.ts";
+import { finetune, type FinetuneOptions } from "../../src/runs/finetune.ts";
+import { loadFinetuned } from "../../src/tasks/finetuned.ts";
 import {
   evalEntityTyping,
   evalRelation as useRelationEval,
@@ -74,7 +75,7 @@ Deno.test("entity typing with F+L learns; model/ reloads to the same predictions
   try {
     assert.equal(m.config.labels.length, 11);
     assert.deepEqual(m.config.adapters.map((a) => a.name), ["fac", "lin"]);
-    const again = await m.run(await m.load(TYPING.dev, { progress: quiet }), 64);
+    const { output: again } = await m.score(TYPING.dev, { progress: quiet }, 64);
     assert.deepEqual(again.predictions, r.devPredictions);
     assert.deepEqual(again.metrics, r.dev);
   } finally {
@@ -108,7 +109,7 @@ Deno.test("relation classification, plain RoBERTa baseline, learns", async () =>
   try {
     assert.deepEqual(m.config.adapters, []);
     assert.equal(m.config.labels.length, 8);
-    const again = await m.run(await m.load(RELATION.dev, { progress: quiet }), 64);
+    const { output: again } = await m.score(RELATION.dev, { progress: quiet }, 64);
     assert.deepEqual(again.predictions, r.devPredictions);
   } finally {
     m.dispose();
@@ -143,11 +144,9 @@ Deno.test("every adapter combination, untrained adapters and a frozen encoder tr
       const want = over.adapters?.map((a) => a.name) ??
         (over.untrainedAdapter ? ["untrained"] : []);
       assert.deepEqual(names, want, what);
-      const again = await m.run(
-        await m.load(task === "relation" ? RELATION.dev : TYPING.dev, {
-          limit: 24,
-          progress: quiet,
-        }),
+      const { output: again } = await m.score(
+        task === "relation" ? RELATION.dev : TYPING.dev,
+        { limit: 24, progress: quiet },
         64,
       );
       assert.deepEqual(again.predictions, r.devPredictions, what);

@@ -1,20 +1,17 @@
-// linAdapter task: head positions on hand-checked GPT-2 BPE pieces, truncation, and the "ce" /
-// "bce" batch losses and UAS against independent float64 / host computations on a tiny model.
+// linAdapter task: head positions on hand-checked GPT-2 BPE pieces, truncation, and linTask's
+// "ce" / "bce" batch losses and UAS against independent float64 / host computations on a tiny
+// model.
 import assert from "node:assert/strict";
 import { buildRobertaTokenizer, loadGpt2Bpe } from "../../src/formats/bpe_vocab.ts";
 import { RobertaTokenizer } from "../../src/formats/tokenizer.ts";
 import { LinHead } from "../../src/models/kadapter_heads.ts";
-import { Examples, padBatch } from "../../src/tasks/examples.ts";
-import {
-  encodeLin,
-  evaluateLin,
-  LIN_TOKENS,
-  linBatchLoss,
-  SKIP_NO_LABEL,
-} from "../../src/tasks/lin.ts";
+import { padBatch } from "../../src/tasks/examples.ts";
+import { encodeLin, linTask, SKIP_NO_LABEL } from "../../src/tasks/lin.ts";
 import { IGNORE } from "../../src/tasks/metrics.ts";
+import type { Encoding } from "../../src/tasks/task.ts";
 import { bceWithLogits, crossEntropy } from "../reference.ts";
 import { assertClose, run, test } from "../setup.ts";
+import { splitOf } from "./task_split.ts";
 import { H, PAD, tinyInfusion } from "./tiny_infusion.ts";
 
 const files = buildRobertaTokenizer(await loadGpt2Bpe());
@@ -71,6 +68,8 @@ Deno.test("lin: truncation ignores dependents of cut heads; no label left is ski
 
 // ---- on the GPU: a tiny encoder, adapter and head on synthetic examples -------------------
 const MAX = 10;
+/** What the synthetic examples' task is made with (its tokenizer and max length go unused). */
+const ENC: Encoding = { tok, maxLength: MAX, vocab: 30, padId: PAD };
 
 const tinyModel = (seed: number, dropout: number) =>
   tinyInfusion(
@@ -86,7 +85,7 @@ function synthetic(rng: { int(lo: number, hi?: number): number }) {
     const j = rng.int(0, i + 1);
     [lengths[i], lengths[j]] = [lengths[j], lengths[i]];
   }
-  const ex = new Examples(30, LIN_TOKENS);
+  const ex = linTask(ENC, "ce").store();
   const host = lengths.map((n) => {
     const ids = [0, ...Array.from({ length: n - 2 }, () => rng.int(3, 30)), 2];
     // <s>, </s> and about a third of the rest unlabelled; position 1 always labelled.
@@ -106,7 +105,7 @@ function goldOf(host: { head: number[] }[], indices: number[], seqLen: number): 
   );
 }
 
-test("lin: linBatchLoss 'ce' and 'bce' match float64 losses of the head's logits", async (rng) => {
+test("lin: linTask's 'ce' and 'bce' losses match float64 losses of the head's logits", async (rng) => {
   const { model, adapter, head, dispose } = tinyModel(rng.int(0, 1000), 0.1);
   adapter.eval();
   head.eval();
@@ -117,8 +116,8 @@ test("lin: linBatchLoss 'ce' and 'bce' match float64 losses of the head's logits
     const b = padBatch(ex, indices, PAD);
     const f = model.features(b);
     return [
-      linBatchLoss(model, head, ex, indices, PAD, "ce"),
-      linBatchLoss(model, head, ex, indices, PAD, "bce"),
+      linTask(ENC, "ce").loss({ model, head }, ex, indices),
+      linTask(ENC, "bce").loss({ model, head }, ex, indices),
       head.forward(f.last, f.adapter, f.mask),
     ];
   });
@@ -142,7 +141,7 @@ test("lin: linBatchLoss 'ce' and 'bce' match float64 losses of the head's logits
   dispose();
 });
 
-test("lin: evaluateLin UAS from argmax logits over labelled tokens, eval mode", async (rng) => {
+test("lin: linTask's evaluate: UAS from argmax logits over labelled tokens, eval mode", async (rng) => {
   const { model, adapter, head, dispose } = tinyModel(rng.int(0, 1000), 0.1);
   const { ex, host } = synthetic(rng);
   const batchSize = 3;
@@ -170,13 +169,12 @@ test("lin: evaluateLin UAS from argmax logits over labelled tokens, eval mode", 
   assert.ok(labelled > 8);
   adapter.train();
   head.train();
-  const first = await evaluateLin(model, head, ex, { batchSize, padId: PAD });
+  const task = linTask(ENC, "ce");
+  const first = await task.evaluate({ model, head }, splitOf(ex), batchSize);
   assert.ok(adapter.training && head.training, "modules left in eval mode");
-  const second = await evaluateLin(model, head, ex, { batchSize, padId: PAD });
+  const second = await task.evaluate({ model, head }, splitOf(ex), batchSize);
   assert.deepEqual(second, first);
-  assert.ok(
-    Math.abs(first.uas - right / labelled) < 1e-12,
-    `uas ${first.uas} vs ${right}/${labelled}`,
-  );
+  const { uas } = first.metrics;
+  assert.ok(Math.abs(uas - right / labelled) < 1e-12, `uas ${uas} vs ${right}/${labelled}`);
   dispose();
 });

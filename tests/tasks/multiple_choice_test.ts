@@ -1,8 +1,8 @@
 // Multiple choice: the `<s> c </s></s> q </s></s> a </s>` layout per choice (hand-checked GPT-2
 // BPE pieces), longest_first truncation and its counts, the grouped store, loading the
 // bundled dev split (whose contexts name the right choice and no other), the choice head
-// against a float64 host forward, the CE batch loss, and evaluation against choiceAccuracy on
-// independently computed scores. Features are random.
+// against a float64 host forward, multipleChoiceTask's CE batch loss, and its evaluation against
+// choiceAccuracy on independently computed scores. Features are random.
 import assert from "node:assert/strict";
 import { buildRobertaTokenizer, loadGpt2Bpe } from "../../src/formats/bpe_vocab.ts";
 import { RobertaTokenizer } from "../../src/formats/tokenizer.ts";
@@ -10,20 +10,20 @@ import { readRows } from "../../src/formats/arrow.ts";
 import type { MultipleChoiceRow } from "../../src/formats/schemas.ts";
 import { ChoiceHead } from "../../src/models/task_heads.ts";
 import {
-  choiceBatchLoss,
   ChoiceExamples,
+  choiceLabels,
   choiceStats,
   encodeChoice,
-  evaluateChoice,
-  predictChoice,
+  multipleChoiceTask,
   SKIP_CHOICE_COUNT,
 } from "../../src/tasks/multiple_choice.ts";
 import { argmax, choiceAccuracy } from "../../src/tasks/downstream_metrics.ts";
 import { padBatch, type PaddedBatch } from "../../src/tasks/examples.ts";
-import { loadExamples, skippedText } from "../../src/tasks/infusion.ts";
+import { type Encoding, loadSplit, skippedText } from "../../src/tasks/task.ts";
 import { Tensor } from "../../src/tensor/mod.ts";
 import { crossEntropy, linear, nd } from "../reference.ts";
 import { assertClose, read, run, test } from "../setup.ts";
+import { QUIET, splitOf } from "./task_split.ts";
 
 const files = buildRobertaTokenizer(await loadGpt2Bpe());
 const tok = new RobertaTokenizer(files.tokenizer, files.config);
@@ -94,18 +94,31 @@ Deno.test("choice: ChoiceExamples stores each group's sequences and label", () =
 Deno.test("choice: loading the bundled dev split", async () => {
   const rows: MultipleChoiceRow[] = [];
   for await (const r of readRows(DEV, "multiple-choice")) rows.push(...r);
-  const stats = choiceStats();
-  const ex = new ChoiceExamples(tok.vocabSize);
-  const report = await loadExamples(
-    DEV,
-    "multiple-choice",
-    (row) => encodeChoice(tok, row, 256, { stats }),
-    ex,
-    { progress: { write: () => {} } },
-  );
+  const labels = await choiceLabels(DEV);
+  assert.deepEqual(labels, ["0", "1", "2", "3"]);
+  const task = (maxLength: number) =>
+    multipleChoiceTask().task({ tok, maxLength, vocab: tok.vocabSize, padId: tok.padId }, labels);
+  const { ex, report } = await loadSplit(task(256), DEV, QUIET);
+  assert.equal(ex.choices, 4);
   assert.equal(report.rows, 150);
   assert.equal(report.kept, 150);
   assert.equal(skippedText(report), "");
+  // The task's encoder does not count truncation: the same rows through encodeChoice with
+  // counts, into the task's store.
+  const counted = (maxLength: number, stats: ReturnType<typeof choiceStats>) => {
+    const t = task(maxLength);
+    return loadSplit(
+      {
+        schema: t.schema,
+        store: t.store,
+        encode: (row) => encodeChoice(tok, row, maxLength, { stats }),
+      },
+      DEV,
+      QUIET,
+    );
+  };
+  const stats = choiceStats();
+  await counted(256, stats);
   assert.equal(stats.truncatedExamples, 0);
   rows.forEach((r, g) => {
     assert.equal(ex.label(g), r.label);
@@ -117,16 +130,8 @@ Deno.test("choice: loading the bundled dev split", async () => {
   });
   // A short max length cuts (and counts) every example, and nothing is longer.
   const short = choiceStats();
-  const cut = new ChoiceExamples(tok.vocabSize);
-  await loadExamples(
-    DEV,
-    "multiple-choice",
-    (row) => encodeChoice(tok, row, 16, { stats: short }),
-    cut,
-    {
-      progress: { write: () => {} },
-    },
-  );
+  await counted(16, short);
+  const { ex: cut } = await loadSplit(task(16), DEV, QUIET);
   assert.equal(short.truncatedExamples, 150);
   assert.equal(short.truncatedSequences, 600);
   for (let i = 0; i < cut.seqs.length; i++) assert.ok(cut.seqs.ids(i).length <= 16);
@@ -134,6 +139,9 @@ Deno.test("choice: loading the bundled dev split", async () => {
 
 // ---- on the GPU: the head on random features -------------------------------------------
 const H = 16, PAD = 1, NC = 4;
+/** What the synthetic examples' task is made with (its tokenizer and max length go unused). */
+const ENC: Encoding = { tok, maxLength: 16, vocab: 40, padId: PAD };
+const choice = () => multipleChoiceTask().task(ENC, ["0", "1", "2", "3"]);
 
 function featuresOf(seed: number) {
   return (b: PaddedBatch): Tensor => {
@@ -150,7 +158,8 @@ function featuresOf(seed: number) {
 
 /** 7 groups of 4 choices, random lengths 3 .. 9, random first tokens, random labels. */
 function synthetic(rng: { int(lo: number, hi?: number): number }) {
-  const ex = new ChoiceExamples(40, NC);
+  const ex = choice().store();
+  assert.equal(ex.choices, NC);
   const labels: number[] = [];
   for (let g = 0; g < 7; g++) {
     const sequences = Array.from({ length: NC }, () => {
@@ -201,14 +210,14 @@ test("choice: the head is classifier(features at <s>) grouped by choices; PyTorc
   head.dispose();
 });
 
-test("choice: choiceBatchLoss is the CE of each group's choice scores", async (rng) => {
+test("choice: the task's loss is the CE of each group's choice scores", async (rng) => {
   const head = new ChoiceHead(H, 0.1, rng.int(0, 1000)).eval();
   const { ex, labels } = synthetic(rng);
   const features = featuresOf(rng.int(0, 100));
   const indices = [4, 0, 6];
   const seqs = indices.flatMap((g) => ex.sequences(g));
   const [loss, scores] = await run(() => [
-    choiceBatchLoss(features, head, ex, indices, PAD),
+    choice().loss({ features, head, modules: [] }, ex, indices),
     head.forward(features(padBatch(ex.seqs, seqs, PAD)), NC),
   ]);
   const want = crossEntropy(nd(scores, [3, NC]), indices.map((g) => labels[g]));
@@ -216,7 +225,7 @@ test("choice: choiceBatchLoss is the CE of each group's choice scores", async (r
   head.dispose();
 });
 
-test("choice: evaluateChoice and predictChoice equal the metrics on independent scores", async (rng) => {
+test("choice: the task's accuracy and predictions equal the metrics on independent scores", async (rng) => {
   const head = new ChoiceHead(H, 0.1, rng.int(0, 1000));
   const { ex, labels } = synthetic(rng);
   const features = featuresOf(rng.int(0, 100));
@@ -230,11 +239,10 @@ test("choice: evaluateChoice and predictChoice equal the metrics on independent 
     scores.push(s);
   }
   head.train();
-  const opts = { batchSize: 3, padId: PAD };
-  const got = await evaluateChoice(features, head, ex, opts);
+  const got = await choice().evaluate({ features, head, modules: [] }, splitOf(ex), 3);
   assert.ok(head.training, "head left in eval mode");
-  assert.ok(Math.abs(got.accuracy - choiceAccuracy(labels, scores)) < 1e-12);
-  assert.deepEqual(await predictChoice(features, head, ex, opts), scores.map((s) => argmax(s)));
+  assert.ok(Math.abs(got.metrics.accuracy - choiceAccuracy(labels, scores)) < 1e-12);
+  assert.deepEqual(got.predictions.map((p) => p.predicted), scores.map((s) => argmax(s)));
   // With gold = the predictions, accuracy is 1.
   const pred = scores.map((s) => argmax(s));
   assert.equal(choiceAccuracy(pred, scores), 1);

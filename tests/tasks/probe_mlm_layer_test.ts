@@ -23,16 +23,15 @@ import { maskTensor } from "../../src/models/roberta_inputs.ts";
 import { AdamW } from "../../src/nn/optim.ts";
 import { Examples } from "../../src/tasks/examples.ts";
 import { planQueries, readLamaQueries } from "../../src/tasks/lama_data.ts";
+import { AdapterFeatures } from "../../src/models/adapter_features.ts";
+import { loadAdapters } from "../../src/models/named_adapters.ts";
+import { loadProbeMlm, saveProbeMlm } from "../../src/tasks/probe_mlm_folder.ts";
+import { ProbeMlmLayer } from "../../src/tasks/probe_mlm_layer.ts";
 import {
-  AdapterFeatures,
-  loadAdapters,
-  loadProbeMlm,
-  ProbeMlmLayer,
   probeMlmLoss,
   type ProbeMlmOptions,
-  saveProbeMlm,
   trainProbeMlm,
-} from "../../src/tasks/probe_mlm_layer.ts";
+} from "../../src/tasks/probe_mlm_train.ts";
 import { maskedBatch } from "../../src/tasks/mlm.ts";
 import { probeLama } from "../../src/cli/probe.ts";
 import { backward, full, indexSelect, reshape, Tensor, tidy } from "../../src/tensor/mod.ts";

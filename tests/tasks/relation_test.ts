@@ -1,7 +1,7 @@
 // Relation classification: TACRED-style encoding with `@` / `#` (hand-checked GPT-2 BPE
 // pieces), skip reasons, the label list, loading the bundled dev split, the relation head
-// against a float64 host forward (cat(@, #) order), the cross-entropy batch loss, and
-// evaluation against tacredScores on independently computed predictions.
+// against a float64 host forward (cat(@, #) order), relationTask's cross-entropy batch loss, and
+// its evaluation against tacredScores on independently computed predictions.
 import assert from "node:assert/strict";
 import { buildRobertaTokenizer, loadGpt2Bpe } from "../../src/formats/bpe_vocab.ts";
 import { RobertaTokenizer } from "../../src/formats/tokenizer.ts";
@@ -10,20 +10,19 @@ import type { RelationRow } from "../../src/formats/schemas.ts";
 import { RelationHead } from "../../src/models/task_heads.ts";
 import {
   encodeRelation,
-  evaluateRelation,
   NO_RELATION,
-  RELATION_VALUES,
-  relationBatchLoss,
   relationLabels,
+  relationTask,
   SKIP_RELATION_MARKER,
   SKIP_UNKNOWN_RELATION,
 } from "../../src/tasks/relation.ts";
 import { tacredScores } from "../../src/tasks/downstream_metrics.ts";
-import { Examples, padBatch, type PaddedBatch } from "../../src/tasks/examples.ts";
-import { loadExamples, skippedText } from "../../src/tasks/infusion.ts";
+import { padBatch, type PaddedBatch } from "../../src/tasks/examples.ts";
+import { type Encoding, loadSplit, skippedText } from "../../src/tasks/task.ts";
 import { Tensor } from "../../src/tensor/mod.ts";
 import { crossEntropy, linear, nd } from "../reference.ts";
 import { assertClose, read, run, test } from "../setup.ts";
+import { QUIET, splitOf } from "./task_split.ts";
 
 const files = buildRobertaTokenizer(await loadGpt2Bpe());
 const tok = new RobertaTokenizer(files.tokenizer, files.config);
@@ -94,15 +93,8 @@ Deno.test("relation: relationLabels and loading the bundled dev split", async ()
   const missing = labels.filter((l) => l !== NO_RELATION)
     .reduce((a, b) => (freq.get(b) ?? 0) > (freq.get(a) ?? 0) ? b : a);
   const kept = labels.filter((l) => l !== missing);
-  const map = new Map(kept.map((l, i) => [l, i]));
-  const ex = new Examples(tok.vocabSize, [], RELATION_VALUES);
-  const report = await loadExamples(
-    DEV,
-    "relation",
-    (row) => encodeRelation(tok, row, map, 184),
-    ex,
-    { progress: { write: () => {} } },
-  );
+  const enc = { tok, maxLength: 184, vocab: tok.vocabSize, padId: tok.padId };
+  const { ex, report } = await loadSplit(relationTask().task(enc, kept), DEV, QUIET);
   const n = freq.get(missing)!;
   assert.ok(n > 0);
   assert.equal(report.rows, 150);
@@ -121,6 +113,8 @@ Deno.test("relation: relationLabels and loading the bundled dev split", async ()
 // ---- on the GPU: the head on random features -------------------------------------------
 const H = 16, NL = 4, PAD = 1;
 const NAMES = ["no_relation", "org:founded_by", "per:origin", "per:title"];
+/** What the synthetic examples' task is made with (its tokenizer and max length go unused). */
+const ENC: Encoding = { tok, maxLength: 16, vocab: 30, padId: PAD };
 
 function synthetic(rng: { int(lo: number, hi?: number): number }) {
   const lengths = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
@@ -128,7 +122,7 @@ function synthetic(rng: { int(lo: number, hi?: number): number }) {
     const j = rng.int(0, i + 1);
     [lengths[i], lengths[j]] = [lengths[j], lengths[i]];
   }
-  const ex = new Examples(30, [], RELATION_VALUES);
+  const ex = relationTask().task(ENC, NAMES).store();
   const host = lengths.map((n) => {
     const ids = [0, ...Array.from({ length: n - 2 }, () => rng.int(3, 30)), 2];
     const v = { subj: rng.int(1, n - 1), obj: rng.int(1, n - 1), label: rng.int(0, NL) };
@@ -187,13 +181,13 @@ test("relation: the head is out_proj(dense(cat(@ row, # row))) in eval mode", as
   head.dispose();
 });
 
-test("relation: relationBatchLoss is the cross-entropy of the head's logits", async (rng) => {
+test("relation: the task's loss is the cross-entropy of the head's logits", async (rng) => {
   const head = new RelationHead(H, NL, 0.1, rng.int(0, 1000)).eval();
   const { ex, host } = synthetic(rng);
   const features = featuresOf(rng.int(0, 100));
   const indices = [6, 1, 3, 0];
   const [loss, logits] = await run(() => [
-    relationBatchLoss(features, head, ex, indices, PAD),
+    relationTask().task(ENC, NAMES).loss({ features, head, modules: [] }, ex, indices),
     head.forward(
       features(padBatch(ex, indices, PAD)),
       indices.map((i) => host[i].subj),
@@ -207,13 +201,13 @@ test("relation: relationBatchLoss is the cross-entropy of the head's logits", as
   head.dispose();
 });
 
-test("relation: evaluateRelation equals tacredScores on independent argmax predictions", async (rng) => {
+test("relation: the task's evaluate equals tacredScores on independent argmax predictions", async (rng) => {
   const head = new RelationHead(H, NL, 0.1, rng.int(0, 1000));
   const { ex, host } = synthetic(rng);
   const features = featuresOf(rng.int(0, 100));
   head.eval();
   const order = host.map((_, i) => i).sort((a, b) => host[a].ids.length - host[b].ids.length);
-  const pred: string[] = new Array(host.length);
+  const pred: number[] = new Array(host.length);
   for (let k = 0; k < order.length; k += 4) {
     const idx = order.slice(k, k + 4);
     const [l] = await run(() => [
@@ -225,27 +219,31 @@ test("relation: evaluateRelation equals tacredScores on independent argmax predi
     ]);
     idx.forEach((i, r) => {
       const row = [...l.subarray(r * NL, (r + 1) * NL)];
-      pred[i] = NAMES[row.indexOf(Math.max(...row))];
+      pred[i] = row.indexOf(Math.max(...row));
     });
   }
   head.train();
-  const gold = host.map((h) => NAMES[h.label]);
-  const acc = gold.filter((g, i) => g === pred[i]).length / gold.length;
-  for (const negative of [undefined, "per:title"]) {
-    const got = await evaluateRelation(features, head, ex, NAMES, {
-      batchSize: 4,
-      padId: PAD,
-      negative,
-    });
+  const acc = host.filter((h, i) => h.label === pred[i]).length / host.length;
+  const model = { features, head, modules: [] };
+  // The task ignores no_relation: a label list with no_relation at index 3 scores with class
+  // 3 (per:title in NAMES) as the negative.
+  const titleNegative = ["per:title", ...NAMES.slice(1, 3), NO_RELATION];
+  for (const [negative, names] of [[NO_RELATION, NAMES], ["per:title", titleNegative]] as const) {
+    const { metrics: got } = await relationTask().task(ENC, names).evaluate(
+      model,
+      splitOf(ex),
+      4,
+    );
     assert.ok(head.training, "head left in eval mode");
-    const want = { ...tacredScores(gold, pred, negative ?? NO_RELATION), accuracy: acc };
+    const gold = host.map((h) => NAMES[h.label]), predicted = pred.map((p) => NAMES[p]);
+    const want = { ...tacredScores(gold, predicted, negative), accuracy: acc };
     for (const [k, v] of Object.entries(want)) {
-      const g = got[k as keyof typeof got];
+      const g = got[k];
       assert.ok(Math.abs(g - v) < 1e-12, `${negative} ${k}: ${g} vs ${v}`);
     }
   }
   await assert.rejects(
-    evaluateRelation(features, head, ex, NAMES.slice(1), { batchSize: 4, padId: PAD }),
+    relationTask().task(ENC, NAMES.slice(1)).evaluate(model, splitOf(ex), 4),
     /3/,
   );
   head.dispose();

@@ -1,8 +1,8 @@
 // Span QA: the `<s> q </s></s> p </s>` layout (hand-checked GPT-2 BPE pieces), answer spans
 // (word-boundary matching, an answer inside a word, the first occurrence, no answer -> <s>),
 // only_last truncation and its counts, loading the bundled splits, the span head against a
-// float64 host forward, the start/end CE loss with padding masked, and evaluation (best span
-// across paragraphs, the answer text) against qaScores on independent predictions.
+// float64 host forward, spanQaTask's start/end CE loss with padding masked, and evaluation (best
+// span across paragraphs, the answer text) against qaScores on independent predictions.
 import assert from "node:assert/strict";
 import { buildRobertaTokenizer, loadGpt2Bpe } from "../../src/formats/bpe_vocab.ts";
 import { RobertaTokenizer } from "../../src/formats/tokenizer.ts";
@@ -11,25 +11,32 @@ import type { SpanQaRow } from "../../src/formats/schemas.ts";
 import { SpanHead } from "../../src/models/task_heads.ts";
 import {
   encodeSpanQa,
-  evaluateSpanQa,
   findAnswer,
+  MAX_ANSWER_LENGTH,
   predictSpanQa,
   SKIP_QUESTION_LONG,
-  spanBatchLoss,
+  SPAN_LABELS,
   SpanQaExamples,
+  spanQaTask,
   spanStats,
+  SpanTaskHead,
 } from "../../src/tasks/span_qa.ts";
-import { loadExamples } from "../../src/tasks/infusion.ts";
+import { type Encoding, loadSplit } from "../../src/tasks/task.ts";
 import { normalizeAnswer, qaScores } from "../../src/tasks/downstream_metrics.ts";
 import { padBatch, type PaddedBatch } from "../../src/tasks/examples.ts";
 import { Tensor } from "../../src/tensor/mod.ts";
 import { crossEntropy, linear, nd } from "../reference.ts";
 import { assertClose, read, run, test } from "../setup.ts";
+import { QUIET, splitOf } from "./task_split.ts";
 
 const files = buildRobertaTokenizer(await loadGpt2Bpe());
 const tok = new RobertaTokenizer(files.tokenizer, files.config);
 const pieces = (ids: ArrayLike<number>) => Array.from(ids, (i) => tok.idToToken(i));
 const TRAIN = "data/tasks/span_qa_train.arrow", DEV = "data/tasks/span_qa_dev.arrow";
+const PAD = 1;
+/** What the task is made with: the bundled splits at the released max length. */
+const ENC: Encoding = { tok, maxLength: 256, vocab: tok.vocabSize, padId: PAD };
+const span = () => spanQaTask().task(ENC, SPAN_LABELS);
 
 const Q = ["<s>", "who", "Ġfounded", "ĠTor", "cor", "p", "Ġ?", "</s>", "</s>"];
 const ROW: SpanQaRow = {
@@ -140,16 +147,19 @@ Deno.test("span: loading the bundled splits finds every answer", async () => {
   for (const path of [TRAIN, DEV]) {
     const rows: SpanQaRow[] = [];
     for await (const r of readRows(path, "span-qa")) rows.push(...r);
-    const stats = spanStats();
-    const ex = new SpanQaExamples(tok.vocabSize);
-    const report = await loadExamples(
-      path,
-      "span-qa",
-      (row) => encodeSpanQa(tok, row, 256, { train: true, stats }),
-      ex,
-      { progress: { write: () => {} } },
-    );
+    const { ex, report } = await loadSplit(span(), path, { ...QUIET, train: true });
     assert.equal(report.kept, rows.length);
+    // The task's encoder does not count: the same rows through encodeSpanQa with counts.
+    const stats = spanStats();
+    await loadSplit(
+      {
+        schema: "span-qa",
+        store: span().store,
+        encode: (row, ctx) => encodeSpanQa(tok, row, 256, { train: ctx.train, stats }),
+      },
+      path,
+      { ...QUIET, train: true },
+    );
     assert.equal(stats.unanswered, 0);
     assert.equal(stats.answerCut, 0);
     assert.ok(stats.answered >= rows.length);
@@ -169,7 +179,7 @@ Deno.test("span: loading the bundled splits finds every answer", async () => {
 });
 
 // ---- on the GPU: the head on random features -------------------------------------------
-const H = 16, PAD = 1;
+const H = 16;
 
 function featuresOf(seed: number) {
   return (b: PaddedBatch): Tensor => {
@@ -185,12 +195,7 @@ function featuresOf(seed: number) {
 }
 
 async function devExamples(n: number, train: boolean) {
-  const ex = new SpanQaExamples(tok.vocabSize);
-  await loadExamples(DEV, "span-qa", (row) => encodeSpanQa(tok, row, 256, { train }), ex, {
-    limit: n,
-    progress: { write: () => {} },
-  });
-  return ex;
+  return (await loadSplit(span(), DEV, { ...QUIET, limit: n, train })).ex;
 }
 
 test("span: the head is qa_outputs(features); PyTorch init", async (rng) => {
@@ -206,15 +211,15 @@ test("span: the head is qa_outputs(features); PyTorch init", async (rng) => {
   head.dispose();
 });
 
-test("span: spanBatchLoss is the mean of start and end CE over each sequence's tokens", async (rng) => {
-  const head = new SpanHead(H, rng.int(0, 1000));
+test("span: the task's loss is the mean of start and end CE over each sequence's tokens", async (rng) => {
+  const head = new SpanTaskHead(H, rng.int(0, 1000));
   const ex = await devExamples(3, true);
   const features = featuresOf(rng.int(0, 100));
   const seqs = [0, 4, 8, 2]; // answered and unanswered paragraphs, different lengths
   const lens = seqs.map((i) => ex.seqs.ids(i).length);
   assert.ok(new Set(lens).size > 1, "all the same length: no padding tested");
   const [loss, logits] = await run(() => [
-    spanBatchLoss(features, head, ex, seqs, PAD),
+    span().loss({ features, head, modules: [] }, ex, seqs),
     head.forward(features(padBatch(ex.seqs, seqs, PAD))),
   ]);
   const s = Math.max(...lens);
@@ -233,10 +238,12 @@ test("span: spanBatchLoss is the mean of start and end CE over each sequence's t
   head.dispose();
 });
 
-test("span: evaluateSpanQa equals qaScores on independently computed predictions", async (rng) => {
-  const head = new SpanHead(H, rng.int(0, 1000));
+test("span: the task's evaluate equals qaScores on independently computed predictions", async (rng) => {
+  const head = new SpanTaskHead(H, rng.int(0, 1000));
   const ex = await devExamples(6, false);
+  assert.equal(span().trainSize!(ex), ex.seqs.length);
   const features = featuresOf(rng.int(0, 100));
+  assert.equal(MAX_ANSWER_LENGTH, 30);
   for (const maxLen of [30, 2]) {
     // Independently: each paragraph alone; brute-force spans over paragraph tokens.
     const pred: string[] = [];
@@ -263,7 +270,12 @@ test("span: evaluateSpanQa equals qaScores on independently computed predictions
     const got = await predictSpanQa(features, head, ex, opts);
     assert.deepEqual(got, pred);
     if (maxLen === 2) assert.ok(got.every((p) => tok.encodeText(" " + p).length <= 4), `${got}`);
-    const scores = await evaluateSpanQa(features, head, ex, opts);
+    assert.ok(head.training, "head left in eval mode");
+    // The task evaluates with the longest span MAX_ANSWER_LENGTH (30): the first case only.
+    if (maxLen !== MAX_ANSWER_LENGTH) continue;
+    const out = await span().evaluate({ features, head, modules: [] }, splitOf(ex), 4);
+    assert.deepEqual(out.predictions.map((p) => p.predicted), pred);
+    const scores = out.metrics;
     const want = qaScores(pred.map((p, g) => ({ pred: p, golds: ex.answers(g) })));
     assert.ok(Math.abs(scores.em - want.em) < 1e-12 && Math.abs(scores.f1 - want.f1) < 1e-12);
     assert.ok(head.training, "head left in eval mode");

@@ -1,5 +1,4 @@
 // Dropout: same seed and call counter, same mask (resumable, reproducible training).
-import { GpuError } from "../../gpu/device.ts";
 import { elementKernel } from "../../gpu/kernel.ts";
 import { dispatch, f32bits } from "../../gpu/queue.ts";
 import { record } from "../autograd.ts";
@@ -31,7 +30,7 @@ function apply(x: Tensor, p: number, seed: number, counter: number): Tensor {
 
 /** Zeroes each element with probability p and scales the rest by 1/(1-p). */
 export function dropout(x: Tensor, p: number, rng: DropoutRng): Tensor {
-  if (!(p >= 0 && p < 1)) throw new GpuError(`dropout probability ${p} not in [0, 1)`);
+  if (!(p >= 0 && p < 1)) throw new Error(`dropout probability ${p} not in [0, 1)`);
   if (p === 0) return contiguous(x);
   const seed = rng.seed, counter = rng.counter++;
   return record(apply(x, p, seed, counter), [x], (g) => [apply(g, p, seed, counter)]);

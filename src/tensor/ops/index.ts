@@ -1,12 +1,11 @@
 // Selecting rows by integer ids: embedding lookup, gathering marker positions.
 // The backward pass adds repeated ids together without float atomics (see
 // shaders/index_scatter.wgsl); it plans on the CPU from the ids' host copy.
-import { GpuError } from "../../gpu/device.ts";
 import { elementKernel } from "../../gpu/kernel.ts";
 import { dispatch } from "../../gpu/queue.ts";
 import { record } from "../autograd.ts";
 import { numel, Tensor } from "../tensor.ts";
-import { zeros } from "./elementwise.ts";
+import { zeros } from "../kernels/elementwise.ts";
 import { contiguous } from "./shape.ts";
 import selectSrc from "../../../shaders/index_select.wgsl" with { type: "text" };
 import scatterSrc from "../../../shaders/index_scatter.wgsl" with { type: "text" };
@@ -17,7 +16,7 @@ const RUN_SPAN = 16384;
 function hostIds(ids: Tensor): Int32Array {
   const h = ids.storage.host;
   if (!h) {
-    throw new GpuError(
+    throw new Error(
       "index ids must be uploaded from the CPU (Tensor.from(..., 'i32')) so that the " +
         "gradient can be planned without a GPU readback",
     );
@@ -41,13 +40,13 @@ export function scatterPlan(ids: Int32Array) {
 
 /** x indexed along `axis` by the i32 tensor `ids`; the ids' shape replaces that axis. */
 export function indexSelect(x: Tensor, axis: number, ids: Tensor): Tensor {
-  if (ids.dtype !== "i32") throw new GpuError(`index ids must be i32, got ${ids.dtype}`);
+  if (ids.dtype !== "i32") throw new Error(`index ids must be i32, got ${ids.dtype}`);
   const a = axis < 0 ? axis + x.rank : axis;
   const rows = x.shape[a];
   const host = hostIds(ids);
   for (const v of host) {
     if (v < 0 || v >= rows) {
-      throw new GpuError(`index ${v} out of range for axis ${a} of size ${rows} ([${x.shape}])`);
+      throw new Error(`index ${v} out of range for axis ${a} of size ${rows} ([${x.shape}])`);
     }
   }
   const outer = numel(x.shape.slice(0, a)), inner = numel(x.shape.slice(a + 1));

@@ -1,22 +1,21 @@
 // Layer norm over the last axis (Welford statistics), with gamma and beta.
-import { GpuError } from "../../gpu/device.ts";
 import { f32bits } from "../../gpu/queue.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
 import { contiguous, reshape } from "./shape.ts";
 import { sum } from "./reduce.ts";
-import { rowDispatch } from "./rowwise.ts";
+import { rowDispatch } from "../kernels/rowwise.ts";
 import fwdSrc from "../../../shaders/layernorm.wgsl" with { type: "text" };
 import bwdSrc from "../../../shaders/layernorm_grad.wgsl" with { type: "text" };
 
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
   const n = x.shape[x.rank - 1], rows = x.size / n;
   if (gamma.size !== n || beta.size !== n) {
-    throw new GpuError(
+    throw new Error(
       `layer norm over ${n} features got gamma [${gamma.shape}], beta [${beta.shape}]`,
     );
   }
-  if (gamma.dtype !== beta.dtype) throw new GpuError("layer norm gamma and beta dtypes differ");
+  if (gamma.dtype !== beta.dtype) throw new Error("layer norm gamma and beta dtypes differ");
   const xc = contiguous(x);
   const y = Tensor.empty(x.shape, x.dtype, "layer norm");
   const stats = Tensor.empty([rows, 2], "f32", "layer norm stats");

@@ -1,44 +1,15 @@
 // Shape ops. reshape, permute/transpose, slice and expand are views (no copy) when the
-// layout allows; contiguous() and concat() copy through one strided-copy kernel.
-import { elementKernel } from "../../gpu/kernel.ts";
-import { dispatch } from "../../gpu/queue.ts";
-import { GpuError } from "../../gpu/device.ts";
+// layout allows; contiguous() and concat() copy through one strided-copy kernel
+// (kernels/shape.ts).
 import { record } from "../autograd.ts";
-import { contiguousStrides, numel, Tensor } from "../tensor.ts";
-import { zeros } from "./elementwise.ts";
-import { sumTo } from "./reduce.ts";
-import copySrc from "../../../shaders/copy.wgsl" with { type: "text" };
-
-/** Left-pads shapes and strides to the rank 6 that strided kernels index with. */
-export function pad6(v: readonly number[], fillWith: number): number[] {
-  if (v.length > 6) throw new GpuError(`rank ${v.length} > 6 is not supported`);
-  return [...new Array(6 - v.length).fill(fillWith), ...v];
-}
-
-/** Copies src into the strided view dst (same shape); no autograd. */
-export function copyInto(dst: Tensor, src: Tensor): void {
-  if (dst.shape.join() !== src.shape.join()) {
-    throw new GpuError(`copy of [${src.shape}] into [${dst.shape}]`);
-  }
-  if (dst.dtype !== src.dtype) throw new GpuError(`copy of ${src.dtype} into ${dst.dtype}`);
-  if (src.size === 0) return;
-  const k = elementKernel("copy", copySrc, { T: src.dtype });
-  dispatch(k, [{ buffer: src.buffer, what: "source" }, { buffer: dst.buffer, what: "dest" }], [
-    src.size,
-    src.offset,
-    dst.offset,
-    ...pad6(src.shape, 1),
-    ...pad6(src.strides, 0),
-    ...pad6(dst.strides, 0),
-  ], Math.ceil(src.size / 256));
-}
+import { zeros } from "../kernels/elementwise.ts";
+import { sumTo } from "../kernels/reduce.ts";
+import { contiguousRaw, copyInto, reshapeRaw } from "../kernels/shape.ts";
+import { Tensor } from "../tensor.ts";
 
 /** A dense tensor with x's values: a view of x when x is already dense, else a copy. */
 export function contiguous(x: Tensor): Tensor {
-  if (x.isContiguous()) return record(x.view(x.shape, x.strides, x.offset), [x], (g) => [alias(g)]);
-  const out = Tensor.empty(x.shape, x.dtype, "contiguous");
-  copyInto(out, x);
-  return record(out, [x], (g) => [alias(g)]);
+  return record(contiguousRaw(x), [x], (g) => [alias(g)]);
 }
 
 /** A new tensor object over the same storage (for gradients that pass through unchanged). */
@@ -47,25 +18,12 @@ function alias(g: Tensor): Tensor {
 }
 
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
-  const inferred = shape.indexOf(-1);
-  const s = [...shape];
-  if (inferred >= 0) s[inferred] = x.size / numel(shape.filter((d) => d !== -1));
-  if (numel(s) !== x.size || !s.every(Number.isInteger)) {
-    throw new GpuError(`cannot reshape [${x.shape}] to [${shape}]`);
-  }
-  let out: Tensor;
-  if (x.isContiguous()) out = x.view(s, contiguousStrides(s), x.offset);
-  else {
-    const c = contiguous(x);
-    out = c.view(s, contiguousStrides(s), c.offset);
-    c.dispose();
-  }
-  return record(out, [x], (g) => [reshape(g, x.shape)]);
+  return record(reshapeRaw(x, shape), [x], (g) => [reshapeRaw(g, x.shape)]);
 }
 
 export function permute(x: Tensor, axes: readonly number[]): Tensor {
   if (axes.length !== x.rank || new Set(axes).size !== x.rank) {
-    throw new GpuError(`bad permutation [${axes}] for rank ${x.rank}`);
+    throw new Error(`bad permutation [${axes}] for rank ${x.rank}`);
   }
   const out = x.view(axes.map((a) => x.shape[a]), axes.map((a) => x.strides[a]), x.offset);
   const inverse = axes.map((_, i) => axes.indexOf(i));
@@ -84,7 +42,7 @@ export function transpose(x: Tensor, a = -2, b = -1): Tensor {
 export function slice(x: Tensor, axis: number, start: number, end: number): Tensor {
   const a = axis < 0 ? axis + x.rank : axis;
   if (!(0 <= start && start <= end && end <= x.shape[a])) {
-    throw new GpuError(`slice [${start}, ${end}) out of range for axis ${a} of [${x.shape}]`);
+    throw new Error(`slice [${start}, ${end}) out of range for axis ${a} of [${x.shape}]`);
   }
   const shape = x.shape.map((d, i) => (i === a ? end - start : d));
   const out = x.view(shape, x.strides, x.offset + start * x.strides[a]);
@@ -100,13 +58,13 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
 /** Broadcasts size-1 (or missing leading) axes to `shape`, as a stride-0 view. */
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
   const lead = shape.length - x.rank;
-  if (lead < 0) throw new GpuError(`cannot expand [${x.shape}] to [${shape}]`);
+  if (lead < 0) throw new Error(`cannot expand [${x.shape}] to [${shape}]`);
   const strides = shape.map((d, i) => {
     if (i < lead) return 0;
     const xd = x.shape[i - lead];
     if (xd === d) return x.strides[i - lead];
     if (xd === 1) return 0;
-    throw new GpuError(`cannot expand [${x.shape}] to [${shape}]`);
+    throw new Error(`cannot expand [${x.shape}] to [${shape}]`);
   });
   const out = x.view(shape, strides, x.offset);
   return record(out, [x], (g) => [sumTo(g, x.shape)]);
@@ -117,7 +75,7 @@ export function concat(xs: Tensor[], axis: number): Tensor {
   const a = axis < 0 ? axis + xs[0].rank : axis;
   for (const t of xs) {
     if (t.rank !== xs[0].rank || t.shape.some((d, i) => i !== a && d !== xs[0].shape[i])) {
-      throw new GpuError(`concat of [${xs.map((t) => `[${t.shape}]`)}] along axis ${a}`);
+      throw new Error(`concat of [${xs.map((t) => `[${t.shape}]`)}] along axis ${a}`);
     }
   }
   const shape = xs[0].shape.map((d, i) => (i === a ? xs.reduce((s, t) => s + t.shape[a], 0) : d));

@@ -1,21 +1,21 @@
 // Softmax over the last axis with an optional additive mask (attention padding).
-import { GpuError } from "../../gpu/device.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { broadcastShapes } from "./elementwise.ts";
-import { contiguous, expand, pad6 } from "./shape.ts";
-import { rowDispatch } from "./rowwise.ts";
+import { broadcastShapes } from "../kernels/elementwise.ts";
+import { rowDispatch } from "../kernels/rowwise.ts";
+import { pad6 } from "../kernels/shape.ts";
+import { contiguous, expand } from "./shape.ts";
 import fwdSrc from "../../../shaders/softmax.wgsl" with { type: "text" };
 import bwdSrc from "../../../shaders/softmax_grad.wgsl" with { type: "text" };
 
 /** softmax(x + mask) along the last axis; the mask gets no gradient. */
 export function softmax(x: Tensor, mask: Tensor | null = null): Tensor {
-  if (x.rank > 6) throw new GpuError("softmax supports rank <= 6");
+  if (x.rank > 6) throw new Error("softmax supports rank <= 6");
   const n = x.shape[x.rank - 1], rows = x.size / n;
   const xc = contiguous(x);
   let m = mask;
   if (mask && broadcastShapes(x.shape, mask.shape).join() !== x.shape.join()) {
-    throw new GpuError(`softmax mask [${mask.shape}] does not broadcast to [${x.shape}]`);
+    throw new Error(`softmax mask [${mask.shape}] does not broadcast to [${x.shape}]`);
   }
   if (mask) m = expand(mask, x.shape);
   const y = Tensor.empty(x.shape, x.dtype, "softmax");

@@ -11,7 +11,7 @@ import { presetConfig } from "../../src/models/roberta_config.ts";
 import { RobertaModel } from "../../src/models/roberta.ts";
 import { FrozenRoberta } from "../../src/models/roberta_frozen.ts";
 import { Examples } from "../../src/tasks/examples.ts";
-import { mlmPretrain, type MlmPretrainOptions } from "../../src/tasks/mlm_pretrain.ts";
+import { mlmPretrain, type MlmPretrainOptions } from "../../src/runs/mlm_pretrain.ts";
 import { maskedBatch, masking } from "../../src/tasks/mlm.ts";
 import { RunError } from "../../src/train/run.ts";
 import { noGrad, type Tensor, tidy } from "../../src/tensor/mod.ts";

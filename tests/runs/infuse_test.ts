@@ -11,7 +11,7 @@ import { openSafetensors } from "../../src/formats/safetensors.ts";
 import { loadAdapter, readAdapterFolder } from "../../src/models/adapter_folder.ts";
 import { presetConfig } from "../../src/models/roberta_config.ts";
 import { RobertaModel } from "../../src/models/roberta.ts";
-import { pretrain, type PretrainOptions } from "../../src/tasks/pretrain.ts";
+import { infuse, type InfuseOptions } from "../../src/runs/infuse.ts";
 import { readTrainState } from "../../src/train/checkpoint.ts";
 import { MAIN } from "../kadapter_cli.ts";
 
@@ -31,7 +31,7 @@ globalThis.addEventListener("unload", () => Deno.removeSync(root, { recursive: t
 const quiet = { write: () => {}, tty: false };
 
 /** A small adapter and the settings the CLI would pass, for `task` on the bundled data. */
-function options(task: "fac" | "lin", out: string, over: Partial<PretrainOptions> = {}) {
+function options(task: "fac" | "lin", out: string, over: Partial<InfuseOptions> = {}) {
   const data = task === "fac"
     ? { train: join(DATA, "world/trex_train.arrow"), dev: join(DATA, "world/trex_dev.arrow") }
     : { train: join(DATA, "deps/train.arrow"), dev: join(DATA, "deps/dev.arrow") };
@@ -59,7 +59,7 @@ function options(task: "fac" | "lin", out: string, over: Partial<PretrainOptions
     progress: quiet,
     say: () => {},
     ...over,
-  } satisfies PretrainOptions;
+  } satisfies InfuseOptions;
 }
 
 /** Share of the most frequent relation in the dev split. */
@@ -76,12 +76,12 @@ const bytes = (dir: string) => Deno.readFile(join(dir, "adapter.safetensors"));
 
 Deno.test("fac and lin learn; training fac leaves a trained lin adapter bit-identical", async () => {
   // lin first: the adapter whose bytes must survive the fac run.
-  const lin = await pretrain(options("lin", join(root, "lin"), { steps: 100, evalEvery: 100 }));
-  const linUntrained = await pretrain(options("lin", join(root, "lin0"), { steps: 1, lr: 0 }));
+  const lin = await infuse(options("lin", join(root, "lin"), { steps: 100, evalEvery: 100 }));
+  const linUntrained = await infuse(options("lin", join(root, "lin0"), { steps: 1, lr: 0 }));
   const linBytes = await bytes(lin.adapterDir);
 
-  const fac = await pretrain(options("fac", join(root, "fac"), { steps: 120, evalEvery: 60 }));
-  const facUntrained = await pretrain(options("fac", join(root, "fac0"), { steps: 1, lr: 0 }));
+  const fac = await infuse(options("fac", join(root, "fac"), { steps: 120, evalEvery: 60 }));
+  const facUntrained = await infuse(options("fac", join(root, "fac0"), { steps: 1, lr: 0 }));
   const majority = await majorityShare(join(DATA, "world/trex_dev.arrow"));
 
   const f1 = fac.dev!.micro_f1, f1Before = facUntrained.dev!.micro_f1;

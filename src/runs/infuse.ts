@@ -1,0 +1,189 @@
+// Knowledge infusion end to end (`kadapter train fac|lin`): the frozen encoder from a model
+// folder, a new adapter model and the task's head, the Arrow data encoded once, then the one
+// runner (train/runner.ts). The run folder gets metrics.jsonl, curves.svg, checkpoint/ (for
+// --resume), best/ (best dev score) and adapter/ (the last weights), the latter two as
+// adapter folders (adapter_config.json + adapter.safetensors, the head beside them).
+import { RobertaTokenizer } from "../formats/tokenizer.ts";
+import type { SchemaName } from "../formats/schemas.ts";
+import { type AdapterConfig, adapterConfig } from "../models/adapter_config.ts";
+import { saveAdapterFolder } from "../models/adapter_folder.ts";
+import { AdapterModel } from "../models/kadapter.ts";
+import { FacHead, type HeadConfig, LinHead } from "../models/kadapter_heads.ts";
+import { checkMaxLength } from "../models/fit.ts";
+import { FrozenRoberta } from "../models/roberta_frozen.ts";
+import type { Example, Examples } from "../tasks/examples.ts";
+import { facTask, relationSet } from "../tasks/fac.ts";
+import { type Infused, InfusionModel } from "../tasks/infusion.ts";
+import { type LinLoss, linTask } from "../tasks/lin.ts";
+import { type Encoding, loadSplit, skippedText, type Task } from "../tasks/task.ts";
+import type { TrainResult } from "../train/loop.ts";
+import { runConfig, RunError, type RunSettings, sayer } from "../train/run.ts";
+import { type Job, runTraining } from "../train/runner.ts";
+
+export type InfusionTask = "fac" | "lin";
+
+export interface InfuseOptions extends RunSettings {
+  task: InfusionTask;
+  /** Model folder of the frozen encoder (config.json, weights, tokenizer). */
+  model: string;
+  train: string;
+  dev?: string;
+  /** Split names when train/dev are DatasetDict folders. */
+  trainSplit?: string;
+  devSplit?: string;
+  maxLength: number;
+  /** Adapter shape and behaviour over the released code's defaults. */
+  adapter: Partial<AdapterConfig>;
+  /** Head dropout (hidden_dropout_prob). */
+  headDropout: number;
+  /** lin only. */
+  loss: LinLoss;
+  evalBatch: number;
+  /** Use only the first N rows of train / dev. */
+  limit?: number;
+  devLimit?: number;
+  f16: boolean;
+  /** The adapter's name in its folder (default: the task). */
+  name?: string;
+}
+
+export interface InfuseResult extends TrainResult {
+  /** Dev metrics of the final weights (none without dev data). */
+  dev: Record<string, number> | null;
+  adapterDir: string;
+  bestDir: string | null;
+}
+
+/** Settings a resumed run must share with the run it continues. */
+const FIXED = ["task", "batch", "accumulate", "lr", "epochs", "steps", "warmup", "maxLength"];
+
+/** fac or lin with its head: the two differ only in these. */
+interface Infusion<S extends SchemaName, H extends FacHead | LinHead> {
+  task: Task<S, Example, Examples, Infused<H>>;
+  labels: string[] | null;
+  /** The head's output width: relations (fac) or positions (lin). */
+  outputs: number;
+  head(c: HeadConfig, seed: number): H;
+}
+
+export async function infuse(o: InfuseOptions): Promise<InfuseResult> {
+  const config: Record<string, unknown> = {
+    task: o.task,
+    model: o.model,
+    train: o.train,
+    dev: o.dev ?? null,
+    ...runConfig(o),
+    maxLength: o.maxLength,
+    loss: o.task === "lin" ? o.loss : null,
+    limit: o.limit ?? null,
+  };
+  const r = await runTraining({
+    settings: o,
+    config,
+    fixed: FIXED,
+    title: `kadapter train ${o.task}`,
+    output: "adapter",
+    build: async (prior) => {
+      const tok = await RobertaTokenizer.fromFolder(o.model);
+      const encoder = await FrozenRoberta.fromFolder(o.model, { f16: o.f16, lmHead: false });
+      try {
+        const d = encoder.dims;
+        checkMaxLength(o.maxLength, d);
+        const c: Encoding = { tok, maxLength: o.maxLength, vocab: d.vocab, padId: d.padId };
+        if (o.task === "lin") {
+          return await infusionJob(o, config, encoder, {
+            task: linTask(c, o.loss),
+            labels: null,
+            outputs: o.maxLength,
+            head: (hc, seed) => new LinHead(hc, seed),
+          });
+        }
+        // fac numbers relations by the training set's sorted ids (the resumed run's list).
+        const labels = (prior?.labels as string[] | undefined) ??
+          await relationSet(o.train, o.trainSplit);
+        config.labels = labels;
+        return await infusionJob(o, config, encoder, {
+          task: facTask(c, labels),
+          labels,
+          outputs: labels.length,
+          head: (hc, seed) => new FacHead(hc, seed),
+        });
+      } catch (e) {
+        encoder.dispose();
+        throw e;
+      }
+    },
+  });
+  return { ...r, adapterDir: r.outputDir };
+}
+
+async function infusionJob<S extends SchemaName, H extends FacHead | LinHead>(
+  o: InfuseOptions,
+  config: Record<string, unknown>,
+  encoder: FrozenRoberta,
+  inf: Infusion<S, H>,
+): Promise<Job> {
+  const say = sayer(o), d = encoder.dims, task = inf.task;
+  const load = async (path: string, split: string | undefined, limit?: number, train = false) => {
+    const s = await loadSplit(task, path, { split, limit, train, progress: o.progress });
+    const skipped = skippedText(s.report);
+    say(
+      `${path}: ${s.report.kept} examples, ${s.ex.tokenCount} tokens` +
+        (skipped ? ` (${skipped})` : ""),
+    );
+    if (s.report.kept === 0) throw new RunError(`${path}: no usable examples`);
+    return s;
+  };
+  const trainData = await load(o.train, o.trainSplit, o.limit, true);
+  const devData = o.dev ? await load(o.dev, o.devSplit, o.devLimit) : null;
+  const ac = adapterConfig(d.hidden, d.layers, o.adapter);
+  const adapter = new AdapterModel(ac, o.seed);
+  const hc: HeadConfig = {
+    hidden: d.hidden,
+    labels: inf.outputs,
+    dropout: o.headDropout,
+    layerNormEps: d.layerNormEps,
+  };
+  const head = inf.head(hc, o.seed + 1);
+  const m: Infused<H> = { model: new InfusionModel(encoder, adapter), head };
+  return {
+    trainSize: trainData.ex.length,
+    loss: (indices) => task.loss(m, trainData.ex, indices),
+    params: [...adapter.namedParameters(), ...head.namedParameters()],
+    dropout: [adapter.dropoutRng, head.dropoutRng],
+    evaluate: devData
+      ? async () => (await task.evaluate(m, devData, o.evalBatch)).metrics
+      : undefined,
+    bestMetric: task.bestMetric,
+    describe: (total) =>
+      `${o.task}: adapter ${adapter.parameterCount().toLocaleString("en-US")} + head ` +
+      `${head.parameterCount().toLocaleString("en-US")} trainable parameters; encoder ` +
+      `frozen (${d.layers} layers, ${encoder.dtype}); ${total} steps of ${o.batch} examples`,
+    save: (dir, at) =>
+      saveAdapterFolder(dir, adapter, {
+        name: o.name ?? o.task,
+        task: o.task,
+        base: {
+          model_type: "roberta",
+          hidden_size: d.hidden,
+          num_hidden_layers: d.layers,
+          vocab_size: d.vocab,
+        },
+        training: { ...config, step: at.step, total_steps: at.totalSteps, dev_metrics: at.dev },
+      }, {
+        module: head,
+        meta: {
+          task: o.task,
+          config: hc,
+          labels: inf.labels,
+          maxLength: o.maxLength,
+          loss: o.task === "lin" ? o.loss : "ce",
+        },
+      }),
+    dispose: () => {
+      head.dispose();
+      adapter.dispose();
+      encoder.dispose();
+    },
+  };
+}

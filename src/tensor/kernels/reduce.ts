@@ -1,0 +1,131 @@
+// Reduction kernels over one axis, recording no gradient: reduceRaw (sum or max, the axis
+// kept with size 1), sumTo, which undoes broadcasting in backward passes, and sumOfSquares.
+import { elementKernel } from "../../gpu/kernel.ts";
+import { dispatch, f32bits } from "../../gpu/queue.ts";
+import { numel, Tensor } from "../tensor.ts";
+import { contiguousRaw, reshapeRaw } from "./shape.ts";
+import { full } from "./elementwise.ts";
+import { rowDispatch } from "./rowwise.ts";
+import rowsSrc from "../../../shaders/reduce_rows.wgsl" with { type: "text" };
+import colsSrc from "../../../shaders/reduce_cols.wgsl" with { type: "text" };
+
+/**
+ * Longest stretch of the reduced axis one invocation (columns) or workgroup (rows) walks;
+ * longer axes reduce in two stages (llvmpipe ends loops after 65,535 iterations).
+ */
+const COL_CHUNK = 4096;
+const ROW_CHUNK = 1 << 20;
+
+const OPS = {
+  sum: { OP: "a + b", INIT: "0.0", WG_REDUCE: "wg_sum" },
+  max: { OP: "max(a, b)", INIT: "-3.4028235e38", WG_REDUCE: "wg_max" },
+};
+
+export function normAxis(axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) throw new Error(`axis ${axis} out of range for rank ${rank}`);
+  return a;
+}
+
+/**
+ * Records the reduction of dense rows [outer, n] into out[outOffset + (o * chunks + c)],
+ * chunks = ceil(n / ROW_CHUNK); returns chunks.
+ */
+function rowsInto(
+  x: Tensor,
+  outer: number,
+  n: number,
+  out: Tensor,
+  outOffset: number,
+  kind: keyof typeof OPS,
+  map: string,
+  scale: number,
+): number {
+  const chunks = Math.ceil(n / ROW_CHUNK);
+  rowDispatch(
+    "reduce_rows",
+    rowsSrc,
+    Math.min(n, ROW_CHUNK),
+    {
+      T: out.dtype,
+      MAP: map,
+      ...OPS[kind],
+    },
+    [{ buffer: x.buffer, what: "input" }, { buffer: out.buffer, what: "output" }],
+    [
+      outer * chunks,
+      n,
+      x.offset,
+      f32bits(chunks === 1 ? scale : 1),
+      outOffset,
+      ROW_CHUNK,
+      chunks,
+    ],
+    outer * chunks,
+  );
+  return chunks;
+}
+
+/** Sum or max of x over `axis`, times `scale`; the reduced axis is kept with size 1. */
+export function reduceRaw(x: Tensor, axis: number, kind: keyof typeof OPS, scale: number): Tensor {
+  const a = normAxis(axis, x.rank);
+  const outer = numel(x.shape.slice(0, a)), n = x.shape[a], inner = numel(x.shape.slice(a + 1));
+  const shape = x.shape.map((d, i) => (i === a ? 1 : d));
+  const dtype = x.dtype === "f16" ? "f16" : "f32";
+  const chunks = Math.ceil(n / (inner === 1 ? ROW_CHUNK : COL_CHUNK));
+  // Long reduced axes go in two stages: chunk partials, then a reduction over the chunks.
+  const out = Tensor.empty(chunks === 1 ? shape : [outer, chunks, inner], dtype, kind);
+  const xc = contiguousRaw(x);
+  if (inner === 1) rowsInto(xc, outer, n, out, 0, kind, "v", scale);
+  else {
+    const total = outer * chunks * inner;
+    const p = [total, n, inner, xc.offset, f32bits(chunks === 1 ? scale : 1), COL_CHUNK, chunks];
+    const defs = { T: dtype, ...OPS[kind] };
+    dispatch(
+      elementKernel("reduce_cols", colsSrc, defs),
+      [
+        { buffer: xc.buffer, what: "input" },
+        { buffer: out.buffer, what: "output" },
+      ],
+      p,
+      Math.ceil(total / 256),
+    );
+  }
+  xc.dispose();
+  if (chunks === 1) return out;
+  const r = reduceRaw(out, 1, kind, scale);
+  const v = reshapeRaw(r, shape);
+  out.dispose();
+  r.dispose();
+  return v;
+}
+
+/** Sum of squares over all elements of dense f32 tensors, as a [1] tensor (gradient norms). */
+export function sumOfSquares(xs: Tensor[]): Tensor {
+  const slots = xs.reduce((s, x) => s + Math.ceil(x.size / ROW_CHUNK), 0);
+  const partial = Tensor.empty([Math.max(1, slots)], "f32", "squared norms");
+  let at = 0;
+  for (const x of xs) {
+    if (!x.isContiguous() || x.dtype !== "f32") throw new Error("sumOfSquares needs dense f32");
+    at += rowsInto(x, 1, x.size, partial, at, "sum", "v * v", 1);
+  }
+  const total = slots === 0 ? full([1], 0) : reduceRaw(partial, 0, "sum", 1);
+  partial.dispose();
+  return total;
+}
+
+/** Sums g over the axes that broadcasting added, giving a tensor of `shape` (no autograd). */
+export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
+  const lead = g.rank - shape.length;
+  let cur = g;
+  for (let i = 0; i < g.rank; i++) {
+    if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) {
+      const next = reduceRaw(cur, i, "sum", 1);
+      if (cur !== g) cur.dispose();
+      cur = next;
+    }
+  }
+  const r = reshapeRaw(cur, shape);
+  if (cur !== g) cur.dispose();
+  return r;
+}
