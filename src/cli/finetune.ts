@@ -7,7 +7,6 @@ import type { FusionMode } from "../models/fusion.ts";
 import { finetune, type FinetuneOptions } from "../runs/finetune.ts";
 import { loadFinetuned } from "../tasks/finetuned.ts";
 import { RunError } from "../train/run.ts";
-import { parseAdapters } from "./encode.ts";
 import {
   choiceOption as choice,
   type Command,
@@ -15,6 +14,7 @@ import {
   numberOption,
   optionalNumber as optional,
   type OptionSpec,
+  parseAdapters,
   requiredOption,
   stringOption as s,
   UsageError,

@@ -125,3 +125,30 @@ export function choiceOption<T extends string>(
   }
   return x as T;
 }
+
+const ADAPTER_NAME = /^[A-Za-z0-9_.-]+$/;
+
+/** --adapters NAME=DIR,NAME=DIR,...: checked before anything is loaded; [] without the flag. */
+export function parseAdapters(values: Values): { name: string; dir: string }[] {
+  const raw = values.adapters;
+  if (raw === undefined) return [];
+  if (typeof raw !== "string" || raw.trim() === "") {
+    throw new UsageError("--adapters needs NAME=DIR[,NAME=DIR...]");
+  }
+  const seen = new Set<string>();
+  return raw.split(",").map((item) => {
+    const eq = item.indexOf("=");
+    const name = eq < 0 ? "" : item.slice(0, eq), dir = eq < 0 ? "" : item.slice(eq + 1);
+    if (eq < 0 || dir === "") {
+      throw new UsageError(`--adapters: "${item}" is not NAME=DIR`);
+    }
+    if (!ADAPTER_NAME.test(name)) {
+      throw new UsageError(
+        `--adapters: "${item}": the name must be letters, digits, '_', '.' or '-'`,
+      );
+    }
+    if (seen.has(name)) throw new UsageError(`--adapters: the name "${name}" is given twice`);
+    seen.add(name);
+    return { name, dir };
+  });
+}

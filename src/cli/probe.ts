@@ -1,16 +1,16 @@
 // kadapter probe lama: LAMA probing of a model folder's own masked-LM head and, with --mlm,
 // of the encoder (+ --adapters) through a trained MLM layer, side by side
 // (src/runs/lama.ts). kadapter probe train-mlm: trains that MLM layer
-// (src/tasks/probe_mlm_train.ts). Here only their options are read.
+// (src/runs/probe_mlm.ts). Here only their options are read.
 import { initGpu } from "../gpu/device.ts";
 import { ENCODER, runLama, WITH_ADAPTERS, WITH_LAYER } from "../runs/lama.ts";
 import { SKIP_UHN_NAME, UHN_TOP_K } from "../tasks/lama_uhn.ts";
 import { trainProbeMlm } from "../runs/probe_mlm.ts";
-import { parseAdapters } from "./encode.ts";
 import {
   type Command,
   numberOption,
   optionalNumber as optional,
+  parseAdapters,
   requiredOption,
   stringOption as s,
   UsageError,

@@ -145,18 +145,6 @@ export function alignText(
   return { ...alignWords(tok, split.words, { ...opts, marks }), words: split.words };
 }
 
-/** Per-position labels: each word's first subword gets its label, all else `ignore`. */
-export function alignLabels(a: Aligned, labels: number[], ignore = -100): Int32Array {
-  if (labels.length !== a.wordSpans.length) {
-    throw new Error(`${labels.length} labels for ${a.wordSpans.length} words`);
-  }
-  const out = new Int32Array(a.ids.length).fill(ignore);
-  a.wordSpans.forEach(([s], i) => {
-    if (s >= 0) out[s] = labels[i];
-  });
-  return out;
-}
-
 /**
  * Dependency labels: heads are 1-based word indices, 0 = root. Each word's first subword gets
  * the position of its head's first subword (root: 0, the `<s>`); all else, and words whose

@@ -156,10 +156,6 @@ export function arrowSchema(name: SchemaName): A.Schema {
   );
 }
 
-export function columnNames(name: SchemaName): string[] {
-  return Object.keys(COLUMNS[name]);
-}
-
 /** A schema or value problem, located as "<file>: <where>, field <field>: <detail>". */
 export class DataError extends UserError {
   constructor(

@@ -17,7 +17,6 @@ let pass: GPUComputePassEncoder | null = null;
 let params: GPUBuffer | null = null;
 const words = new Uint32Array(SLOT_WORDS * SLOTS);
 let slot = 0;
-let dispatchCount = 0;
 
 const f32buf = new Float32Array(1);
 const u32view = new Uint32Array(f32buf.buffer);
@@ -84,7 +83,6 @@ export function dispatch(
   p.setPipeline(k.pipeline);
   p.setBindGroup(0, bindGroup);
   p.dispatchWorkgroups(x, y, z);
-  dispatchCount++;
 }
 
 /** Submits everything recorded so far. */
@@ -143,8 +141,4 @@ export async function sync(): Promise<void> {
   flush();
   await gpu().device.queue.onSubmittedWorkDone();
   await raiseGpuErrors();
-}
-
-export function dispatchesRecorded(): number {
-  return dispatchCount;
 }

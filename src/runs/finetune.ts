@@ -21,7 +21,7 @@ import { finetuneTask } from "../tasks/finetune_tasks.ts";
 import { FINETUNE_FORMAT, type FinetuneConfig, FinetunedModel } from "../tasks/finetuned.ts";
 import { loadSplit, skippedText, type Split, type Store } from "../tasks/task.ts";
 import type { TrainResult } from "../train/loop.ts";
-import { runConfig, RunError, type RunSettings, sayer } from "../train/run.ts";
+import { priorStrings, runConfig, RunError, type RunSettings, sayer } from "../train/run.ts";
 import { type Job, runTraining } from "../train/runner.ts";
 
 export interface FinetuneOptions extends RunSettings {
@@ -179,7 +179,7 @@ async function finetuneJob<S extends SchemaName, E, St extends Store<E>, H exten
     checkMaxLength(maxLength, d);
     const a = await adaptersFor(o, roberta);
     adapters = a.adapters;
-    const labels = (prior?.labels as string[] | undefined) ??
+    const labels = priorStrings(prior, "labels") ??
       await kind.labels(o.train, o.trainSplit);
     config.labels = labels;
     if (labels.length === 0) throw new RunError(`${o.train}: no labels`);

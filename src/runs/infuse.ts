@@ -17,7 +17,7 @@ import { type Infused, InfusionModel } from "../tasks/infusion.ts";
 import { type LinLoss, linTask } from "../tasks/lin.ts";
 import { type Encoding, loadSplit, skippedText, type Task } from "../tasks/task.ts";
 import type { TrainResult } from "../train/loop.ts";
-import { runConfig, RunError, type RunSettings, sayer } from "../train/run.ts";
+import { priorStrings, runConfig, RunError, type RunSettings, sayer } from "../train/run.ts";
 import { type Job, runTraining } from "../train/runner.ts";
 
 export type InfusionTask = "fac" | "lin";
@@ -99,7 +99,7 @@ export async function infuse(o: InfuseOptions): Promise<InfuseResult> {
           });
         }
         // fac numbers relations by the training set's sorted ids (the resumed run's list).
-        const labels = (prior?.labels as string[] | undefined) ??
+        const labels = priorStrings(prior, "labels") ??
           await relationSet(o.train, o.trainSplit);
         config.labels = labels;
         return await infusionJob(o, config, encoder, {

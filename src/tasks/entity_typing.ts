@@ -88,8 +88,8 @@ export class TypingExamples extends Examples {
   }
 
   /** Adds a TypingExample; its labels must be distinct type ids below `types`. */
-  override add(e: Example): void {
-    const labels = (e as Partial<TypingExample>).labels;
+  override add(e: TypingExample): void {
+    const labels = e.labels;
     if (!Array.isArray(labels) || labels.length === 0) {
       throw new Error("typing example has no labels");
     }

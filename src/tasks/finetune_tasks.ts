@@ -13,10 +13,6 @@ const TASKS = new Map<string, (s: TaskSettings) => SomeFinetuneTask>([
   ["span-qa", () => some(spanQaTask())],
 ]);
 
-export function finetuneTaskNames(): string[] {
-  return [...TASKS.keys()];
-}
-
 export function finetuneTask(name: string, settings: TaskSettings = {}): SomeFinetuneTask {
   const make = TASKS.get(name);
   if (!make) {

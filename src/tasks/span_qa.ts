@@ -152,15 +152,14 @@ export class SpanQaExamples extends GroupedExamples {
     super(vocab, SPAN_TOKENS, SPAN_VALUES);
   }
 
-  override add(g: Group): void {
-    const s = g as Partial<SpanGroup>;
+  override add(s: SpanGroup): void {
     if (!Array.isArray(s.answers) || !Array.isArray(s.paragraphs)) {
       throw new Error("span group has no answers or paragraph texts");
     }
-    if (s.paragraphs.length !== g.sequences.length) {
-      throw new Error(`${s.paragraphs.length} paragraph texts for ${g.sequences.length} sequences`);
+    if (s.paragraphs.length !== s.sequences.length) {
+      throw new Error(`${s.paragraphs.length} paragraph texts for ${s.sequences.length} sequences`);
     }
-    super.add(g);
+    super.add(s);
     this.#info.push({ answers: s.answers, paragraphs: s.paragraphs });
   }
 

@@ -47,6 +47,25 @@ export async function openRun(
   return prior;
 }
 
+/**
+ * A list of strings the resumed run recorded under `key` (e.g. its label list), checked; null
+ * on a fresh run.
+ */
+export function priorStrings(
+  prior: Record<string, unknown> | null,
+  key: string,
+): string[] | null {
+  if (prior === null) return null;
+  const v = prior[key];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) {
+    throw new RunError(
+      `--resume: the checkpoint's settings hold no list of strings under "${key}" ` +
+        `(${JSON.stringify(v) ?? "nothing"}); the checkpoint is damaged or from another command`,
+    );
+  }
+  return v;
+}
+
 /** The loop's onEval hook: remembers the last evaluation and redraws `out`/curves.svg. */
 export class EvalTracker {
   last: { step: number; metrics: Record<string, number> } | null = null;

@@ -26,12 +26,8 @@ import { planQueries, readLamaQueries } from "../../src/tasks/lama_data.ts";
 import { AdapterFeatures } from "../../src/models/adapter_features.ts";
 import { loadAdapters } from "../../src/models/named_adapters.ts";
 import { loadProbeMlm, saveProbeMlm } from "../../src/tasks/probe_mlm_folder.ts";
-import { ProbeMlmLayer } from "../../src/tasks/probe_mlm_layer.ts";
-import {
-  probeMlmLoss,
-  type ProbeMlmOptions,
-  trainProbeMlm,
-} from "../../src/tasks/probe_mlm_train.ts";
+import { ProbeMlmLayer, probeMlmLoss } from "../../src/tasks/probe_mlm_layer.ts";
+import { type ProbeMlmOptions, trainProbeMlm } from "../../src/runs/probe_mlm.ts";
 import { maskedBatch } from "../../src/tasks/mlm.ts";
 import { probeLama } from "../../src/cli/probe.ts";
 import { backward, full, indexSelect, reshape, Tensor, tidy } from "../../src/tensor/mod.ts";
