@@ -11,8 +11,8 @@ import { type AdapterMeta, saveAdapterFolder } from "../src/models/adapter_folde
 import { AdapterModel } from "../src/models/kadapter.ts";
 import { FrozenRoberta } from "../src/models/roberta_frozen.ts";
 import { additiveMask } from "../src/nn/attention.ts";
-import { noGrad, Tensor, tidy } from "../src/tensor/mod.ts";
-import { kadapter } from "./kadapter_cli.ts";
+import { liveTensors, noGrad, Tensor, tidy } from "../src/tensor/mod.ts";
+import { kadapter, strayTemps } from "./kadapter_cli.ts";
 
 const TEXTS = [
   "Hello world",
@@ -191,8 +191,11 @@ Deno.test("encode --adapters: usage errors for malformed values", async () => {
   await assert.rejects(Deno.stat(out), Deno.errors.NotFound);
 });
 
-Deno.test("clean up", async () => {
+Deno.test("the adapters free their GPU tensors; no temporary file is left behind", async () => {
+  const live = liveTensors(), held = fac.parameters().length + lin.parameters().length;
   fac.dispose();
   lin.dispose();
+  assert.equal(live - liveTensors(), held);
+  assert.deepEqual(await strayTemps(dir), []);
   await Deno.remove(dir, { recursive: true });
 });

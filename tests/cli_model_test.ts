@@ -8,7 +8,7 @@ import { openSafetensors } from "../src/formats/safetensors.ts";
 import { RobertaTokenizer } from "../src/formats/tokenizer.ts";
 import { FrozenRoberta } from "../src/models/roberta_frozen.ts";
 import { tidy } from "../src/tensor/mod.ts";
-import { kadapter } from "./kadapter_cli.ts";
+import { kadapter, strayTemps } from "./kadapter_cli.ts";
 
 const LINES = [
   "Hello world",
@@ -125,6 +125,7 @@ Deno.test("encode: clear errors for a missing model folder and an empty input", 
   await assert.rejects(Deno.stat(out), Deno.errors.NotFound);
 });
 
-Deno.test("clean up", async () => {
+Deno.test("the commands above left no temporary file behind", async () => {
+  assert.deepEqual(await strayTemps(dir), []);
   await Deno.remove(dir, { recursive: true });
 });

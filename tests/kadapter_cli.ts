@@ -11,3 +11,14 @@ export async function kadapter(
   const dec = new TextDecoder();
   return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
 }
+
+/** Every path under `dir` that an atomic write left behind (`.NAME.tmp-...`). */
+export async function strayTemps(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    const p = `${dir}/${e.name}`;
+    if (/^\..*\.tmp-/.test(e.name)) out.push(p);
+    else if (e.isDirectory) out.push(...await strayTemps(p));
+  }
+  return out;
+}

@@ -1,6 +1,5 @@
 // The GPU self-test shared by doctor and demo: matmuls (plain and with a transposed
 // operand, the layout linear layers use) checked against a float64 CPU product and timed.
-import { sync } from "../gpu/queue.ts";
 import { matmul, Tensor, tidy, transpose } from "../tensor/mod.ts";
 import { Rng } from "../nn/init.ts";
 
@@ -59,12 +58,12 @@ export async function checkMatmul(
   // One timed run sizes the batch; the batch is queued whole and waited for once.
   let t0 = performance.now();
   product().dispose();
-  await sync();
+  await ta.sync();
   const once = performance.now() - t0;
   const reps = Math.max(1, Math.min(200, Math.round((seconds * 1000) / once)));
   t0 = performance.now();
   for (let r = 0; r < reps; r++) product().dispose();
-  await sync();
+  await ta.sync();
   const dt = (performance.now() - t0) / 1000 / reps;
   ta.dispose();
   tb.dispose();

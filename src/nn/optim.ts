@@ -1,9 +1,14 @@
 // AdamW with global gradient-norm clipping. The norm and the clip factor stay on the GPU,
 // so a step needs no readback; the norm is returned for logging and NaN checks.
-import { elementKernel } from "../gpu/kernel.ts";
-import { dispatch, f32bits } from "../gpu/queue.ts";
-import { keep, mapRaw, sumOfSquares, type Tensor, tidy, zeros } from "../tensor/mod.ts";
-import src from "../../shaders/adamw.wgsl" with { type: "text" };
+import {
+  adamwUpdate,
+  keep,
+  mapRaw,
+  sumOfSquares,
+  type Tensor,
+  tidy,
+  zeros,
+} from "../tensor/mod.ts";
 
 export interface AdamWOptions {
   lr: number;
@@ -71,27 +76,17 @@ export class AdamW {
     const bc1 = 1 - beta1 ** this.step, bc2 = 1 - beta2 ** this.step;
     const withGrad = this.params.map((p, i) => [p, i] as const).filter(([p]) => p.grad);
     const norm = keep(globalGradNorm(withGrad.map(([p]) => p.grad!)));
-    const k = elementKernel("adamw", src);
     for (const [p, i] of withGrad) {
-      const g = p.grad!;
-      dispatch(k, [
-        { buffer: p.buffer, what: "parameter" },
-        { buffer: g.buffer, what: "gradient" },
-        { buffer: this.m[i].buffer, what: "first moment" },
-        { buffer: this.v[i].buffer, what: "second moment" },
-        { buffer: norm.buffer, what: "gradient norm" },
-      ], [
-        p.size,
-        f32bits(lr),
-        f32bits(beta1),
-        f32bits(beta2),
-        f32bits(eps),
-        f32bits(this.decays[i] ? weightDecay : 0),
-        f32bits(bc1),
-        f32bits(bc2),
-        g.offset,
-        f32bits(maxGradNorm),
-      ], Math.ceil(p.size / 256));
+      adamwUpdate(p, p.grad!, this.m[i], this.v[i], norm, {
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weightDecay: this.decays[i] ? weightDecay : 0,
+        bc1,
+        bc2,
+        maxGradNorm,
+      });
     }
     return norm;
   }

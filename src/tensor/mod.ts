@@ -16,6 +16,7 @@ export {
   VARIANTS,
 } from "./kernels/matmul_variants.ts";
 export { setRowMode } from "./kernels/rowwise.ts";
+export { adamwUpdate } from "./kernels/adamw.ts";
 // Differentiable ops.
 export * from "./ops/elementwise.ts";
 export * from "./ops/reduce.ts";
