@@ -86,8 +86,10 @@ test("word table in pieces: same weights, outputs, MLM logits and gradients", as
     assert.deepEqual(b.h, a.h, "last hidden state");
     assertClose(b.logits, a.logits, { atol: 1e-6, rtol: 1e-6 }, "MLM logits");
     assert.deepEqual([...b.grads.keys()], [...a.grads.keys()]);
+    // The tied decoder's products run over the pieces, so logits differ in the last bits and
+    // gradients summed over all 27 positions (token-type, LayerNorm) by a few 1e-5 relative.
     for (const [name, g] of a.grads) {
-      assertClose(b.grads.get(name)!, g, { atol: 1e-5, rtol: 1e-5 }, `gradient of ${name}`);
+      assertClose(b.grads.get(name)!, g, { atol: 1e-5, rtol: 1e-4 }, `gradient of ${name}`);
     }
   } finally {
     for (const t of [w, r]) t.dispose();
