@@ -21,7 +21,14 @@ import { finetuneTask } from "../tasks/finetune_tasks.ts";
 import { FINETUNE_FORMAT, type FinetuneConfig, FinetunedModel } from "../tasks/finetuned.ts";
 import { loadSplit, skippedText, type Split, type Store } from "../tasks/task.ts";
 import type { TrainResult } from "../train/loop.ts";
-import { priorStrings, runConfig, RunError, type RunSettings, sayer } from "../train/run.ts";
+import {
+  FIXED_SETTINGS,
+  priorStrings,
+  runConfig,
+  RunError,
+  type RunSettings,
+  sayer,
+} from "../train/run.ts";
 import { type Job, runTraining } from "../train/runner.ts";
 
 export interface FinetuneOptions extends RunSettings {
@@ -75,12 +82,7 @@ const FIXED = [
   "fusion",
   "freezeEncoder",
   "trainAdapters",
-  "batch",
-  "accumulate",
-  "lr",
-  "epochs",
-  "steps",
-  "warmup",
+  ...FIXED_SETTINGS,
   "maxLength",
 ];
 

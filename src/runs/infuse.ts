@@ -17,7 +17,14 @@ import { type Infused, InfusionModel } from "../tasks/infusion.ts";
 import { type LinLoss, linTask } from "../tasks/lin.ts";
 import { type Encoding, loadSplit, skippedText, type Task } from "../tasks/task.ts";
 import type { TrainResult } from "../train/loop.ts";
-import { priorStrings, runConfig, RunError, type RunSettings, sayer } from "../train/run.ts";
+import {
+  FIXED_SETTINGS,
+  priorStrings,
+  runConfig,
+  RunError,
+  type RunSettings,
+  sayer,
+} from "../train/run.ts";
 import { type Job, runTraining } from "../train/runner.ts";
 
 export type InfusionTask = "fac" | "lin";
@@ -55,7 +62,7 @@ export interface InfuseResult extends TrainResult {
 }
 
 /** Settings a resumed run must share with the run it continues. */
-const FIXED = ["task", "batch", "accumulate", "lr", "epochs", "steps", "warmup", "maxLength"];
+const FIXED = ["task", ...FIXED_SETTINGS, "maxLength"];
 
 /** fac or lin with its head: the two differ only in these. */
 interface Infusion<S extends SchemaName, H extends FacHead | LinHead> {

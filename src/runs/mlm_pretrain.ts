@@ -14,7 +14,7 @@ import { Rng } from "../nn/init.ts";
 import { loadCorpus, masking } from "../tasks/mlm.ts";
 import { mlmTask } from "../tasks/mlm_task.ts";
 import type { TrainResult } from "../train/loop.ts";
-import { runConfig, RunError, type RunSettings, sayer } from "../train/run.ts";
+import { FIXED_SETTINGS, runConfig, RunError, type RunSettings, sayer } from "../train/run.ts";
 import { type Job, runTraining } from "../train/runner.ts";
 
 /** The maximum length when none is given (capped by the model's positions). */
@@ -47,12 +47,7 @@ export interface MlmPretrainResult extends TrainResult {
 
 /** Settings a resumed run must share with the run it continues. */
 const FIXED = [
-  "batch",
-  "accumulate",
-  "lr",
-  "epochs",
-  "steps",
-  "warmup",
+  ...FIXED_SETTINGS,
   "maxLength",
   "maskProb",
   "seed",

@@ -13,7 +13,7 @@ import { loadCorpus, masking } from "../tasks/mlm.ts";
 import { saveProbeMlm } from "../tasks/probe_mlm_folder.ts";
 import { type ProbeMlm, ProbeMlmLayer, probeMlmTask } from "../tasks/probe_mlm_layer.ts";
 import type { TrainResult } from "../train/loop.ts";
-import { runConfig, type RunSettings, sayer } from "../train/run.ts";
+import { FIXED_SETTINGS, runConfig, type RunSettings, sayer } from "../train/run.ts";
 import { type Job, runTraining } from "../train/runner.ts";
 
 export interface ProbeMlmOptions extends RunSettings {
@@ -47,12 +47,7 @@ export interface ProbeMlmResult extends TrainResult {
 /** Settings a resumed run must share with the run it continues. */
 const FIXED = [
   "adapters",
-  "batch",
-  "accumulate",
-  "lr",
-  "epochs",
-  "steps",
-  "warmup",
+  ...FIXED_SETTINGS,
   "maxLength",
   "seed",
   "maskProbability",

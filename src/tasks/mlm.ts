@@ -4,11 +4,12 @@
 // `probe train-mlm`: the masking, seeded batches, dev scoring and text corpora.
 import type { RobertaTokenizer } from "../formats/tokenizer.ts";
 import { Rng } from "../nn/init.ts";
+import type { Module } from "../nn/module.ts";
 import { crossEntropy, indexSelect, max, noGrad, reshape, Tensor, tidy } from "../tensor/mod.ts";
 import type { ProgressOptions } from "../train/progress.ts";
 import { RunError } from "../train/run.ts";
 import { type Example, Examples, padBatch, type PaddedBatch } from "./examples.ts";
-import { loadSplit, skippedText, type Split } from "./task.ts";
+import { type Encoding, loadSplit, skippedText, type Split, type Task } from "./task.ts";
 import { IGNORE } from "./metrics.ts";
 
 export interface MlmMasking {
@@ -214,4 +215,68 @@ export async function loadCorpus(
   );
   if (r.kept === 0) throw new RunError(`${path}: no usable examples`);
   return split;
+}
+
+/** What makes a masked-LM task of a model: its logits at the chosen positions, and more. */
+export interface MaskedLmSpec<M> {
+  name: string;
+  /** Vocabulary logits [chosen, vocab] at the chosen positions of a masked batch. */
+  logits(model: M, mb: MaskedBatch): Tensor;
+  /** Modules in eval mode during evaluation (then back as they were). */
+  modules(model: M): Module[];
+  /** Evaluate in order of length (less padding) rather than in data order. */
+  byLength: boolean;
+  bestMetric: string;
+  /** Dev metrics from the summed loss, the number right and the chosen tokens. */
+  metrics(lossSum: number, correct: number, tokens: number): Record<string, number>;
+}
+
+/**
+ * Masked language modelling over a `text` corpus as a task: `<s> line </s>` examples, each
+ * training batch masked from (seed, its examples) so a resume reproduces it, the mean
+ * cross-entropy at the chosen positions; dev with fixed per-example masks (lower loss is better).
+ */
+export function maskedLmTask<M>(
+  c: Encoding,
+  m: MlmMasking,
+  seed: number,
+  spec: MaskedLmSpec<M>,
+): Task<"text", Example, Examples, M> {
+  return {
+    name: spec.name,
+    schema: "text",
+    bestMetric: spec.bestMetric,
+    lowerIsBetter: true,
+    store: () => new Examples(c.vocab),
+    encode: (row) => encodeLine(c.tok, row.text, c.maxLength),
+    loss: (model, ex, indices) => {
+      const mb = maskedBatch(ex, indices, m, c.padId, seed);
+      return crossEntropy(spec.logits(model, mb), Tensor.from(mb.gold, [mb.gold.length], "i32"));
+    },
+    async evaluate(model, { ex }, batchSize) {
+      const order = Array.from({ length: ex.length }, (_, i) => i);
+      if (spec.byLength) order.sort((a, b) => ex.ids(a).length - ex.ids(b).length);
+      let lossSum = 0, correct = 0, tokens = 0;
+      const modules = spec.modules(model), was = modules.map((x) => x.training);
+      modules.forEach((x) => x.train(false));
+      try {
+        for (let i = 0; i < ex.length; i += batchSize) {
+          const mb = devMaskedBatch(ex, order.slice(i, i + batchSize), m, c.padId, seed);
+          if (mb.rows.length === 0) continue;
+          const logits = tidy(() => noGrad(() => spec.logits(model, mb)));
+          try {
+            const r = await maskedScores(logits, mb.gold);
+            lossSum += r.lossSum;
+            correct += r.correct;
+            tokens += mb.rows.length;
+          } finally {
+            logits.dispose();
+          }
+        }
+      } finally {
+        modules.forEach((x, k) => x.train(was[k]));
+      }
+      return { metrics: spec.metrics(lossSum, correct, tokens), predictions: [] };
+    },
+  };
 }

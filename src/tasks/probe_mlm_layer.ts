@@ -13,16 +13,9 @@ import { Rng, withoutInit } from "../nn/init.ts";
 import { Linear } from "../nn/linear.ts";
 import { Module } from "../nn/module.ts";
 import type { AdapterFeatures } from "../models/adapter_features.ts";
-import { concat, crossEntropy, indexSelect, noGrad, reshape, Tensor, tidy } from "../tensor/mod.ts";
-import { type Example, Examples } from "./examples.ts";
-import {
-  devMaskedBatch,
-  encodeLine,
-  type MaskedBatch,
-  maskedBatch,
-  maskedScores,
-  type MlmMasking,
-} from "./mlm.ts";
+import { concat, indexSelect, reshape, Tensor } from "../tensor/mod.ts";
+import type { Example, Examples } from "./examples.ts";
+import { maskedLmTask, type MlmMasking } from "./mlm.ts";
 import type { Encoding, Task } from "./task.ts";
 
 /** Linear((1 + adapters) * hidden -> vocab) over the final feature, as `decoder`; adapters >= 0. */
@@ -71,60 +64,21 @@ export interface ProbeMlm {
   layer: ProbeMlmLayer;
 }
 
-/** Mean cross-entropy of the layer's predictions at the masked positions. */
-export function probeMlmLoss(
-  features: AdapterFeatures,
-  layer: ProbeMlmLayer,
-  b: MaskedBatch,
-): Tensor {
-  const logits = layer.logits(features.features(b.batch), b.rows);
-  return crossEntropy(logits, Tensor.from(b.gold, [b.gold.length], "i32"));
-}
-
-/**
- * Training the layer as a task: masked text (RoBERTa's masking, seeded per batch), the loss
- * above; dev: masked-token loss (lower is better) and accuracy, each example masked by its own
- * fixed seed.
- */
+/** Training the layer as a task: masked text; dev masked-token loss and accuracy. */
 export function probeMlmTask(
   c: Encoding,
   m: MlmMasking,
   seed: number,
 ): Task<"text", Example, Examples, ProbeMlm> {
-  return {
+  return maskedLmTask(c, m, seed, {
     name: "mlm-layer",
-    schema: "text",
+    logits: (p, b) => p.layer.logits(p.features.features(b.batch), b.rows),
+    modules: () => [],
+    byLength: false,
     bestMetric: "loss",
-    lowerIsBetter: true,
-    store: () => new Examples(c.vocab),
-    encode: (row) => encodeLine(c.tok, row.text, c.maxLength),
-    loss: (p, ex, indices) =>
-      probeMlmLoss(p.features, p.layer, maskedBatch(ex, indices, m, c.padId, seed)),
-    async evaluate(p, { ex }, batchSize) {
-      let lossSum = 0, correct = 0, tokens = 0;
-      for (let i = 0; i < ex.length; i += batchSize) {
-        const idx = Array.from({ length: Math.min(batchSize, ex.length - i) }, (_, j) => i + j);
-        const b = devMaskedBatch(ex, idx, m, c.padId, seed);
-        if (b.rows.length === 0) continue;
-        const logits = tidy(() =>
-          noGrad(() => p.layer.logits(p.features.features(b.batch), b.rows))
-        );
-        try {
-          const r = await maskedScores(logits, b.gold);
-          lossSum += r.lossSum;
-          correct += r.correct;
-          tokens += b.rows.length;
-        } finally {
-          logits.dispose();
-        }
-      }
-      return {
-        metrics: {
-          loss: tokens ? lossSum / tokens : NaN,
-          accuracy: tokens ? correct / tokens : NaN,
-        },
-        predictions: [],
-      };
-    },
-  };
+    metrics: (lossSum, correct, tokens) => ({
+      loss: tokens ? lossSum / tokens : NaN,
+      accuracy: tokens ? correct / tokens : NaN,
+    }),
+  });
 }

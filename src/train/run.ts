@@ -121,6 +121,9 @@ export interface RunSettings {
   say?: (line: string) => void;
 }
 
+/** The shared settings a resumed run must keep (each command adds its own around them). */
+export const FIXED_SETTINGS = ["batch", "accumulate", "lr", "epochs", "steps", "warmup"];
+
 /** The shared settings as every run records them (start record, checkpoint, --resume check). */
 export function runConfig(o: RunSettings): Record<string, unknown> {
   return {

@@ -26,7 +26,7 @@ import { planQueries, readLamaQueries } from "../../src/tasks/lama_data.ts";
 import { AdapterFeatures } from "../../src/models/adapter_features.ts";
 import { loadAdapters } from "../../src/models/named_adapters.ts";
 import { loadProbeMlm, saveProbeMlm } from "../../src/tasks/probe_mlm_folder.ts";
-import { ProbeMlmLayer, probeMlmLoss } from "../../src/tasks/probe_mlm_layer.ts";
+import { ProbeMlmLayer, probeMlmTask } from "../../src/tasks/probe_mlm_layer.ts";
 import { type ProbeMlmOptions, trainProbeMlm } from "../../src/runs/probe_mlm.ts";
 import { maskedBatch } from "../../src/tasks/mlm.ts";
 import { probeLama } from "../../src/cli/probe.ts";
@@ -153,10 +153,16 @@ test("mask-row logits = float64 W·x + b; only the layer gets gradients and move
     const before = await Promise.all(frozen.map(([, t]) => t.data().then((d) => d.slice())));
     const layerBefore = await layer.decoder.weight.data().then((d) => d.slice());
     const opt = new AdamW(layer.namedParameters(), { lr: 1e-2, weightDecay: 0, maxGradNorm: 0 });
+    const task = probeMlmTask(
+      { tok, maxLength: 64, vocab: encoder.dims.vocab, padId: tok.padId },
+      m,
+      3,
+    );
     try {
       for (let step = 0; step < 3; step++) {
         tidy(() => {
-          const loss = probeMlmLoss(features, layer, b);
+          // The shipping loss: the same masked batch (examples 0-4, seed 3) through the task.
+          const loss = task.loss({ features, layer }, ex, [0, 1, 2, 3, 4]);
           backward(loss, full(loss.shape, 1));
         });
         assert.ok(layer.decoder.weight.grad && layer.decoder.bias.grad);
