@@ -209,13 +209,7 @@ export function finetuneCommand(task: string, presets: Record<string, FinetunePr
       };
       await initGpu();
       const r = await finetune(opts);
-      return reportRun(
-        r,
-        `fine-tuned model written to ${r.modelDir}`,
-        opts.out,
-        v,
-        `kadapter finetune ${task}`,
-      );
+      return reportRun(r, `fine-tuned model written to ${r.modelDir}`, opts.out);
     },
   };
 }

@@ -69,6 +69,6 @@ export const modelPretrain: Command = {
     if (!(opts.maskProb > 0)) throw new UsageError(`--mask-prob must be above 0`);
     await initGpu();
     const r = await mlmPretrain(opts);
-    return reportRun(r, `model written to ${r.modelDir}`, opts.out, v, "kadapter model pretrain");
+    return reportRun(r, `model written to ${r.modelDir}`, opts.out);
   },
 };

@@ -198,12 +198,6 @@ export const probeTrainMlm: Command = {
     };
     await initGpu();
     const r = await trainProbeMlm(opts);
-    return reportRun(
-      r,
-      `MLM layer written to ${r.mlmDir}`,
-      opts.out,
-      v,
-      "kadapter probe train-mlm",
-    );
+    return reportRun(r, `MLM layer written to ${r.mlmDir}`, opts.out);
   },
 };

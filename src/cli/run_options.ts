@@ -82,6 +82,7 @@ export function readRunFlags(
     checkpointEvery: optional("checkpoint-every", { min: 1 }),
     logEvery: num("log-every", 10, { min: 1 }),
     resume: v.resume === true,
+    report: v.report === true,
   };
   if (s.batch % s.accumulate !== 0) {
     throw new UsageError(`--batch ${s.batch} is not a multiple of --accumulate`);

@@ -1,20 +1,12 @@
-// The closing lines of a training command, its --report page, and its exit code.
-import { writeRunReport } from "../report/run_page.ts";
-import type { TrainResult } from "../train/loop.ts";
-import type { Values } from "./options.ts";
+// The closing lines of a training command and its exit code.
+import type { RunOutcome } from "../train/runner.ts";
 
 /**
  * Prints the step reached, the last loss, the dev metrics and the best checkpoint, then where
- * `what` was written; with --report, writes `out`/report.html titled `title`. Returns 130 when
- * Ctrl-C stopped the run (as shells report a SIGINT exit), else 0.
+ * `what` was written and the report page, if one was. Returns 130 when Ctrl-C stopped the run
+ * (as shells report a SIGINT exit), else 0.
  */
-export async function reportRun(
-  r: TrainResult & { dev: Record<string, number> | null; bestDir: string | null },
-  what: string,
-  out: string,
-  v: Values,
-  title: string,
-): Promise<number> {
+export function reportRun(r: RunOutcome, what: string, out: string): number {
   const loss = r.losses.length ? ` loss ${r.losses.at(-1)!.toFixed(4)}` : "";
   const dev = r.dev
     ? "; dev " + Object.entries(r.dev).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(", ")
@@ -24,6 +16,6 @@ export async function reportRun(
     : "";
   console.log(`step ${r.step}/${r.totalSteps}:${loss}${dev}${best}`);
   console.log(`${what}; curves in ${out}/curves.svg`);
-  if (v.report === true) console.log(`report in ${await writeRunReport(out, title)}`);
+  if (r.reportPath) console.log(`report in ${r.reportPath}`);
   return r.interrupted ? 130 : 0;
 }

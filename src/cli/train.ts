@@ -146,13 +146,7 @@ function command(task: InfusionTask): Command {
       };
       await initGpu();
       const r = await infuse(opts);
-      return reportRun(
-        r,
-        `adapter written to ${r.adapterDir}`,
-        opts.out,
-        v,
-        `kadapter train ${task}`,
-      );
+      return reportRun(r, `adapter written to ${r.adapterDir}`, opts.out);
     },
   };
 }

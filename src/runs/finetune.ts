@@ -20,7 +20,6 @@ import type { FinetuneTask, TaskHead, TaskSettings } from "../tasks/finetune_tas
 import { finetuneTask } from "../tasks/finetune_tasks.ts";
 import { FINETUNE_FORMAT, type FinetuneConfig, FinetunedModel } from "../tasks/finetuned.ts";
 import { loadSplit, skippedText, type Split, type Store } from "../tasks/task.ts";
-import type { TrainResult } from "../train/loop.ts";
 import {
   FIXED_SETTINGS,
   priorStrings,
@@ -29,7 +28,7 @@ import {
   type RunSettings,
   sayer,
 } from "../train/run.ts";
-import { type Job, runTraining } from "../train/runner.ts";
+import { type Job, type RunOutcome, runTraining } from "../train/runner.ts";
 
 export interface FinetuneOptions extends RunSettings {
   task: string;
@@ -65,11 +64,9 @@ export interface FinetuneOptions extends RunSettings {
   devLimit?: number;
 }
 
-export interface FinetuneResult extends TrainResult {
-  dev: Record<string, number> | null;
+export interface FinetuneResult extends RunOutcome {
   test: Record<string, number> | null;
   modelDir: string;
-  bestDir: string | null;
   /** Predictions of the final model on dev (in row order), for checks. */
   devPredictions: Record<string, unknown>[] | null;
 }

@@ -16,7 +16,6 @@ import { facTask, relationSet } from "../tasks/fac.ts";
 import { type Infused, InfusionModel } from "../tasks/infusion.ts";
 import { type LinLoss, linTask } from "../tasks/lin.ts";
 import { type Encoding, loadSplit, skippedText, type Task } from "../tasks/task.ts";
-import type { TrainResult } from "../train/loop.ts";
 import {
   FIXED_SETTINGS,
   priorStrings,
@@ -25,7 +24,7 @@ import {
   type RunSettings,
   sayer,
 } from "../train/run.ts";
-import { type Job, runTraining } from "../train/runner.ts";
+import { type Job, type RunOutcome, runTraining } from "../train/runner.ts";
 
 export type InfusionTask = "fac" | "lin";
 
@@ -54,11 +53,8 @@ export interface InfuseOptions extends RunSettings {
   name?: string;
 }
 
-export interface InfuseResult extends TrainResult {
-  /** Dev metrics of the final weights (none without dev data). */
-  dev: Record<string, number> | null;
+export interface InfuseResult extends RunOutcome {
   adapterDir: string;
-  bestDir: string | null;
 }
 
 /** Settings a resumed run must share with the run it continues. */

@@ -13,9 +13,8 @@ import { maxSequence } from "../models/roberta_config.ts";
 import { Rng } from "../nn/init.ts";
 import { loadCorpus, masking } from "../tasks/mlm.ts";
 import { mlmTask } from "../tasks/mlm_task.ts";
-import type { TrainResult } from "../train/loop.ts";
 import { FIXED_SETTINGS, runConfig, RunError, type RunSettings, sayer } from "../train/run.ts";
-import { type Job, runTraining } from "../train/runner.ts";
+import { type Job, type RunOutcome, runTraining } from "../train/runner.ts";
 
 /** The maximum length when none is given (capped by the model's positions). */
 export const DEFAULT_MAX_LENGTH = 128;
@@ -37,11 +36,8 @@ export interface MlmPretrainOptions extends RunSettings {
   evalBatch?: number;
 }
 
-export interface MlmPretrainResult extends TrainResult {
-  /** Dev metrics (mlm_loss, mlm_accuracy, perplexity) of the final weights, if evaluated. */
-  dev: Record<string, number> | null;
+export interface MlmPretrainResult extends RunOutcome {
   modelDir: string;
-  bestDir: string | null;
   maxLength: number;
 }
 

@@ -12,9 +12,8 @@ import { FrozenRoberta } from "../models/roberta_frozen.ts";
 import { loadCorpus, masking } from "../tasks/mlm.ts";
 import { saveProbeMlm } from "../tasks/probe_mlm_folder.ts";
 import { type ProbeMlm, ProbeMlmLayer, probeMlmTask } from "../tasks/probe_mlm_layer.ts";
-import type { TrainResult } from "../train/loop.ts";
 import { FIXED_SETTINGS, runConfig, type RunSettings, sayer } from "../train/run.ts";
-import { type Job, runTraining } from "../train/runner.ts";
+import { type Job, type RunOutcome, runTraining } from "../train/runner.ts";
 
 export interface ProbeMlmOptions extends RunSettings {
   /** Model folder of the frozen encoder (config.json, weights, tokenizer). */
@@ -37,11 +36,8 @@ export interface ProbeMlmOptions extends RunSettings {
   f16: boolean;
 }
 
-export interface ProbeMlmResult extends TrainResult {
-  /** Dev metrics of the final weights (none without dev data). */
-  dev: Record<string, number> | null;
+export interface ProbeMlmResult extends RunOutcome {
   mlmDir: string;
-  bestDir: string | null;
 }
 
 /** Settings a resumed run must share with the run it continues. */

@@ -114,6 +114,8 @@ export interface RunSettings {
   logEvery?: number;
   /** Continue the run in `out` from its checkpoint. */
   resume: boolean;
+  /** Also write `out`/report.html, the run as one self-contained page. */
+  report?: boolean;
   progress?: ProgressOptions;
   /** Stop request, checked between steps (default: Ctrl-C). */
   stop?: () => boolean;

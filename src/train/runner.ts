@@ -1,10 +1,12 @@
 // The one runner skeleton behind every training command (train fac|lin, model pretrain,
 // finetune, probe train-mlm): open the run folder (no overwrite without --resume, the same
 // settings on resume), let the command build its model and data, run the loop with periodic
-// evaluation and the best/ export, write the final output folder and the curves. A command
-// configures it with a Job: what to train, how to evaluate, and how to save what it makes.
+// evaluation and the best/ export, write the final output folder, the curves and, asked, the
+// report page. A command configures it with a Job: what to train, how to evaluate, and how to
+// save what it makes.
 import { join } from "node:path";
 import type { DropoutRng, Tensor } from "../tensor/mod.ts";
+import { writeRunReport } from "../report/run_page.ts";
 import { train, type TrainResult } from "./loop.ts";
 import { EvalTracker, loopOptions, openRun, type RunSettings, sayer } from "./run.ts";
 
@@ -65,6 +67,8 @@ export interface RunOutcome extends TrainResult {
   /** The final export, and best/ when one was kept. */
   outputDir: string;
   bestDir: string | null;
+  /** report.html, when asked for. */
+  reportPath: string | null;
   extra: Record<string, unknown>;
 }
 
@@ -101,7 +105,9 @@ export async function runTraining(spec: RunSpec): Promise<RunOutcome> {
     const outputDir = join(o.out, spec.output);
     await job.save(outputDir, point(result.step, dev), extra);
     await evals.plot();
-    return { ...result, dev, outputDir, bestDir: result.best ? join(o.out, "best") : null, extra };
+    const reportPath = o.report ? await writeRunReport(o.out, spec.title) : null;
+    const bestDir = result.best ? join(o.out, "best") : null;
+    return { ...result, dev, outputDir, bestDir, reportPath, extra };
   } finally {
     job.dispose();
   }
