@@ -2,7 +2,7 @@
 import { fmtBytes, type Gpu, initGpu } from "../gpu/device.ts";
 import { matmulVariant } from "../tensor/mod.ts";
 import { type Command, numberOption } from "./options.ts";
-import { checkMatmul, describeCheck } from "./selftest.ts";
+import { checkMatmul, describeCheck } from "../runs/selftest.ts";
 
 /** The self-test's products: one small, one at realistic width, one with B transposed. */
 const CHECKS: [number, number, number, boolean][] = [

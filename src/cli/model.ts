@@ -1,25 +1,24 @@
-// kadapter model init: a complete model folder with seeded random weights, so that tests and
-// demos have RoBERTa models without a network. The folder is built beside DIR and renamed into
-// place at the end, so DIR never holds half a model.
-import { basename, dirname, join } from "node:path";
-import { fmtBytes, initGpu } from "../gpu/device.ts";
-import { writeRobertaTokenizer } from "../formats/bpe_vocab.ts";
-import { RobertaModel } from "../models/roberta.ts";
-import { type Preset, presetConfig, PRESETS } from "../models/roberta_config.ts";
-import { Progress } from "../train/progress.ts";
-import { type Command, numberOption, requiredOption, UsageError } from "./options.ts";
-
-const MiB = 2 ** 20;
+// kadapter model init: a complete model folder with seeded random weights
+// (src/runs/model_init.ts), so that tests and demos have RoBERTa models without a network.
+import { initGpu } from "../gpu/device.ts";
+import { type Preset, PRESETS } from "../models/roberta_config.ts";
+import { initModel } from "../runs/model_init.ts";
+import {
+  type Command,
+  numberOption,
+  optionalNumber,
+  requiredOption,
+  UsageError,
+} from "./options.ts";
 
 /** Refuses an existing DIR unless it is an empty folder (which is then replaced). */
-async function checkOut(out: string): Promise<boolean> {
+async function checkOut(out: string): Promise<void> {
   try {
     for await (const _ of Deno.readDir(out)) {
       throw new UsageError(`--out ${out} exists and is not empty; remove it or pick another`);
     }
-    return true;
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
+    if (e instanceof Deno.errors.NotFound) return;
     if (e instanceof Deno.errors.NotADirectory) {
       throw new UsageError(`--out ${out} exists and is not a folder`);
     }
@@ -75,48 +74,13 @@ export const modelInit: Command = {
     if (!Object.hasOwn(PRESETS, preset)) {
       throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(", ")}`);
     }
-    const p = PRESETS[preset as Preset];
     const out = requiredOption(values, "out");
     const seed = numberOption(values, "seed", { min: 0, max: 2 ** 32 - 1 });
-    const merges = values.merges === undefined
-      ? p.merges
-      : numberOption(values, "merges", { max: 50000 });
+    const merges = optionalNumber(values, "merges", { max: 50000 });
     const words = typeof values.words === "string" ? await readWords(values.words) : [];
-    const replace = await checkOut(out);
+    await checkOut(out);
     await initGpu();
-    const tmp = join(dirname(out), `.${basename(out)}.${crypto.randomUUID().slice(0, 8)}.tmp`);
-    try {
-      const vocab = await writeRobertaTokenizer(tmp, {
-        merges,
-        maxLength: p.maxPositions - 2,
-        words,
-      });
-      const model = new RobertaModel(presetConfig(preset as Preset, vocab), seed, { lmHead: true });
-      const count = model.parameterCount(), bytes = count * 4;
-      console.log(
-        `${preset}: ${count.toLocaleString("en-US")} parameters, vocabulary ${vocab}, ` +
-          `${p.layers} layers of ${p.hidden}`,
-      );
-      const bar = new Progress(Math.ceil(bytes / MiB), { label: "writing MiB" });
-      let written = 0;
-      try {
-        await model.save(tmp, (_, n) => {
-          const before = Math.floor(written / MiB);
-          written += n;
-          if (Math.floor(written / MiB) > before) bar.tick(Math.floor(written / MiB) - before);
-        });
-        bar.tick(bar.total);
-      } finally {
-        bar.finish();
-        model.dispose();
-      }
-      if (replace) await Deno.remove(out);
-      await Deno.rename(tmp, out);
-      console.log(`wrote ${out} (${fmtBytes(bytes)} of weights, seed ${seed})`);
-      return 0;
-    } catch (e) {
-      await Deno.remove(tmp, { recursive: true }).catch(() => {});
-      throw e;
-    }
+    await initModel({ preset: preset as Preset, out, seed, merges, words });
+    return 0;
   },
 };
