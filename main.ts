@@ -2,7 +2,7 @@
 // This file only runs the command line (src/cli/commands.ts) and turns errors into exit codes.
 import { runCli } from "./src/cli/commands.ts";
 import { UsageError } from "./src/cli/options.ts";
-import { UserError } from "./src/errors.ts";
+import { errorText } from "./src/errors.ts";
 
 try {
   Deno.exit(await runCli(Deno.args));
@@ -11,10 +11,6 @@ try {
     console.error(`kadapter: ${e.message}\nRun 'kadapter --help' for usage.`);
     Deno.exit(2);
   }
-  // A UserError (bad input, GPU setup) and a file the OS refused explain themselves; anything
-  // else is a bug, and its stack helps the report.
-  const user = e instanceof UserError || e instanceof Deno.errors.NotFound ||
-    e instanceof Deno.errors.PermissionDenied || e instanceof SyntaxError;
-  console.error(`kadapter: ${user ? (e as Error).message : (e as Error).stack ?? e}`);
+  console.error(`kadapter: ${errorText(e)}`);
   Deno.exit(1);
 }

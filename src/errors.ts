@@ -7,3 +7,14 @@ export class UserError extends Error {
     this.name = new.target.name;
   }
 }
+
+/**
+ * What to print for an error: a UserError, or a file the system refused (missing, no
+ * permission, not JSON), as its message; anything else, a bug, with its stack.
+ */
+export function errorText(e: unknown): string {
+  const user = e instanceof UserError || e instanceof Deno.errors.NotFound ||
+    e instanceof Deno.errors.PermissionDenied || e instanceof SyntaxError;
+  if (user) return (e as Error).message;
+  return e instanceof Error ? e.stack ?? String(e) : String(e);
+}
