@@ -4,9 +4,12 @@ import assert from "node:assert/strict";
 import { UsageError } from "../src/cli/options.ts";
 import { errorText, UserError } from "../src/errors.ts";
 import { ModelFolderError } from "../src/formats/hf_config.ts";
+import { PickleError } from "../src/formats/pickle.ts";
 import { SafetensorsError } from "../src/formats/safetensors.ts";
 import { DataError } from "../src/formats/schemas.ts";
 import { StateError } from "../src/formats/state.ts";
+import { TorchBinError } from "../src/formats/torch_bin.ts";
+import { ZipError } from "../src/formats/zip.ts";
 import { GpuError, initGpu } from "../src/gpu/device.ts";
 import { AdapterFolderError } from "../src/models/adapter_folder.ts";
 import { ModelFitError } from "../src/models/fit.ts";
@@ -24,6 +27,9 @@ Deno.test("errors: every user-facing error class is a UserError and prints its m
     new SafetensorsError("s"),
     new DataError("f", "row 1", "x", "bad", "detail"),
     new StateError("f", ["p"]),
+    new PickleError("p"),
+    new TorchBinError("t"),
+    new ZipError("z"),
     new AdapterFolderError("dir", ["p"]),
     new ModelFitError("m"),
     new ProbeError("p"),

@@ -7,6 +7,7 @@ import { doctor } from "./doctor.ts";
 import { demoCommand } from "./demo.ts";
 import { encode } from "./encode.ts";
 import { modelInit } from "./model.ts";
+import { modelConvert } from "./model_convert.ts";
 import { modelPretrain } from "./model_pretrain.ts";
 import { dataConvert } from "./data.ts";
 import { trainFac, trainLin } from "./train.ts";
@@ -33,6 +34,7 @@ export const COMMANDS: Record<string, Command> = {
   demo: demoCommand(runCli),
   "model init": modelInit,
   "model pretrain": modelPretrain,
+  "model convert": modelConvert,
   "data convert": dataConvert,
   "train fac": trainFac,
   "train lin": trainLin,

@@ -34,8 +34,10 @@ export const dataConvert: Command = {
         help: "leave bad rows out and print their count per reason (default: stop at the first)",
       },
     },
-    details: "JSON input is a JSON array or JSON lines. find-head JSON: words in `tokens` or " +
-      "`token`, heads in `heads` or `head`, 1-based, 0 = root. CoNLL-U: FORM and HEAD of each " +
+    details:
+      "JSON input is a JSON array or JSON lines. find-head JSON (the released lin-adapter data): " +
+      '`sent`, `tokens` as {"<i>": {start, end}} character spans of it, `pairs` ' +
+      "{dependent_index, governor_index}, 1-based, 0 = root. CoNLL-U: FORM and HEAD of each " +
       "word; multiword ranges (1-2) and empty nodes (1.1) are skipped. The output is written " +
       "to a temporary file and renamed into place. text: one row per non-blank line. LAMA: " +
       "lama-trex reads per-relation jsonl (sub_label, obj_label, predicate_id; or the world's " +
@@ -48,7 +50,9 @@ export const dataConvert: Command = {
       "context, question, answer0..answer3, label (integer or digit string). searchqa-json: " +
       "question, answers or answer (string or list), paragraphs from paragraphs, " +
       "search_results, snippets or contexts (strings, {snippet}/{text} objects or [score, " +
-      "text] pairs; null or blank ones left out).",
+      "text] pairs; null or blank ones left out). A task record without its label (labels, " +
+      "relation, label, answers) is unlabelled data for predict, stored as labels [], " +
+      'relation "", label -1 or answers [] (data/README.md).',
   },
   async run(values) {
     const format = requiredOption(values, "format");

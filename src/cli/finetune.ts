@@ -6,6 +6,7 @@ import { writeTextAtomic } from "../formats/atomic.ts";
 import type { FusionMode } from "../models/fusion.ts";
 import { finetune, type FinetuneOptions } from "../runs/finetune.ts";
 import { loadFinetuned } from "../tasks/finetuned.ts";
+import { alteredText } from "../tasks/task.ts";
 import { RunError } from "../train/run.ts";
 import {
   choiceOption as choice,
@@ -20,7 +21,7 @@ import {
   UsageError,
 } from "./options.ts";
 import { reportRun } from "./run_summary.ts";
-import { readRunFlags, runFlags } from "./run_options.ts";
+import { readRunFlags, readTokenization, runFlags, tokenizationFlag } from "./run_options.ts";
 
 /** A dataset's settings. `steps`, when set, replaces epochs unless --epochs is given. */
 export interface FinetunePreset {
@@ -32,6 +33,8 @@ export interface FinetunePreset {
   maxLength: number;
   /** Entity typing: FIGER's evaluation (argmax type always predicted). */
   figer?: boolean;
+  /** Relation: the released --negative_sample (TaskSettings.maxNegatives). */
+  maxNegatives?: number;
   /** Where the values come from, for --help. */
   source: string;
 }
@@ -68,7 +71,8 @@ export const FINETUNE_PRESETS: Record<string, Record<string, FinetunePreset>> = 
       warmup: 1000,
       epochs: 5,
       maxLength: 184,
-      source: "paper C.3 (F+L)",
+      maxNegatives: 45000,
+      source: "paper C.3 (F+L); max negatives from the released script",
     },
   },
   // A batch is examples (each of its choices a sequence).
@@ -106,7 +110,8 @@ export const FINETUNE_PRESETS: Record<string, Record<string, FinetunePreset>> = 
 const show = (p: FinetunePreset) =>
   `batch ${p.batch}, lr ${p.lr}, warmup ${p.warmup}, ` +
   (p.steps ? `${p.steps} steps` : `${p.epochs} epochs`) + `, max length ${p.maxLength}` +
-  (p.figer ? ", FIGER evaluation" : "") + ` (${p.source})`;
+  (p.figer ? ", FIGER as released (--figer)" : "") +
+  (p.maxNegatives ? `, max negatives ${p.maxNegatives}` : "") + ` (${p.source})`;
 
 const flag = (help: string): OptionSpec => ({ type: "boolean", help });
 
@@ -141,8 +146,25 @@ function spec(task: string, presets: Record<string, FinetunePreset>): CommandSpe
     preset: s("NAME", names.join(" or "), names[0]),
     ...runFlags({}, { seed: "seed of new weights, dropout and data order" }),
     "max-length": s("N", "tokens per example with <s> and </s> (preset)"),
+    ...tokenizationFlag,
     dropout: s("X", "dropout of the task head", "0.1"),
-    ...(typing ? { figer: flag("FIGER evaluation: always predict the argmax type (preset)") } : {}),
+    ...(typing
+      ? {
+        figer: flag(
+          "FIGER as released: always predict the argmax type; leave out rows of max length or " +
+            "more tokens uncut, in every split, counted (preset)",
+        ),
+      }
+      : {}),
+    ...(task === "relation"
+      ? {
+        "max-negatives": s(
+          "N",
+          "keep the first N-1 no_relation training rows, as the released --negative_sample " +
+            "N does; 0: all (preset)",
+        ),
+      }
+      : {}),
     "eval-batch": s("N", "examples per evaluation batch", "32"),
     limit: s("N", "use the first N training rows"),
     "dev-limit": s("N", "use the first N dev rows"),
@@ -156,8 +178,10 @@ function spec(task: string, presets: Record<string, FinetunePreset>): CommandSpe
       "adapters: Linear(2H->H) per adapter, then Linear(kH->H) for k >= 2; add: h_L + sum. " +
       "model/ (last weights) and best/ (best dev score) are self-contained fine-tuned models " +
       "(encoder/, adapters/, fusion and head weights, finetune_config.json with the labels) " +
-      `for 'kadapter eval ${task}' and 'kadapter predict ${task}'. Ctrl-C saves a checkpoint ` +
-      "and stops; run the same command with --resume to continue exactly.",
+      `for 'kadapter eval ${task}' and 'kadapter predict ${task}', which encode data with ` +
+      "the tokenization recorded there; an adapter trained under another tokenization " +
+      "warns. Ctrl-C saves a checkpoint and stops; run the same command with --resume to " +
+      "continue exactly.",
   };
 }
 
@@ -184,7 +208,11 @@ export function finetuneCommand(task: string, presets: Record<string, FinetunePr
         (v.epochs === undefined ? preset.steps : undefined);
       const opts: FinetuneOptions = {
         task,
-        settings: task === "entity-typing" ? { figer: v.figer === true || !!preset.figer } : {},
+        settings: task === "entity-typing"
+          ? { figer: v.figer === true || !!preset.figer }
+          : task === "relation"
+          ? { maxNegatives: num("max-negatives", preset.maxNegatives ?? 0, { min: 0 }) }
+          : {},
         model: requiredOption(v, "model"),
         adapters,
         untrainedAdapter: v["untrained-adapter"] === true,
@@ -202,6 +230,7 @@ export function finetuneCommand(task: string, presets: Record<string, FinetunePr
         ...readRunFlags(v, preset),
         steps,
         maxLength: num("max-length", preset.maxLength, { min: 8 }),
+        tokenization: readTokenization(v),
         headDropout: numberOption(v, "dropout", { max: 0.99, integer: false }),
         evalBatch: num("eval-batch", 32, { min: 1 }),
         limit: optional(v, "limit", { min: 1 }),
@@ -234,8 +263,12 @@ function useSpec(task: string, what: "eval" | "predict"): CommandSpec {
       ? `metrics of a fine-tuned ${task} model on a split`
       : `predictions of a fine-tuned ${task} model as JSON lines`,
     options,
-    details: "Rows are encoded with the model's label list and max length; rows that cannot be " +
-      "used (a marker cut away, no known label) are counted and reported.",
+    details: "Rows are encoded with the model's label list and max length. Every row is " +
+      "predicted: one without gold (converted from a file without labels) is left out of the " +
+      "metrics, a gold label the model has not seen is scored as never predicted, and a " +
+      "TACRED row whose marker was cut is read as the released code reads it; each such row " +
+      "is counted and reported, as are rows that cannot be used (an entity-typing mention cut " +
+      "away, FIGER's over-long rows).",
   };
 }
 
@@ -272,6 +305,8 @@ export function useCommand(task: string, what: "eval" | "predict"): Command {
               [...split.report.skipped].map(([why, k]) => `${k} ${why}`).join(", "),
           );
         }
+        const altered = alteredText(split.report);
+        if (altered) console.log(altered);
         if (out && what === "eval") {
           await writeTextAtomic(out, JSON.stringify(r.metrics, null, 2) + "\n");
         } else if (out) {

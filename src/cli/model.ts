@@ -12,7 +12,7 @@ import {
 } from "./options.ts";
 
 /** Refuses an existing DIR unless it is an empty folder (which is then replaced). */
-async function checkOut(out: string): Promise<void> {
+export async function checkOut(out: string): Promise<void> {
   try {
     for await (const _ of Deno.readDir(out)) {
       throw new UsageError(`--out ${out} exists and is not empty; remove it or pick another`);

@@ -74,7 +74,8 @@ export const probeLama: Command = {
       "--common-vocab, one of its words); the rest are counted by reason. results.json holds " +
       "{model, data, common_vocab, uhn, skipped: {reason: count}, relations: {relation: " +
       "{n, p1, p10, mrr}}, macro, micro} (fractions; macro is the unweighted mean over " +
-      "relations, LAMA's figure); predictions.jsonl one line per query and model: model, " +
+      "relations, LAMA's figure; MRR counts a gold object past rank 10,000 as 0, as LAMA " +
+      "does); predictions.jsonl one line per query and model: model, " +
       "relation, sub, obj, source, text, rank, top [{token, id, score}] (logits).\n" +
       "With --adapters and --mlm, the same queries are also probed through the encoder + " +
       "adapters and the trained MLM layer (its input: cat(last hidden state, adapter " +

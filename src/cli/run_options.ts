@@ -1,7 +1,9 @@
 // The flags every training command shares (batch, schedule, seed, evaluation and checkpoint
 // cadence, --resume), declared and read in one place; each command adds its own around them.
+import { DEFAULT_TOKENIZATION, type Tokenization, TOKENIZATIONS } from "../formats/tokenization.ts";
 import type { RunSettings } from "../train/run.ts";
 import {
+  choiceOption,
   numberOption,
   type OptionSpec,
   stringOption as flag,
@@ -88,4 +90,19 @@ export function readRunFlags(
     throw new UsageError(`--batch ${s.batch} is not a multiple of --accumulate`);
   }
   return s;
+}
+
+/** `--tokenization`, for every command that encodes task data. */
+export const tokenizationFlag: Record<string, OptionSpec> = {
+  tokenization: flag(
+    "original|hf",
+    "original: the ids the released code gives (a leading space on every segment's first " +
+      "word, its markers and separators); hf: the modern tokenizer's (first word bare) and " +
+      "kadapter's earlier layouts",
+    DEFAULT_TOKENIZATION,
+  ),
+};
+
+export function readTokenization(v: Values): Tokenization {
+  return choiceOption(v, "tokenization", TOKENIZATIONS);
 }

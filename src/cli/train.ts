@@ -16,7 +16,7 @@ import {
   type Values,
 } from "./options.ts";
 import { reportRun } from "./run_summary.ts";
-import { readRunFlags, runFlags } from "./run_options.ts";
+import { readRunFlags, readTokenization, runFlags, tokenizationFlag } from "./run_options.ts";
 
 interface Preset {
   batch: number;
@@ -57,6 +57,7 @@ function spec(task: InfusionTask): CommandSpec {
     preset: s("NAME", "code (released scripts) or paper", "code"),
     ...runFlags({}),
     "max-length": s("N", "tokens per example with <s> and </s> (preset)"),
+    ...tokenizationFlag,
     "adapter-list": s("I,J,..", "hidden states the adapter layers read (default: 0,L/2-1,L-2)"),
     "adapter-size": s("N", "inner hidden size of the adapter layers", "768"),
     "adapter-heads": s("N", "attention heads of the inner layers", "12"),
@@ -85,7 +86,8 @@ function spec(task: InfusionTask): CommandSpec {
       "Ctrl-C saves a checkpoint and stops; run the same command with --resume to continue " +
       "exactly. A NaN loss stops the run and keeps the last good checkpoint. adapter/ and " +
       "best/ are adapter folders: adapter_config.json + adapter.safetensors, with the " +
-      "pretraining head as head_config.json + model_head.safetensors.",
+      "pretraining head as head_config.json + model_head.safetensors. The tokenization is " +
+      "recorded in adapter_config.json; fine-tuning under another one warns.",
   };
 }
 
@@ -135,6 +137,7 @@ function command(task: InfusionTask): Command {
         out: requiredOption(v, "out"),
         ...readRunFlags(v, preset),
         maxLength: num("max-length", preset.maxLength, { min: 8 }),
+        tokenization: readTokenization(v),
         adapter: adapterOptions(v),
         headDropout: numberOption(v, "dropout", { max: 0.99, integer: false }),
         loss: v.loss === undefined ? preset.loss : choice(v, "loss", ["ce", "bce"] as const),

@@ -1,7 +1,9 @@
 // Word-to-subword alignment. @huggingface/tokenizers gives no offsets or word ids, so, as the
 // original K-Adapter code does, each word is encoded on its own: the first word bare, later
-// words as " word". For words joined by single spaces this equals encoding the joined text
-// (the byte-level pre-tokenizer always splits just before such a space).
+// words as " word" (the `hf` scheme; a caller's encodeWord gives the released one, see
+// tokenization.ts). For words joined by single spaces this equals encoding the joined text
+// (the byte-level pre-tokenizer always splits just before such a space). alignParts builds
+// the released code's inputs, which encode whole segments between markers.
 import type { RobertaTokenizer } from "./tokenizer.ts";
 
 /** A word and whether it is encoded with a leading space (false: glued to the previous). */
@@ -32,11 +34,18 @@ export interface Aligned {
   cutMarks: number;
 }
 
-/** Encodes words (strings: the first bare, the rest after a space) with marks inserted. */
+/**
+ * Encodes words (strings: the first bare, the rest after a space) with marks inserted;
+ * `encodeWord` replaces the default encoding of one word (its text, after a space or not).
+ */
 export function alignWords(
   tok: RobertaTokenizer,
   words: (string | Word)[],
-  { marks = [], maxLength }: { marks?: Mark[]; maxLength?: number } = {},
+  { marks = [], maxLength, encodeWord }: {
+    marks?: Mark[];
+    maxLength?: number;
+    encodeWord?: (w: Word) => number[];
+  } = {},
 ): Aligned {
   const ws = words.map((w, i) => typeof w === "string" ? { text: w, space: i > 0 } : w);
   const n = ws.length;
@@ -72,7 +81,7 @@ export function alignWords(
       .forEach((k) => marker(k, 0));
     if (b === n) break;
     if (ws[b].text === "") throw new Error(`word ${b} is empty`);
-    const toks = tok.encodeText((ws[b].space ? " " : "") + ws[b].text);
+    const toks = encodeWord?.(ws[b]) ?? tok.encodeText((ws[b].space ? " " : "") + ws[b].text);
     wordSpans.push([ids.length, ids.length + toks.length]);
     emit(toks, b);
   }
@@ -94,6 +103,33 @@ export function alignWords(
   wordIndex.push(-1);
   const cutMarks = markPositions.filter((p) => p[1] === -1).length;
   return { ids, wordSpans, wordIndex, markPositions, truncated, cutMarks };
+}
+
+/** A piece of an input: text (encoded by the caller's rule) or a marker's token ids. */
+export type Part = { text: string } | { marker: number[] };
+
+/**
+ * `<s> parts </s>`, each text part encoded by `encode`, cut to maxLength by dropping tokens
+ * from the end (as the released code's _truncate_seq_pair on one segment). `markers`: per
+ * marker part, in order, its first position; -1 when truncation dropped any of its tokens.
+ */
+export function alignParts(
+  tok: RobertaTokenizer,
+  parts: Part[],
+  encode: (text: string) => number[],
+  maxLength?: number,
+): { ids: number[]; markers: number[]; truncated: number } {
+  const ids = [tok.bosId], markers: [number, number][] = [];
+  for (const p of parts) {
+    if ("marker" in p) markers.push([ids.length, p.marker.length]);
+    ids.push(...("marker" in p ? p.marker : encode(p.text)));
+  }
+  const limit = maxLength === undefined ? ids.length : maxLength - 1;
+  if (limit < 1) throw new Error(`maxLength ${maxLength} leaves no room for <s> and </s>`);
+  const truncated = Math.max(0, ids.length - limit);
+  ids.length = Math.min(ids.length, limit);
+  ids.push(tok.eosId);
+  return { ids, markers: markers.map(([at, n]) => (at + n > limit ? -1 : at)), truncated };
 }
 
 /** Whitespace-separated words of `text` with character offsets, also split at `cuts`. */

@@ -1,30 +1,40 @@
 // Hugging Face model folders: config.json plus model.safetensors, or shards listed in
-// model.safetensors.index.json. Opening checks the folder whole (index against shards) and
-// refuses pickle checkpoints; resolveWeights matches the names a model expects against the
+// model.safetensors.index.json, or else pytorch_model.bin (read by the restricted unpickler,
+// torch_bin.ts, which runs no code from the file). Opening checks the folder whole (index
+// against shards); resolveWeights matches the names a model expects against the
 // folder's (with or without "roberta.", the tied decoder, position_ids ignored) and reports
 // every problem at once, so nothing ever loads silently into random weights; loading streams
 // one tensor at a time into GPU tensors.
 import { basename, join } from "node:path";
+import { UserError } from "../errors.ts";
 import { writeTextAtomic } from "./atomic.ts";
 import { ModelFolderError, parseConfig, readConfig, type RobertaConfig } from "./hf_config.ts";
 import { parseJsonStrict } from "./json.ts";
 import {
   entryBytes,
   openSafetensors,
+  type SafetensorsDType,
   type SafetensorsEntry,
   SafetensorsError,
   type SafetensorsFile,
-  type TensorInfo,
   writeSafetensors,
 } from "./safetensors.ts";
 import { type Shapes, shapesOf, type State, tensorWriter } from "./state.ts";
+import { openTorchBin, type TorchBinFile } from "./torch_bin.ts";
 
 export const WEIGHTS_FILE = "model.safetensors";
 export const INDEX_FILE = "model.safetensors.index.json";
+export const PICKLE_FILE = "pytorch_model.bin";
+
+/** What loading needs of a weight file, safetensors or PyTorch's. */
+export interface WeightFile {
+  readonly path: string;
+  readF32(name: string): Promise<Float32Array>;
+}
 
 export interface StoredTensor {
-  file: SafetensorsFile;
-  info: TensorInfo;
+  file: WeightFile;
+  info: { dtype: SafetensorsDType; shape: readonly number[] };
 }
 
 export interface FolderWeights {
@@ -55,7 +65,10 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Opens model.safetensors, or else every shard the index names (as transformers prefers). */
+/**
+ * Opens model.safetensors, or else every shard the index names, or else pytorch_model.bin (as
+ * transformers prefers).
+ */
 export async function openWeights(dir: string): Promise<FolderWeights> {
   if (await exists(join(dir, WEIGHTS_FILE))) {
     const file = await openSafetensors(join(dir, WEIGHTS_FILE));
@@ -63,7 +76,29 @@ export async function openWeights(dir: string): Promise<FolderWeights> {
     return { dir, tensors, close: () => file.close() };
   }
   if (await exists(join(dir, INDEX_FILE))) return await openSharded(dir);
+  if (await exists(join(dir, PICKLE_FILE))) {
+    const file = await openPickle(dir);
+    const tensors = new Map([...file.tensors].map(([n, info]) => [n, { file, info }]));
+    return { dir, tensors, close: () => file.close() };
+  }
   throw await noWeights(dir);
+}
+
+/** Opens pytorch_model.bin; a file the restricted unpickler refuses gets a safe recipe. */
+async function openPickle(dir: string): Promise<TorchBinFile> {
+  const path = join(dir, PICKLE_FILE), py = (s: string) => JSON.stringify(s);
+  try {
+    return await openTorchBin(path);
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    throw new ModelFolderError(dir, [
+      `${e.message}. If the file is one you trust, convert it once to ${WEIGHTS_FILE} in ` +
+      `Python (pip install torch safetensors): import torch; from safetensors.torch import ` +
+      `save_file; sd = torch.load(${py(path)}, map_location="cpu", weights_only=True); ` +
+      `save_file({k: v.contiguous().clone() for k, v in sd.items()}, ` +
+      `${py(join(dir, WEIGHTS_FILE))}, metadata={"format": "pt"})`,
+    ]);
+  }
 }
 
 const isObject = (x: unknown): x is Record<string, unknown> =>
@@ -132,7 +167,7 @@ async function openSharded(dir: string): Promise<FolderWeights> {
   return { dir, tensors, close };
 }
 
-/** The error for a folder without safetensors weights: explains pickles, lists what is there. */
+/** The error for a folder without weights kadapter reads: lists what is there. */
 async function noWeights(dir: string): Promise<ModelFolderError> {
   let names: string[];
   try {
@@ -140,28 +175,14 @@ async function noWeights(dir: string): Promise<ModelFolderError> {
   } catch (e) {
     return new ModelFolderError(dir, [`cannot read the model folder: ${(e as Error).message}`]);
   }
+  // Sharded pickles (pytorch_model.bin.index.json) and other names are not read.
   const pickles = names.filter((n) => /\.(bin|pt|pth|ckpt)$/i.test(n));
-  if (pickles.length === 0) {
-    return new ModelFolderError(dir, [
-      `no ${WEIGHTS_FILE} or ${INDEX_FILE} (the folder holds: ${names.join(", ") || "nothing"})`,
-    ]);
-  }
-  // Trainer folders also hold pickles that are not weights (training_args.bin, optimizer.pt).
-  const weights = pickles.filter((n) => n.startsWith("pytorch_model"));
-  const py = (s: string) => JSON.stringify(s); // a JSON string is a Python string literal
+  const hint = pickles.length > 0
+    ? ` (of PyTorch files kadapter reads only ${PICKLE_FILE}, not ${pickles.join(", ")})`
+    : "";
   return new ModelFolderError(dir, [
-    `holds PyTorch pickle weights (${pickles.join(", ")}), which kadapter does not load: ` +
-    `unpickling a file can run arbitrary code. Convert them to ${WEIGHTS_FILE} once, in ` +
-    `Python with torch and safetensors installed (pip install torch safetensors):\n\n` +
-    `import os, torch\nfrom safetensors.torch import save_file\nsd = {}\n` +
-    `for f in [${(weights.length > 0 ? weights : pickles).map(py).join(", ")}]:\n` +
-    `    sd.update(torch.load(os.path.join(${
-      py(dir)
-    }, f), map_location="cpu", weights_only=True))\n` +
-    `save_file({k: v.contiguous().clone() for k, v in sd.items()}, ` +
-    `${py(join(dir, WEIGHTS_FILE))}, metadata={"format": "pt"})\n\n` +
-    `(or, with transformers: AutoModelForMaskedLM.from_pretrained(dir)` +
-    `.save_pretrained(dir, safe_serialization=True) for a masked-LM checkpoint)`,
+    `no ${WEIGHTS_FILE}, ${INDEX_FILE} or ${PICKLE_FILE}${hint} ` +
+    `(the folder holds: ${names.join(", ") || "nothing"})`,
   ]);
 }
 

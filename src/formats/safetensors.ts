@@ -231,40 +231,62 @@ export class SafetensorsFile {
   /** Float values as f32; F16 and BF16 widen exactly. */
   async readF32(name: string): Promise<Float32Array> {
     const { dtype } = this.info(name);
-    if (dtype !== "F32" && dtype !== "F16" && dtype !== "BF16") {
-      throw bad(this.path, `tensor ${show(name)} is ${dtype}; only F32, F16, BF16 read as floats`);
-    }
-    const b = (await this.readBytes(name)).buffer;
-    if (dtype === "F32") return new Float32Array(b);
-    if (dtype === "F16") return Float32Array.from(new Float16Array(b));
-    // bfloat16 is the top half of an f32.
-    const half = new Uint16Array(b), bits = new Uint32Array(half.length);
-    for (let i = 0; i < half.length; i++) bits[i] = half[i] << 16;
-    return new Float32Array(bits.buffer);
+    const fail = (msg: string) => bad(this.path, `tensor ${show(name)}${msg}`);
+    return await decodeF32(dtype, fail, async () => (await this.readBytes(name)).buffer);
   }
 
   /** Integer values (ids, masks) as i32; I64 values must fit. */
   async readI32(name: string): Promise<Int32Array> {
     const { dtype } = this.info(name);
-    if (dtype !== "I32" && dtype !== "I64") {
-      throw bad(this.path, `tensor ${show(name)} is ${dtype}; only I32 and I64 read as integers`);
-    }
-    const b = (await this.readBytes(name)).buffer;
-    if (dtype === "I32") return new Int32Array(b);
-    const wide = new BigInt64Array(b), out = new Int32Array(wide.length);
-    for (let i = 0; i < wide.length; i++) {
-      out[i] = Number(wide[i]);
-      if (BigInt(out[i]) !== wide[i]) {
-        throw bad(this.path, `tensor ${show(name)}: value ${wide[i]} at ${i} does not fit i32`);
-      }
-    }
-    return out;
+    const fail = (msg: string) => bad(this.path, `tensor ${show(name)}${msg}`);
+    return await decodeI32(dtype, fail, async () => (await this.readBytes(name)).buffer);
   }
 
   close(): void {
     this.#file?.close();
     this.#file = null;
   }
+}
+
+/**
+ * Float values of a tensor's little-endian bytes (from `bytes`, read only once the dtype is
+ * known to fit) as f32; F16 and BF16 widen exactly. `fail` makes the error from a message
+ * that follows the tensor's name. Shared by every weight-file reader.
+ */
+export async function decodeF32(
+  dtype: SafetensorsDType,
+  fail: (msg: string) => Error,
+  bytes: () => Promise<ArrayBufferLike>,
+): Promise<Float32Array> {
+  if (dtype !== "F32" && dtype !== "F16" && dtype !== "BF16") {
+    throw fail(` is ${dtype}; only F32, F16, BF16 read as floats`);
+  }
+  const b = await bytes();
+  if (dtype === "F32") return new Float32Array(b);
+  if (dtype === "F16") return Float32Array.from(new Float16Array(b));
+  // bfloat16 is the top half of an f32.
+  const half = new Uint16Array(b), bits = new Uint32Array(half.length);
+  for (let i = 0; i < half.length; i++) bits[i] = half[i] << 16;
+  return new Float32Array(bits.buffer);
+}
+
+/** Integer values (ids, masks) as i32, as decodeF32; I64 values must fit. */
+export async function decodeI32(
+  dtype: SafetensorsDType,
+  fail: (msg: string) => Error,
+  bytes: () => Promise<ArrayBufferLike>,
+): Promise<Int32Array> {
+  if (dtype !== "I32" && dtype !== "I64") {
+    throw fail(` is ${dtype}; only I32 and I64 read as integers`);
+  }
+  const b = await bytes();
+  if (dtype === "I32") return new Int32Array(b);
+  const wide = new BigInt64Array(b), out = new Int32Array(wide.length);
+  for (let i = 0; i < wide.length; i++) {
+    out[i] = Number(wide[i]);
+    if (BigInt(out[i]) !== wide[i]) throw fail(`: value ${wide[i]} at ${i} does not fit i32`);
+  }
+  return out;
 }
 
 /** Opens and validates a safetensors file; reads nothing beyond its header. */

@@ -47,7 +47,8 @@ export const LAMA_MASK = "[MASK]";
  * Entity typing (OpenEntity, FIGER): the mention is `text` from character `start` to `end`
  * (end exclusive), counted in Unicode code points as Python's str indexing counts them (the
  * released files were made in Python; for text without characters beyond U+FFFF this equals a
- * JS string index). `labels`: the mention's types, at least one, no empty or repeated label.
+ * JS string index). `labels`: the mention's types, no empty or repeated label; an empty list
+ * is a row without gold (predicted, never trained on).
  */
 export interface EntityTypingRow {
   text: string;
@@ -58,7 +59,8 @@ export interface EntityTypingRow {
 
 /**
  * Relation classification (TACRED): inclusive word indices of subject and object, as in
- * trex-rc; `relation` a label name (`per:city_of_birth`, `org:founded_by`, `no_relation`).
+ * trex-rc; `relation` a label name (`per:city_of_birth`, `org:founded_by`, `no_relation`), or ""
+ * for a row without gold (predicted, never trained on).
  */
 export interface RelationRow {
   token: string[];
@@ -71,7 +73,8 @@ export interface RelationRow {
 
 /**
  * Multiple choice (CosmosQA): at least two non-empty `choices`; `label` the 0-based index of
- * the right one. `context` may be empty, `question` may not.
+ * the right one, or -1 for a row without gold (predicted, never trained on). `context` may be
+ * empty, `question` may not.
  */
 export interface MultipleChoiceRow {
   context: string;
@@ -82,7 +85,8 @@ export interface MultipleChoiceRow {
 
 /**
  * Open-domain span QA (SearchQA, Quasar-T): a non-empty `question`, at least one retrieved
- * paragraph, at least one non-empty gold answer. Answers are not required to occur in a
+ * paragraph, non-empty gold answers; none ([]) for a row without gold (predicted, never
+ * trained on). Answers are not required to occur in a
  * paragraph (retrieval can miss them); training finds the spans.
  */
 export interface SpanQaRow {
@@ -296,12 +300,16 @@ export function entityTypingProblem(row: Record<string, unknown>): Problem | nul
   if (n === 0) return { field: "text", reason: "text empty", detail: "empty text" };
   if (r.start < 0 || r.start >= n) return outOfRange("start", r.start, `[0, ${n - 1}]`);
   if (r.end <= r.start || r.end > n) return outOfRange("end", r.end, `[${r.start + 1}, ${n}]`);
-  return labelsProblem("labels", r.labels);
+  return r.labels.length === 0 ? null : labelsProblem("labels", r.labels);
 }
 
-/** The first problem of a relation row: the trex-rc checks, under the relation schema. */
+/**
+ * The first problem of a relation row: the trex-rc checks, under the relation schema; an empty
+ * `relation` is a row without gold (unlabelled data, for predict).
+ */
 export function relationProblem(row: Record<string, unknown>): Problem | null {
-  return typeProblem(row, "relation") ?? trexProblem(row);
+  return typeProblem(row, "relation") ??
+    trexProblem(row.relation === "" ? { ...row, relation: "(none)" } : row);
 }
 
 /** The first problem of a multiple-choice row (types, empty question, < 2 choices, label). */
@@ -319,10 +327,11 @@ export function multipleChoiceProblem(row: Record<string, unknown>): Problem | n
   if (i >= 0) {
     return { field: `choices[${i}]`, reason: "choice empty", detail: "empty choice" };
   }
+  if (r.label === -1) return null; // no gold: for predict
   return r.label < 0 || r.label >= n ? outOfRange("label", r.label, `[0, ${n - 1}]`) : null;
 }
 
-/** The first problem of a span-QA row (types, empty question, no paragraph, no answer). */
+/** The first problem of a span-QA row (types, empty question, no paragraph, empty answer). */
 export function spanQaProblem(row: Record<string, unknown>): Problem | null {
   const bad = typeProblem(row, "span-qa");
   if (bad) return bad;
@@ -332,9 +341,6 @@ export function spanQaProblem(row: Record<string, unknown>): Problem | null {
   }
   if (r.paragraphs.length === 0) {
     return { field: "paragraphs", reason: "paragraphs empty", detail: "no paragraph" };
-  }
-  if (r.answers.length === 0) {
-    return { field: "answers", reason: "answers empty", detail: "no answer" };
   }
   const i = r.answers.findIndex((a) => a.trim() === "");
   return i < 0 ? null : { field: `answers[${i}]`, reason: "answer empty", detail: "empty answer" };

@@ -51,7 +51,7 @@ export function padSequences(seqs: ArrayLike<number>[], length: number, fill: nu
 }
 
 /** Token counts per segment after truncating to `budget` tokens in total. */
-function truncatedLengths(lengths: number[], budget: number, how: Truncation): number[] {
+export function truncatedLengths(lengths: number[], budget: number, how: Truncation): number[] {
   const out = [...lengths];
   let excess = out.reduce((a, b) => a + b, 0) - budget;
   if (excess <= 0) return out;

@@ -7,12 +7,19 @@
 import { UserError } from "../errors.ts";
 import { join } from "node:path";
 import { recover, writeFolderAtomic, writeTextAtomic } from "../formats/atomic.ts";
+import { ModelFolderError } from "../formats/hf_config.ts";
 import { parseJsonStrict } from "../formats/json.ts";
+import {
+  type Tokenization,
+  TOKENIZATIONS,
+  UNRECORDED_TOKENIZATION,
+} from "../formats/tokenization.ts";
 import { loadState, openChecked, readInto, saveState } from "../formats/state.ts";
 import type { Module } from "../nn/module.ts";
 import { type AdapterConfig, adapterConfig, adapterShapes } from "./adapter_config.ts";
 import type { HeadConfig } from "./kadapter_heads.ts";
 import { AdapterModel } from "./kadapter.ts";
+import { isReleasedAdapterFolder, loadReleasedAdapter } from "./released_adapter.ts";
 
 export const ADAPTER_CONFIG = "adapter_config.json",
   ADAPTER_WEIGHTS = "adapter.safetensors",
@@ -32,6 +39,8 @@ export interface AdapterMeta {
   name: string;
   task: string;
   base: BaseModelInfo;
+  /** How its training data became ids; a folder without the field was `hf`. */
+  tokenization?: Tokenization;
   /** Free-form: hyperparameters, steps, dev metrics. */
   training?: Record<string, unknown>;
 }
@@ -119,6 +128,7 @@ function adapterJson(config: AdapterConfig, meta: AdapterMeta): Json {
     adapter_initializer_range: config.initStd,
     adapter_mask: config.mask,
     combine: config.combine,
+    ...(meta.tokenization === undefined ? {} : { tokenization: meta.tokenization }),
     ...(meta.training === undefined ? {} : { training: meta.training }),
   };
 }
@@ -180,11 +190,14 @@ function parseAdapterJson(
       `adapter_size ${adapterHidden} is not a multiple of num_attention_heads ${heads}`,
     );
   }
+  const tokenization = Object.hasOwn(json, "tokenization")
+    ? f.oneOf("tokenization", TOKENIZATIONS)
+    : UNRECORDED_TOKENIZATION;
   if (Object.hasOwn(json, "training") && !isObject(json.training)) {
     f.problems.push("training must be an object");
   }
   if (f.problems.length) throw new AdapterFolderError(where, f.problems);
-  const meta: AdapterMeta = { name, task, base };
+  const meta: AdapterMeta = { name, task, base, tokenization };
   if (json.training !== undefined) meta.training = json.training as Json;
   const config = adapterConfig(hidden, base.num_hidden_layers, {
     ...over,
@@ -295,13 +308,22 @@ export async function readAdapterFolder(
 const folderError = (path: string, problems: string[]) => new AdapterFolderError(path, problems);
 
 /**
- * Builds the AdapterModel from adapter_config.json and loads adapter.safetensors into it; eval
- * mode. `base`, when given, must match base_model's hidden_size and num_hidden_layers.
+ * Builds the AdapterModel from adapter_config.json and loads adapter.safetensors into it, or
+ * loads a folder the released code saved (released_adapter.ts); eval mode. `base`, when given, must match base_model's hidden_size and num_hidden_layers.
  */
 export async function loadAdapter(
   dir: string,
   base?: { hidden: number; layers: number },
 ): Promise<{ adapter: AdapterModel; meta: AdapterMeta; config: AdapterConfig }> {
+  if (await isReleasedAdapterFolder(dir, ADAPTER_CONFIG)) {
+    try {
+      const { adapter, config, task, base: b } = await loadReleasedAdapter(dir, base);
+      return { adapter, config, meta: { name: task, task, base: b, tokenization: "original" } };
+    } catch (e) {
+      if (e instanceof ModelFolderError) throw new AdapterFolderError(e.where, e.problems);
+      throw e;
+    }
+  }
   const { config, meta } = await readAdapterConfig(dir);
   const b = meta.base;
   if (base && (base.hidden !== b.hidden_size || base.layers !== b.num_hidden_layers)) {

@@ -6,6 +6,7 @@
 // score) and model/ (the last weights); best/ and model/ are fine-tuned model folders
 // (tasks/finetuned.ts).
 import type { SchemaName } from "../formats/schemas.ts";
+import { type Tokenization, UNRECORDED_TOKENIZATION } from "../formats/tokenization.ts";
 import { RobertaTokenizer } from "../formats/tokenizer.ts";
 import { type AdapterConfig, adapterConfig } from "../models/adapter_config.ts";
 import { type AdapterMeta, loadAdapter } from "../models/adapter_folder.ts";
@@ -19,7 +20,7 @@ import { numel } from "../tensor/tensor.ts";
 import type { FinetuneTask, TaskHead, TaskSettings } from "../tasks/finetune_task.ts";
 import { finetuneTask } from "../tasks/finetune_tasks.ts";
 import { FINETUNE_FORMAT, type FinetuneConfig, FinetunedModel } from "../tasks/finetuned.ts";
-import { loadSplit, skippedText, type Split, type Store } from "../tasks/task.ts";
+import { alteredText, loadSplit, skippedText, type Split, type Store } from "../tasks/task.ts";
 import {
   FIXED_SETTINGS,
   priorStrings,
@@ -57,6 +58,8 @@ export interface FinetuneOptions extends RunSettings {
   testSplit?: string;
   /** Default: the task's. */
   maxLength?: number;
+  /** How the data becomes ids (recorded in finetune_config.json). */
+  tokenization: Tokenization;
   /** Head dropout (hidden_dropout_prob). */
   headDropout: number;
   evalBatch: number;
@@ -81,6 +84,7 @@ const FIXED = [
   "trainAdapters",
   ...FIXED_SETTINGS,
   "maxLength",
+  "tokenization",
 ];
 
 export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
@@ -107,6 +111,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     test: o.test ?? null,
     ...runConfig(o),
     maxLength,
+    tokenization: o.tokenization,
     headDropout: o.headDropout,
     limit: o.limit ?? null,
   };
@@ -147,6 +152,13 @@ async function adaptersFor(o: FinetuneOptions, roberta: RobertaModel) {
       } else {
         adapters.push([a.name, r.adapter]);
         meta.set(a.name, r.meta);
+        const was = r.meta.tokenization ?? UNRECORDED_TOKENIZATION;
+        if (was !== o.tokenization) {
+          sayer(o)(
+            `warning: adapter ${a.name} (${a.dir}) was trained with --tokenization ${was}; ` +
+              `this run uses ${o.tokenization}, so it reads inputs tokenized unlike its own`,
+          );
+        }
       }
     }
     if (o.untrainedAdapter && o.adapters.length === 0) {
@@ -182,7 +194,10 @@ async function finetuneJob<S extends SchemaName, E, St extends Store<E>, H exten
       await kind.labels(o.train, o.trainSplit);
     config.labels = labels;
     if (labels.length === 0) throw new RunError(`${o.train}: no labels`);
-    const task = kind.task({ tok, maxLength, vocab: d.vocab, padId: d.padId }, labels);
+    const task = kind.task(
+      { tok, maxLength, vocab: d.vocab, padId: d.padId, tokenization: o.tokenization },
+      labels,
+    );
     const load = async (path: string, split?: string, limit?: number, train = false) => {
       const s = await loadSplit(task, path, { split, limit, train, progress: o.progress });
       say(describe(path, s));
@@ -215,6 +230,7 @@ async function finetuneJob<S extends SchemaName, E, St extends Store<E>, H exten
       freezeEncoder: o.freezeEncoder,
       trainAdapters: o.trainAdapters,
       maxLength,
+      tokenization: o.tokenization,
       head: { hidden: d.hidden, labels: labels.length, dropout: o.headDropout },
       training: {},
     };
@@ -283,8 +299,9 @@ async function finetuneJob<S extends SchemaName, E, St extends Store<E>, H exten
 }
 
 function describe(path: string, s: Split<{ length: number }>): string {
-  const skipped = skippedText(s.report);
+  const skipped = skippedText(s.report), altered = alteredText(s.report);
   const dropped = [...s.dropped].map(([l, k]) => `${k} ${l}`).join(", ");
   return `${path}: ${s.report.kept} of ${s.report.rows} rows used, ${s.ex.length} examples` +
-    (skipped ? ` (${skipped})` : "") + (dropped ? `; unknown labels left out: ${dropped}` : "");
+    (skipped ? ` (${skipped})` : "") + (altered ? `; ${altered}` : "") +
+    (dropped ? `; unknown labels left out: ${dropped}` : "");
 }

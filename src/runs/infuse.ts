@@ -3,6 +3,7 @@
 // runner (train/runner.ts). The run folder gets metrics.jsonl, curves.svg, checkpoint/ (for
 // --resume), best/ (best dev score) and adapter/ (the last weights), the latter two as
 // adapter folders (adapter_config.json + adapter.safetensors, the head beside them).
+import type { Tokenization } from "../formats/tokenization.ts";
 import { RobertaTokenizer } from "../formats/tokenizer.ts";
 import type { SchemaName } from "../formats/schemas.ts";
 import { type AdapterConfig, adapterConfig } from "../models/adapter_config.ts";
@@ -38,6 +39,8 @@ export interface InfuseOptions extends RunSettings {
   trainSplit?: string;
   devSplit?: string;
   maxLength: number;
+  /** How the data becomes ids (recorded in the adapter folder). */
+  tokenization: Tokenization;
   /** Adapter shape and behaviour over the released code's defaults. */
   adapter: Partial<AdapterConfig>;
   /** Head dropout (hidden_dropout_prob). */
@@ -58,7 +61,7 @@ export interface InfuseResult extends RunOutcome {
 }
 
 /** Settings a resumed run must share with the run it continues. */
-const FIXED = ["task", ...FIXED_SETTINGS, "maxLength"];
+const FIXED = ["task", ...FIXED_SETTINGS, "maxLength", "tokenization"];
 
 /** fac or lin with its head: the two differ only in these. */
 interface Infusion<S extends SchemaName, H extends FacHead | LinHead> {
@@ -77,6 +80,7 @@ export async function infuse(o: InfuseOptions): Promise<InfuseResult> {
     dev: o.dev ?? null,
     ...runConfig(o),
     maxLength: o.maxLength,
+    tokenization: o.tokenization,
     loss: o.task === "lin" ? o.loss : null,
     limit: o.limit ?? null,
   };
@@ -92,7 +96,13 @@ export async function infuse(o: InfuseOptions): Promise<InfuseResult> {
       try {
         const d = encoder.dims;
         checkMaxLength(o.maxLength, d);
-        const c: Encoding = { tok, maxLength: o.maxLength, vocab: d.vocab, padId: d.padId };
+        const c: Encoding = {
+          tok,
+          maxLength: o.maxLength,
+          vocab: d.vocab,
+          padId: d.padId,
+          tokenization: o.tokenization,
+        };
         if (o.task === "lin") {
           return await infusionJob(o, config, encoder, {
             task: linTask(c, o.loss),
@@ -166,6 +176,7 @@ async function infusionJob<S extends SchemaName, H extends FacHead | LinHead>(
       saveAdapterFolder(dir, adapter, {
         name: o.name ?? o.task,
         task: o.task,
+        tokenization: o.tokenization,
         base: {
           model_type: "roberta",
           hidden_size: d.hidden,

@@ -1,6 +1,7 @@
 // Evaluation metrics for the downstream tasks (reference section 5): entity typing (strict
 // accuracy, loose macro and loose micro P/R/F1), TACRED micro P/R/F1 without `no_relation`,
 // multiple-choice accuracy, and span QA exact match / F1 with SQuAD normalization.
+import { PY_SPACE } from "../formats/tokenization.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Entity typing (OpenEntity, FIGER): multi-label.
@@ -178,9 +179,8 @@ export function choiceAccuracy(
 const PUNCTUATION = new Set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~");
 /** `\b(a|an|the)\b` with Python's Unicode word characters (letters, numbers, underscore). */
 const ARTICLES = /(?<![\p{L}\p{N}_])(?:a|an|the)(?![\p{L}\p{N}_])/gu;
-/** Python `str.split()` whitespace: JavaScript's `\s` plus \x1c-\x1f and \x85. */
-// deno-lint-ignore no-control-regex -- Python's str.isspace() is true for \x1c-\x1f
-const WHITESPACE = /[\s\x1c-\x1f\x85]+/u;
+/** Python `str.split()` whitespace (not JavaScript's `\s`, which holds U+FEFF too). */
+const WHITESPACE = new RegExp(`[${PY_SPACE}]+`, "u");
 
 /**
  * SQuAD v1.1 `normalize_answer`, in its order: lowercase, delete ASCII punctuation, replace

@@ -4,7 +4,8 @@
 // the head, so a prediction maps back to its Wikidata id.
 import type { TrexRow } from "../formats/schemas.ts";
 import { readRows } from "../formats/arrow.ts";
-import { alignWords } from "../formats/align.ts";
+import { alignParts, alignWords } from "../formats/align.ts";
+import { DEFAULT_TOKENIZATION, releasedIds, type Tokenization } from "../formats/tokenization.ts";
 import type { RobertaTokenizer } from "../formats/tokenizer.ts";
 import { type FacHead, facLoss } from "../models/kadapter_heads.ts";
 import type { Tensor } from "../tensor/mod.ts";
@@ -32,17 +33,43 @@ export async function relationSet(path: string, split?: string): Promise<string[
 }
 
 /**
- * `<s> ... @ subject @ ... # object # ... </s>` cut to maxLength; a reason string when a
- * marker the head reads was cut away or the relation is unknown.
+ * The released code's marker positions (utils_glue.py convert_examples_to_features_trex, and
+ * TACRED's the same): the words between the markers joined by spaces into segments, each
+ * tokenized as the released tokenizer does (a leading space), the markers bare `@` / `#`
+ * tokens; the entity that starts first is marked first. Cut to maxLength from the end.
+ */
+function releasedFac(tok: RobertaTokenizer, row: TrexRow, maxLength: number) {
+  const w = row.token;
+  const span = (s: number, e: number) => ({ text: w.slice(s, e).join(" ") });
+  const marker = (m: string) => ({ marker: [tok.tokenToId(m) ?? tok.unkId] });
+  const subj = { start: row.subj_start, end: row.subj_end + 1, m: marker(SUBJECT_MARKER) };
+  const obj = { start: row.obj_start, end: row.obj_end + 1, m: marker(OBJECT_MARKER) };
+  const [a, b] = row.subj_start < row.obj_start ? [subj, obj] : [obj, subj];
+  const parts = [span(0, a.start), a.m, span(a.start, a.end), a.m, span(a.end, b.start)];
+  parts.push(b.m, span(b.start, b.end), b.m, span(b.end, w.length));
+  const r = alignParts(tok, parts, (t) => releasedIds(tok, t), maxLength);
+  const at = (x: typeof subj) => r.markers[x === a ? 0 : 2];
+  return { ids: r.ids, subj: at(subj), obj: at(obj) };
+}
+
+/**
+ * `<s> ... @ subject @ ... # object # ... </s>` cut to maxLength, tokenized by `scheme`; a
+ * reason string when a marker the head reads was cut away or the relation is unknown.
  */
 export function encodeFac(
   tok: RobertaTokenizer,
   row: TrexRow,
   labels: Map<string, number>,
   maxLength: number,
+  scheme: Tokenization = DEFAULT_TOKENIZATION,
 ): Example | string {
   const label = labels.get(row.relation);
   if (label === undefined) return SKIP_RELATION;
+  if (scheme === "original") {
+    const { ids, subj, obj } = releasedFac(tok, row, maxLength);
+    if (subj < 0 || obj < 0) return SKIP_MARKER;
+    return { ids, values: { subj, obj, label } };
+  }
   const a = alignWords(tok, row.token, {
     marks: [
       { start: row.subj_start, end: row.subj_end + 1, marker: SUBJECT_MARKER },
@@ -75,7 +102,7 @@ export function facTask(
     schema: "trex-rc",
     bestMetric: "micro_f1",
     store: () => new Examples(c.vocab, [], FAC_VALUES),
-    encode: (row) => encodeFac(c.tok, row, index, c.maxLength),
+    encode: (row) => encodeFac(c.tok, row, index, c.maxLength, c.tokenization),
     loss: (m, ex, indices) =>
       facLoss(facLogits(m, ex, indices, c.padId), indices.map((i) => ex.value(i, "label"))),
     async evaluate(m, { ex, rows }, batchSize) {

@@ -29,6 +29,11 @@ export interface Finetuning<H> {
 export interface TaskSettings {
   /** Entity typing: FIGER's evaluation (the argmax type is always predicted). */
   figer?: boolean;
+  /**
+   * Relation: the released `--negative_sample` N; training keeps the first N - 1
+   * `no_relation` rows in file order, as its count-down does. 0 or absent: all.
+   */
+  maxNegatives?: number;
 }
 
 export interface FinetuneTask<S extends SchemaName, E, St extends Store<E>, H extends TaskHead> {

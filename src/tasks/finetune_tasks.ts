@@ -8,7 +8,7 @@ import { spanQaTask } from "./span_qa.ts";
 
 const TASKS = new Map<string, (s: TaskSettings) => SomeFinetuneTask>([
   ["entity-typing", (s) => some(entityTypingTask(s))],
-  ["relation", () => some(relationTask())],
+  ["relation", (s) => some(relationTask(s))],
   ["multiple-choice", () => some(multipleChoiceTask())],
   ["span-qa", () => some(spanQaTask())],
 ]);

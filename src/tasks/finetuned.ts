@@ -4,13 +4,19 @@
 //   adapters/<name>/      adapter folders (adapter_config.json + adapter.safetensors)
 //   fusion.safetensors    fusion layers (absent when the fusion has none: add mode, no adapter)
 //   head.safetensors      the task head
-//   finetune_config.json  task, label list, fusion mode, adapter order, max length, head sizes
+//   finetune_config.json  task, label list, fusion mode, adapter order, max length,
+//                         tokenization, head sizes
 //
 // `loadFinetuned` rebuilds the model from such a folder for `kadapter eval` / `predict`.
 import { join } from "node:path";
 import { recover, writeFolderAtomic, writeTextAtomic } from "../formats/atomic.ts";
 import type { SchemaName } from "../formats/schemas.ts";
 import { loadState, saveState } from "../formats/state.ts";
+import {
+  type Tokenization,
+  TOKENIZATIONS,
+  UNRECORDED_TOKENIZATION,
+} from "../formats/tokenization.ts";
 import { copyTokenizerFiles, RobertaTokenizer } from "../formats/tokenizer.ts";
 import type { AdapterConfig } from "../models/adapter_config.ts";
 import { type AdapterMeta, loadAdapter, saveAdapterFolder } from "../models/adapter_folder.ts";
@@ -45,6 +51,8 @@ export interface FinetuneConfig {
   freezeEncoder: boolean;
   trainAdapters: boolean;
   maxLength: number;
+  /** How task text becomes ids; eval / predict encode with it (absent in old folders: hf). */
+  tokenization: Tokenization;
   head: { hidden: number; labels: number; dropout: number };
   training: Record<string, unknown>;
 }
@@ -82,7 +90,13 @@ export class FinetunedModel<S extends SchemaName, E, St extends Store<E>, H exte
   ) {
     const d = encoder.roberta.dims;
     this.task = kind.task(
-      { tok, maxLength: config.maxLength, vocab: d.vocab, padId: d.padId },
+      {
+        tok,
+        maxLength: config.maxLength,
+        vocab: d.vocab,
+        padId: d.padId,
+        tokenization: config.tokenization,
+      },
       config.labels,
     );
     this.model = { features: (b) => encoder.features(b), head, modules: [encoder] };
@@ -170,6 +184,13 @@ export async function loadFinetuned(dir: string): Promise<Finetuned> {
   if (c.format !== FINETUNE_FORMAT) {
     throw new RunError(
       `${join(root, FINETUNE_CONFIG)}: format must be ${FINETUNE_FORMAT}, not ${c.format}`,
+    );
+  }
+  c.tokenization ??= UNRECORDED_TOKENIZATION;
+  if (!TOKENIZATIONS.includes(c.tokenization)) {
+    throw new RunError(
+      `${join(root, FINETUNE_CONFIG)}: tokenization must be ${TOKENIZATIONS.join(" or ")}, ` +
+        `not ${JSON.stringify(c.tokenization)}`,
     );
   }
   return await finetuneTask(c.task, c.settings ?? {}).use<Promise<Finetuned>>((kind) =>

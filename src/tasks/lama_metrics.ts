@@ -41,13 +41,20 @@ export interface QueryMetrics {
   p1: number;
   /** 1 when gold ranks in the top 10, else 0. */
   p10: number;
-  /** Reciprocal rank, 1 / rank. */
+  /** Reciprocal rank, 1 / rank; 0 past MRR_TOP_K. */
   rr: number;
 }
 
+/**
+ * LAMA's MRR looks for the gold object among the top 10,000 predictions only
+ * (batch_eval_KB_completion.py passes topk=10000 to evaluation_metrics.get_ranking), so a
+ * gold object ranked lower scores 0.
+ */
+export const MRR_TOP_K = 10000;
+
 export function queryMetrics(rank: number): QueryMetrics {
   if (!Number.isInteger(rank) || rank < 1) throw new Error(`rank must be >= 1, got ${rank}`);
-  return { p1: rank <= 1 ? 1 : 0, p10: rank <= 10 ? 1 : 0, rr: 1 / rank };
+  return { p1: rank <= 1 ? 1 : 0, p10: rank <= 10 ? 1 : 0, rr: rank <= MRR_TOP_K ? 1 / rank : 0 };
 }
 
 /** Means over a set of queries, as fractions in [0, 1] (LAMA prints P@1 in percent). */

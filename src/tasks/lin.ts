@@ -5,6 +5,7 @@
 // targets (the paper).
 import type { DepRow } from "../formats/schemas.ts";
 import { alignHeads, alignWords } from "../formats/align.ts";
+import { DEFAULT_TOKENIZATION, releasedIds, type Tokenization } from "../formats/tokenization.ts";
 import type { RobertaTokenizer } from "../formats/tokenizer.ts";
 import { type LinHead, linLoss } from "../models/kadapter_heads.ts";
 import { bceWithLogits, indexSelect, reshape, Tensor } from "../tensor/mod.ts";
@@ -20,8 +21,21 @@ export const SKIP_NO_LABEL = "no word left after truncation";
 /** Token column of lin examples: the head position, IGNORE where nothing is scored. */
 export const LIN_TOKENS = ["head"];
 
-export function encodeLin(tok: RobertaTokenizer, row: DepRow, maxLength: number): Example | string {
-  const a = alignWords(tok, row.tokens, { maxLength });
+/**
+ * `<s> words </s>` cut to maxLength, head labels on first subwords. `original`: each word
+ * tokenized on its own by the released tokenizer (lin's utils_glue.py find_head: a leading
+ * space on every word, the first too); `hf`: the first word bare.
+ */
+export function encodeLin(
+  tok: RobertaTokenizer,
+  row: DepRow,
+  maxLength: number,
+  scheme: Tokenization = DEFAULT_TOKENIZATION,
+): Example | string {
+  const encodeWord = scheme === "original"
+    ? (w: { text: string }) => releasedIds(tok, w.text)
+    : undefined;
+  const a = alignWords(tok, row.tokens, { maxLength, encodeWord });
   const head = alignHeads(a, row.heads, IGNORE);
   if (!head.some((h) => h !== IGNORE)) return SKIP_NO_LABEL;
   return { ids: a.ids, tokens: { head } };
@@ -67,7 +81,7 @@ export function linTask(
     schema: "dependency",
     bestMetric: "uas",
     store: () => new Examples(c.vocab, LIN_TOKENS),
-    encode: (row) => encodeLin(c.tok, row, c.maxLength),
+    encode: (row) => encodeLin(c.tok, row, c.maxLength, c.tokenization),
     loss: (m, ex, indices) => linBatchLoss(m, ex, indices, c.padId, loss),
     async evaluate(m, { ex }, batchSize) {
       const gold: number[] = [], pred: number[] = [];

@@ -1,6 +1,7 @@
-// Multiple choice (reference section 5; CosmosQA): each choice becomes its own sequence
-// `<s> context </s></s> question </s></s> answer </s>`, cut to the max length with
-// longest_first over the three segments (BERT's _truncate_seq_pair, as the tokenizer does);
+// Multiple choice (reference section 5; CosmosQA): each choice becomes its own sequence,
+// `<s> context </s> question </s> answer </s>` as the released script builds it (or, `hf`,
+// `<s> context </s></s> question </s></s> answer </s>`), cut to the max length with
+// longest_first (BERT's _truncate_seq_pair);
 // the head scores each sequence from `<s>` and the example's scores go through a softmax and
 // cross-entropy over its choices. Metric: accuracy.
 //
@@ -10,7 +11,8 @@
 // paragraphs are its group).
 import { readRows } from "../formats/arrow.ts";
 import type { MultipleChoiceRow } from "../formats/schemas.ts";
-import type { RobertaTokenizer } from "../formats/tokenizer.ts";
+import { DEFAULT_TOKENIZATION, releasedIds, type Tokenization } from "../formats/tokenization.ts";
+import { type RobertaTokenizer, truncatedLengths } from "../formats/tokenizer.ts";
 import { ChoiceHead, choiceLoss } from "../models/task_heads.ts";
 import type { Tensor } from "../tensor/mod.ts";
 import { RunError } from "../train/run.ts";
@@ -127,6 +129,10 @@ export class GroupedExamples {
   }
 }
 
+/** The label of a row without gold (schema: label -1): predicted, never trained on. */
+export const NO_ANSWER = -1;
+export const SKIP_NO_ANSWER = "no gold answer";
+
 /** Multiple-choice examples: `choices` sequences per group, group value `label`. */
 export class ChoiceExamples extends GroupedExamples {
   constructor(vocab: number, readonly choices: number = COSMOS_CHOICES) {
@@ -138,9 +144,10 @@ export class ChoiceExamples extends GroupedExamples {
     if (g.sequences.length !== this.choices) {
       throw new Error(`${g.sequences.length} choices, the store holds ${this.choices}`);
     }
+    // -1: no gold (an evaluation row to predict).
     const label = g.values?.label;
-    if (!(Number.isInteger(label) && label! >= 0 && label! < this.choices)) {
-      throw new Error(`label ${label} is not in 0 .. ${this.choices - 1}`);
+    if (!(Number.isInteger(label) && label! >= NO_ANSWER && label! < this.choices)) {
+      throw new Error(`label ${label} is not in -1 .. ${this.choices - 1}`);
     }
     super.add(g);
   }
@@ -165,25 +172,46 @@ export function choiceStats(): ChoiceStats {
 }
 
 /**
- * One sequence per choice, `<s> context </s></s> question </s></s> answer </s>`, each cut to
- * maxLength by longest_first over the three segments; values {label}. Truncation is counted
- * in `stats`. A row with another number of choices than `choices` is skipped
- * (SKIP_CHOICE_COUNT).
+ * The released script's sequence (run_finetune_cosmosqa_adapter.py read_examples_origin and
+ * convert_examples_to_features): `<s> context </s> question </s> answer </s>`, the ending
+ * `question </s> answer` one segment, each segment tokenized by the released tokenizer
+ * (its split at `</s>` gives question and answer a leading space each), the pair cut to
+ * maxLength - 3 by longest_first (ties cut the ending).
+ */
+function releasedChoice(tok: RobertaTokenizer, context: number[], ending: number[], max: number) {
+  if (max < 3) throw new Error(`maxLength ${max} leaves no room for the specials`);
+  const [c, e] = truncatedLengths([context.length, ending.length], max - 3, "longest_first");
+  const ids = [tok.bosId, ...context.slice(0, c), tok.eosId, ...ending.slice(0, e), tok.eosId];
+  return { ids, truncated: context.length + ending.length - c - e };
+}
+
+/**
+ * One sequence per choice, cut to maxLength; values {label}. `original`: the released
+ * layout (releasedChoice); `hf`: `<s> context </s></s> question </s></s> answer </s>`,
+ * longest_first over the three segments. Truncation is counted in `stats`. A row with
+ * another number of choices than `choices` is skipped (SKIP_CHOICE_COUNT).
  */
 export function encodeChoice(
   tok: RobertaTokenizer,
   row: MultipleChoiceRow,
   maxLength: number,
-  opts: { choices?: number; stats?: ChoiceStats } = {},
+  opts: { choices?: number; stats?: ChoiceStats; tokenization?: Tokenization } = {},
 ): ChoiceGroup | string {
   const n = opts.choices ?? COSMOS_CHOICES;
   if (row.choices.length !== n) return SKIP_CHOICE_COUNT;
+  const original = (opts.tokenization ?? DEFAULT_TOKENIZATION) === "original";
+  const context = original ? releasedIds(tok, row.context) : [];
+  const question = original ? releasedIds(tok, row.question) : [];
   let cut = 0;
   const sequences = row.choices.map((answer) => {
-    const e = tok.encode([row.context, row.question, answer], {
-      maxLength,
-      truncation: "longest_first",
-    });
+    const e = original
+      ? releasedChoice(
+        tok,
+        context,
+        [...question, tok.eosId, ...releasedIds(tok, answer)],
+        maxLength,
+      )
+      : tok.encode([row.context, row.question, answer], { maxLength, truncation: "longest_first" });
     if (e.truncated > 0 && opts.stats) {
       cut++;
       opts.stats.truncatedSequences++;
@@ -264,7 +292,10 @@ export async function choiceLabels(path: string, split?: string): Promise<string
   return Array.from({ length: COSMOS_CHOICES }, (_, i) => String(i));
 }
 
-/** Multiple choice (CosmosQA): cross-entropy over each example's choices; accuracy. */
+/**
+ * Multiple choice (CosmosQA): cross-entropy over each example's choices; accuracy. Rows
+ * without gold (label -1) are skipped in training, predicted in evaluation.
+ */
 export function multipleChoiceTask(): FinetuneTask<
   "multiple-choice",
   ChoiceGroup,
@@ -282,7 +313,13 @@ export function multipleChoiceTask(): FinetuneTask<
       schema: "multiple-choice",
       bestMetric: "accuracy",
       store: () => new ChoiceExamples(c.vocab, labels.length),
-      encode: (row) => encodeChoice(c.tok, row, c.maxLength, { choices: labels.length }),
+      encode: (row, ctx) =>
+        ctx.train && row.label === NO_ANSWER ? SKIP_NO_ANSWER : encodeChoice(
+          c.tok,
+          row,
+          c.maxLength,
+          { choices: labels.length, tokenization: c.tokenization },
+        ),
       loss: (m, ex, indices) => choiceBatchLoss(m.features, m.head, ex, indices, c.padId),
       async evaluate(m, { ex, rows }, batchSize) {
         const scores = await allChoiceScores(m.features, m.head, ex, {
@@ -291,11 +328,14 @@ export function multipleChoiceTask(): FinetuneTask<
           modules: m.modules,
         });
         const gold = scores.map((_, g) => ex.label(g));
+        // Accuracy over the rows with gold; the others are only predicted.
+        const scored = gold.flatMap((l, g) => l === NO_ANSWER ? [] : [g]);
+        const accuracy = choiceAccuracy(scored.map((g) => gold[g]), scored.map((g) => scores[g]));
         return {
-          metrics: { accuracy: choiceAccuracy(gold, scores) },
+          metrics: { accuracy },
           predictions: scores.map((s, g) => ({
             row: rows[g],
-            gold: gold[g],
+            gold: gold[g] === NO_ANSWER ? null : gold[g],
             predicted: argmax(s),
             scores: Array.from(s),
           })),

@@ -19,6 +19,7 @@
 // the start of the span's first word to the end of its last word (whole words: a span that
 // starts or ends inside a word extends to the word's edges).
 import type { SpanQaRow } from "../formats/schemas.ts";
+import { DEFAULT_TOKENIZATION, releasedIds, type Tokenization } from "../formats/tokenization.ts";
 import type { RobertaTokenizer } from "../formats/tokenizer.ts";
 import { alignWords, charSpanToWords, wordsFromText } from "../formats/align.ts";
 import { SpanHead, spanLoss } from "../models/task_heads.ts";
@@ -37,6 +38,8 @@ export const MAX_ANSWER_LENGTH = 30;
 
 /** Skip reason: the question leaves no room for a paragraph token. */
 export const SKIP_QUESTION_LONG = "question past max length";
+/** A training row without gold answers (schema: answers []); evaluation predicts it. */
+export const SKIP_NO_ANSWERS = "no gold answer";
 
 /** Per-token column: the paragraph word of each position, -1 at question and specials. */
 export const SPAN_TOKENS = ["word"];
@@ -104,14 +107,17 @@ export function findAnswer(text: string, answers: readonly string[]): [number, n
  * without, both are 0 and no answer is searched. Either way the token column `word` maps
  * positions to paragraph words and the group keeps the texts and answers for evaluation.
  * Skipped (SKIP_QUESTION_LONG) when the question leaves no room for a paragraph token.
+ * The released code has no script for these tasks: `original` tokenizes as its tokenizer
+ * would (the question, and the paragraph's first word, with a leading space); `hf` without.
  */
 export function encodeSpanQa(
   tok: RobertaTokenizer,
   row: SpanQaRow,
   maxLength: number,
-  opts: { train: boolean; stats?: SpanStats },
+  opts: { train: boolean; stats?: SpanStats; tokenization?: Tokenization },
 ): SpanGroup | string {
-  const q = tok.encodeText(row.question);
+  const original = (opts.tokenization ?? DEFAULT_TOKENIZATION) === "original";
+  const q = original ? releasedIds(tok, row.question) : tok.encodeText(row.question);
   const budget = maxLength - 4 - q.length;
   if (budget < 1) return SKIP_QUESTION_LONG;
   const stats = opts.stats ?? spanStats();
@@ -122,7 +128,7 @@ export function encodeSpanQa(
     stats.paragraphs++;
     const hit = opts.train ? findAnswer(text, row.answers) : null;
     const split = wordsFromText(text, hit ?? []);
-    const a = alignWords(tok, split.words);
+    const a = alignWords(tok, split.words.map((w, i) => (i === 0 ? { ...w, space: original } : w)));
     const body = a.ids.slice(1, -1), kept = Math.min(body.length, budget);
     if (kept < body.length) stats.truncatedParagraphs++;
     let start = 0, end = 0;
@@ -305,7 +311,13 @@ export function spanQaTask(): FinetuneTask<"span-qa", SpanGroup, SpanQaExamples,
       schema: "span-qa",
       bestMetric: "f1",
       store: () => new SpanQaExamples(c.vocab),
-      encode: (row, ctx) => encodeSpanQa(c.tok, row, c.maxLength, { train: ctx.train }),
+      encode: (row, ctx) =>
+        ctx.train && row.answers.length === 0
+          ? SKIP_NO_ANSWERS
+          : encodeSpanQa(c.tok, row, c.maxLength, {
+            train: ctx.train,
+            tokenization: c.tokenization,
+          }),
       trainSize: (ex) => ex.seqs.length,
       loss: (m, ex, indices) => spanBatchLoss(m.features, m.head, ex, indices, c.padId),
       async evaluate(m, { ex, rows }, batchSize) {
@@ -314,10 +326,18 @@ export function spanQaTask(): FinetuneTask<"span-qa", SpanGroup, SpanQaExamples,
           padId: c.padId,
           modules: m.modules,
         });
-        const s = qaScores(pred.map((p, g) => ({ pred: p, golds: ex.answers(g) })));
+        // Scores over the questions with gold answers; the others are only predicted.
+        const scored = pred.flatMap((p, g) =>
+          ex.answers(g).length ? [{ pred: p, golds: ex.answers(g) }] : []
+        );
+        const s = qaScores(scored);
         return {
           metrics: { em: s.em, f1: s.f1 },
-          predictions: pred.map((p, g) => ({ row: rows[g], gold: ex.answers(g), predicted: p })),
+          predictions: pred.map((p, g) => ({
+            row: rows[g],
+            gold: ex.answers(g).length ? ex.answers(g) : null,
+            predicted: p,
+          })),
         };
       },
     }),

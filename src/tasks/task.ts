@@ -1,11 +1,12 @@
 // The one task interface (fac, lin, the four fine-tuning tasks, MLM, the probe's MLM layer):
 // rows of one Arrow schema become examples in the task's store, a micro-batch of store indices
 // gives a loss, and a split gives metrics and per-example predictions. A task value is made
-// with what encoding needs (tokenizer, labels, max length) bound in, so the runners
+// with what encoding needs (tokenizer and scheme, labels, max length) bound in, so the runners
 // (src/runs/) and the loop never look inside it. Also here: the one split loader every task's
 // data goes through, and the batched, length-ordered evaluation the tasks share.
 import { countRows, readRows } from "../formats/arrow.ts";
 import type { Rows, SchemaName } from "../formats/schemas.ts";
+import type { Tokenization } from "../formats/tokenization.ts";
 import type { RobertaTokenizer } from "../formats/tokenizer.ts";
 import { noGrad, type Tensor, tidy } from "../tensor/mod.ts";
 import { Progress, type ProgressOptions } from "../train/progress.ts";
@@ -23,6 +24,8 @@ export interface LoadReport {
   kept: number;
   /** Rows left out, by reason (e.g. "marker past max length"). */
   skipped: Map<string, number>;
+  /** Rows kept but encoded in a way they should know of, by note (never silently). */
+  altered: Map<string, number>;
 }
 
 /** What a task value is made with: the tokenizer and the sizes encoding and batching need. */
@@ -32,12 +35,16 @@ export interface Encoding {
   /** The model's vocabulary (sizes the stores' id columns). */
   vocab: number;
   padId: number;
+  /** How task text becomes ids (tokenization.ts; default `original`); MLM ignores it. */
+  tokenization?: Tokenization;
 }
 
 /** What a loader tells a task's encoder about the row. */
 export interface EncodeContext {
   train: boolean;
   dropped: Map<string, number>;
+  /** Kept rows encoded another way than usual, counted by note (LoadReport.altered). */
+  altered: Map<string, number>;
 }
 
 /** A split encoded for a task: the examples and, for each, the data row it came from. */
@@ -71,7 +78,8 @@ export interface Task<S extends SchemaName, E, St extends Store<E>, M> {
   /**
    * One row as example(s), or a reason string to skip it (counted by reason). `ctx.train`: the
    * row is for training (a task may encode evaluation rows without looking at their answers);
-   * `ctx.dropped` counts gold labels the task's label list lacks, by name.
+   * `ctx.dropped` counts gold labels the task's label list lacks, by name; `ctx.altered` rows
+   * kept but encoded another way (an over-long evaluation row), by note.
    */
   encode(row: Rows[S], ctx: EncodeContext): E | E[] | string;
   /** Units the loop draws batches from (default: the store's length; span QA: paragraphs). */
@@ -97,10 +105,14 @@ export async function loadSplit<S extends SchemaName, E, St extends Store<E>>(
   opts: LoadOptions = {},
 ): Promise<Split<St>> {
   const ex = task.store(), rows: number[] = [];
-  const ctx: EncodeContext = { train: opts.train ?? false, dropped: new Map() };
+  const ctx: EncodeContext = {
+    train: opts.train ?? false,
+    dropped: new Map(),
+    altered: new Map(),
+  };
   const total = Math.min(await countRows(path, opts.split), opts.limit ?? Infinity);
   const bar = new Progress(total, { label: opts.label ?? "encode", ...opts.progress });
-  const report: LoadReport = { rows: 0, kept: 0, skipped: new Map() };
+  const report: LoadReport = { rows: 0, kept: 0, skipped: new Map(), altered: ctx.altered };
   try {
     for await (const chunk of readRows(path, task.schema, opts.split)) {
       for (const row of chunk) {
@@ -130,6 +142,11 @@ export function skippedText(r: LoadReport): string {
   const n = [...r.skipped.values()].reduce((a, b) => a + b, 0);
   if (n === 0) return "";
   return `${n} rows skipped: ` + [...r.skipped].map(([why, k]) => `${k} ${why}`).join(", ");
+}
+
+/** "3 rows: TACRED marker cut away, read at position 174 (released)". */
+export function alteredText(r: LoadReport): string {
+  return [...r.altered].map(([note, k]) => `${k} rows: ${note}`).join(", ");
 }
 
 /** Something with a train/eval mode (modules, feature models). */

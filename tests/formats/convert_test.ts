@@ -61,26 +61,49 @@ Deno.test("trex-rc-json: JSON lines with bad rows, stopped or skipped", async ()
   assert.deepEqual([...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".tmp")), []);
 });
 
-Deno.test("find-head-json: tokens/token and heads/head", async () => {
+// Shaped as the released lin-adapter data: `tokens` as {"<i+1>": span} of `sent`, `pairs`
+// with 1-based dependents and governors (0 = root), in any order.
+const span = (i: number, start: number, end: number) => ({ [String(i)]: { start, end } });
+const pair = (dependent_index: number, governor_index: number) => ({
+  dep: "x",
+  dependent_index,
+  governor_index,
+});
+Deno.test("find-head-json: the released records, heads by dependent, root 0", async () => {
   const input = await file(
     "heads.json",
     JSON.stringify([
-      { tokens: ["dogs", "bark"], heads: [2, 0] },
-      { token: ["it", "rains"], head: [2, 0] },
-      { tokens: ["a", "b"], heads: [0] },
-      { tokens: ["a"], heads: ["0"] },
+      {
+        sent: "Dogs bark loudly.",
+        tokens: [span(1, 0, 4), span(2, 5, 9), span(3, 10, 16), span(4, 16, 17)],
+        pairs: [pair(2, 0), pair(1, 2), pair(4, 2), pair(3, 2)],
+      },
+      {
+        sent: "\u{1F600} ok",
+        tokens: [span(1, 0, 1), span(2, 2, 4)],
+        pairs: [pair(2, 0), pair(1, 2)],
+      },
+      { sent: "a b", tokens: [span(1, 0, 1), span(2, 2, 3)], pairs: [pair(1, 0)] },
+      { sent: "a b", tokens: [span(1, 0, 1), span(3, 2, 3)], pairs: [pair(1, 0), pair(2, 1)] },
+      { sent: "a", tokens: [span(1, 0, 5)], pairs: [pair(1, 0)] },
+      { sent: "a b", tokens: [span(1, 0, 1), span(2, 2, 3)], pairs: [pair(1, 0), pair(2, 3)] },
     ]),
   );
   const out = join(dir, "heads.arrow");
   await assert.rejects(
     convert("find-head-json", input, out),
-    /heads\.json: item 2, field heads: 1 heads for 2 tokens/,
+    /heads\.json: item 2, field pairs: no pair for word 2/,
   );
   const r = await convert("find-head-json", input, out, { skipBad: true });
-  assert.deepEqual(r.skipped, { "heads length != tokens length": 1, "heads wrong type": 1 });
+  assert.deepEqual(r.skipped, {
+    "word without head": 1,
+    "tokens[] wrong type": 1,
+    "token span out of range": 1,
+    "heads out of range": 1,
+  });
   assert.deepEqual(await rows(out, "dependency"), [
-    { tokens: ["dogs", "bark"], heads: [2, 0] },
-    { tokens: ["it", "rains"], heads: [2, 0] },
+    { tokens: ["Dogs", "bark", "loudly", "."], heads: [2, 0, 2, 2] },
+    { tokens: ["\u{1F600}", "ok"], heads: [2, 0] },
   ]);
 });
 

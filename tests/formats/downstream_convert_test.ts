@@ -31,7 +31,7 @@ async function rows(path: string, schema: SchemaName): Promise<Record<string, un
 const SENT = "Bel Marton moved to Kelford in 1990 .";
 const ENTITY = { sent: SENT, start: 20, end: 27, labels: ["location", "city"], ents: [] };
 
-Deno.test("entity-typing-json: sent/text, offsets checked, stopped or skipped", async () => {
+Deno.test("entity-typing-json: sent/text, offsets checked, stopped or skipped, unlabelled", async () => {
   const input = await file(
     "openentity.json",
     jsonl(
@@ -40,6 +40,8 @@ Deno.test("entity-typing-json: sent/text, offsets checked, stopped or skipped", 
       { ...ENTITY, labels: [] },
       { text: SENT, start: 0, end: 10, labels: ["person"] },
       { ...ENTITY, start: "20" },
+      { sent: SENT, start: 20, end: 27 },
+      { ...ENTITY, labels: ["city", ""] },
     ),
   );
   const out = join(dir, "et.arrow");
@@ -50,13 +52,16 @@ Deno.test("entity-typing-json: sent/text, offsets checked, stopped or skipped", 
   await assert.rejects(Deno.stat(out), Deno.errors.NotFound);
   const r = await convert("entity-typing-json", input, out, { skipBad: true });
   assert.deepEqual(r, {
-    rows: 2,
-    skipped: { "end out of range": 1, "labels empty": 1, "start wrong type": 1 },
+    rows: 4,
+    skipped: { "end out of range": 1, "label empty": 1, "start wrong type": 1 },
   });
+  // No labels (empty or absent): unlabelled data for predict, stored as labels [].
   const got = await rows(out, "entity-typing");
   assert.deepEqual(got, [
     { text: SENT, start: 20, end: 27, labels: ["location", "city"] },
+    { text: SENT, start: 20, end: 27, labels: [] },
     { text: SENT, start: 0, end: 10, labels: ["person"] },
+    { text: SENT, start: 20, end: 27, labels: [] },
   ]);
   assert.equal(SENT.slice(20, 27), "Kelford");
 });
@@ -83,14 +88,17 @@ const TACRED_ROW = {
   relation: "per:title",
 };
 
-Deno.test("tacred-json: the official JSON array, extra fields dropped, bad spans", async () => {
+const { relation: _, ...UNLABELLED } = TACRED;
+Deno.test("tacred-json: the official JSON array, extra fields dropped, bad spans, unlabelled", async () => {
   const input = await file(
     "tacred.json",
     JSON.stringify([
       TACRED,
       { ...TACRED, relation: "no_relation" },
       { ...TACRED, subj_end: 10 },
-      { ...TACRED, relation: "" },
+      UNLABELLED,
+      { ...TACRED, relation: null },
+      { ...TACRED, relation: 3 },
     ]),
   );
   const out = join(dir, "tacred.arrow");
@@ -99,10 +107,16 @@ Deno.test("tacred-json: the official JSON array, extra fields dropped, bad spans
     /tacred\.json: item 2, field subj_end: 10 is outside \[8, 9\]$/,
   );
   const r = await convert("tacred-json", input, out, { skipBad: true });
-  assert.deepEqual(r, { rows: 2, skipped: { "subj_end out of range": 1, "relation empty": 1 } });
+  assert.deepEqual(r, {
+    rows: 4,
+    skipped: { "subj_end out of range": 1, "relation wrong type": 1 },
+  });
+  // A record without a relation is unlabelled data for predict: relation "".
   assert.deepEqual(await rows(out, "relation"), [
     TACRED_ROW,
     { ...TACRED_ROW, relation: "no_relation" },
+    { ...TACRED_ROW, relation: "" },
+    { ...TACRED_ROW, relation: "" },
   ]);
 });
 
@@ -118,7 +132,7 @@ const COSMOS = {
   label: "1",
 };
 
-Deno.test("cosmosqa-jsonl: string or integer labels, answers to choices, bad rows", async () => {
+Deno.test("cosmosqa-jsonl: string or integer labels, answers to choices, bad rows, unlabelled", async () => {
   const input = await file(
     "cosmos.jsonl",
     jsonl(
@@ -138,20 +152,21 @@ Deno.test("cosmosqa-jsonl: string or integer labels, answers to choices, bad row
   );
   const r = await convert("cosmosqa-jsonl", input, out, { skipBad: true });
   assert.deepEqual(r, {
-    rows: 2,
+    rows: 3,
     skipped: {
       "label out of range": 1,
       "answer2 missing": 1,
-      "label missing": 1,
       "label wrong type": 1,
       "question empty": 1,
     },
   });
+  // No label (the unlabelled test split): data for predict, stored as label -1.
   const choices = [COSMOS.answer0, COSMOS.answer1, COSMOS.answer2, COSMOS.answer3];
   const { context, question } = COSMOS;
   assert.deepEqual(await rows(out, "multiple-choice"), [
     { context, question, choices, label: 1 },
     { context, question, choices, label: 3 },
+    { context, question, choices, label: -1 },
   ]);
   const missing = await file("cosmos_missing.jsonl", jsonl({ ...COSMOS, answer3: 7 }));
   await assert.rejects(
@@ -181,6 +196,8 @@ Deno.test("searchqa-json: SearchQA results, Quasar-T contexts, plain paragraphs"
       { question: ["where", "is", "Kelford", "?"], answers: ["Kelia"], paragraphs: ["a", "b"] },
       { question: "q", answers: "x", snippets: [{ text: "x y" }, "z"] },
       { question: "q", answers: [], paragraphs: ["p"] },
+      { question: "q", answers: [""], paragraphs: ["p"] },
+      { question: "q", search_results: [{ snippet: "p" }] },
       { question: "q", answers: ["a"], search_results: [{ snippet: 3 }] },
       { question: "q", answers: ["a"] },
       { question: "q", answers: ["a"], paragraphs: [null, ""] },
@@ -190,13 +207,13 @@ Deno.test("searchqa-json: SearchQA results, Quasar-T contexts, plain paragraphs"
   const out = join(dir, "openqa.arrow");
   await assert.rejects(
     convert("searchqa-json", input, out),
-    /openqa\.jsonl: line 5, field answers: no answer$/,
+    /openqa\.jsonl: line 6, field answers\[0\]: empty answer$/,
   );
   const r = await convert("searchqa-json", input, out, { skipBad: true });
   assert.deepEqual(r, {
-    rows: 4,
+    rows: 6,
     skipped: {
-      "answers empty": 1,
+      "answer empty": 1,
       "paragraph wrong type": 1,
       "paragraphs missing": 1,
       "paragraphs empty": 1,
@@ -216,6 +233,9 @@ Deno.test("searchqa-json: SearchQA results, Quasar-T contexts, plain paragraphs"
     },
     { question: "where is Kelford ?", paragraphs: ["a", "b"], answers: ["Kelia"] },
     { question: "q", paragraphs: ["x y", "z"], answers: ["x"] },
+    // No answers (empty or absent): unlabelled data for predict, stored as answers [].
+    { question: "q", paragraphs: ["p"], answers: [] },
+    { question: "q", paragraphs: ["p"], answers: [] },
   ]);
   const bad = await file("openqa_bad.jsonl", jsonl({ question: "q", answer: "a", snippets: [1] }));
   await assert.rejects(
@@ -234,6 +254,7 @@ Deno.test("schemas: value checks of the four task schemas", () => {
   assert.equal(reason("entity-typing", { ...et, start: 3, end: 3 }), "end out of range");
   assert.equal(reason("entity-typing", { ...et, end: 15 }), "end out of range");
   assert.equal(reason("entity-typing", { ...et, text: "" }), "text empty");
+  assert.equal(reason("entity-typing", { ...et, labels: [] }), null); // no gold: for predict
   assert.equal(reason("entity-typing", { ...et, labels: ["city", ""] }), "label empty");
   assert.equal(reason("entity-typing", { ...et, labels: ["city", "city"] }), "label repeated");
   assert.equal(reason("entity-typing", { ...et, labels: "city" }), "labels wrong type");
@@ -246,7 +267,7 @@ Deno.test("schemas: value checks of the four task schemas", () => {
 
   const rel = { token: ["a", "b", "c"], subj_start: 0, subj_end: 0, obj_start: 2, obj_end: 2 };
   assert.equal(reason("relation", { ...rel, relation: "no_relation" }), null);
-  assert.equal(reason("relation", { ...rel, relation: "" }), "relation empty");
+  assert.equal(reason("relation", { ...rel, relation: "" }), null); // no gold: for predict
   assert.equal(reason("relation", { ...rel, obj_end: 3, relation: "x" }), "obj_end out of range");
   assert.equal(reason("relation", { ...rel, token: [], relation: "x" }), "token empty");
   assert.equal(reason("relation", rel), "relation missing");
@@ -254,7 +275,8 @@ Deno.test("schemas: value checks of the four task schemas", () => {
   const mc = { context: "", question: "q ?", choices: ["a", "b"], label: 1 };
   assert.equal(reason("multiple-choice", mc), null);
   assert.equal(reason("multiple-choice", { ...mc, label: 2 }), "label out of range");
-  assert.equal(reason("multiple-choice", { ...mc, label: -1 }), "label out of range");
+  assert.equal(reason("multiple-choice", { ...mc, label: -1 }), null); // no gold: for predict
+  assert.equal(reason("multiple-choice", { ...mc, label: -2 }), "label out of range");
   assert.equal(reason("multiple-choice", { ...mc, choices: [] }), "fewer than 2 choices");
   assert.equal(
     reason("multiple-choice", { ...mc, choices: ["a"], label: 0 }),
@@ -267,7 +289,7 @@ Deno.test("schemas: value checks of the four task schemas", () => {
   const qa = { question: "q ?", paragraphs: ["p"], answers: ["a"] };
   assert.equal(reason("span-qa", qa), null);
   assert.equal(reason("span-qa", { ...qa, paragraphs: [] }), "paragraphs empty");
-  assert.equal(reason("span-qa", { ...qa, answers: [] }), "answers empty");
+  assert.equal(reason("span-qa", { ...qa, answers: [] }), null); // no gold: for predict
   assert.equal(reason("span-qa", { ...qa, answers: ["a", ""] }), "answer empty");
   assert.equal(reason("span-qa", { ...qa, question: " " }), "question empty");
   assert.equal(PROBLEM["span-qa"]({ ...qa, answers: ["a", ""] })?.field, "answers[1]");

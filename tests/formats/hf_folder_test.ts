@@ -1,6 +1,6 @@
 // Hugging Face model folders: config checks, name resolution (prefix, tied decoder,
-// position_ids), sharding both ways, every kind of mismatch reported at once, pickle folders
-// refused with the conversion recipe, and streaming into GPU tensors.
+// position_ids), sharding both ways, every kind of mismatch reported at once, pytorch_model.bin
+// loaded (other pickles refused), and streaming into GPU tensors.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { gpu, initGpu } from "../../src/gpu/device.ts";
@@ -14,7 +14,6 @@ import {
   openModelFolder,
   openWeights,
   resolveWeights,
-  WEIGHTS_FILE,
   writeModelFolder,
 } from "../../src/formats/hf_folder.ts";
 import { type SafetensorsEntry, writeSafetensors } from "../../src/formats/safetensors.ts";
@@ -277,22 +276,33 @@ Deno.test("hf folder: wrong shape, missing tensor and wrong dtype are reported t
   });
 });
 
-Deno.test("hf folder: pickle-only folders are refused with the conversion recipe", async () => {
+Deno.test("hf folder: pytorch_model.bin loads; other pickles and unreadable ones are refused", async () => {
   await withDir(async (dir) => {
     await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(CONFIG));
-    await Deno.writeFile(join(dir, "pytorch_model.bin"), Uint8Array.of(0x80, 2));
     await Deno.writeFile(join(dir, "training_args.bin"), Uint8Array.of(0x80, 2));
+    assert.match(
+      (await folderError(openModelFolder(dir))).message,
+      /no model.safetensors, model.safetensors.index.json or pytorch_model.bin \(of PyTorch files kadapter reads only pytorch_model.bin, not training_args.bin\) \(the folder holds: config.json, training_args.bin\)/,
+    );
+    // A pytorch_model.bin the restricted unpickler cannot read is refused as such.
+    await Deno.writeFile(join(dir, "pytorch_model.bin"), Uint8Array.of(0x80, 2));
     const e = await folderError(openModelFolder(dir));
-    assert.match(e.message, /pickle weights \(pytorch_model.bin, training_args.bin\)/);
-    assert.match(e.message, /from safetensors.torch import save_file/);
-    assert.match(e.message, /for f in \["pytorch_model.bin"\]:/);
+    assert.match(e.message, /pytorch_model.bin: the pickle ends early/);
+    assert.match(e.message, /If the file is one you trust, convert it once to model.safetensors/);
     assert.match(e.message, /weights_only=True/);
-    assert.ok(e.message.includes(JSON.stringify(join(dir, WEIGHTS_FILE))));
+    // A real one (written by torch.save) loads; tests/formats/torch_bin_test.ts runs it.
+    const tiny = new URL("../fixtures/torch_bin/tiny_roberta/bin", import.meta.url).pathname;
+    const weights = await openWeights(tiny);
+    try {
+      assert.ok(weights.tensors.has("roberta.embeddings.word_embeddings.weight"));
+    } finally {
+      weights.close();
+    }
     await Deno.remove(join(dir, "pytorch_model.bin"));
     await Deno.remove(join(dir, "training_args.bin"));
     assert.match(
       (await folderError(openWeights(dir))).message,
-      /no model.safetensors or model.safetensors.index.json \(the folder holds: config.json\)/,
+      /no model.safetensors, model.safetensors.index.json or pytorch_model.bin \(the folder holds: config.json\)/,
     );
     assert.match((await folderError(openWeights(join(dir, "nope")))).message, /cannot read/);
   });

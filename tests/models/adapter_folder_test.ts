@@ -41,6 +41,7 @@ const tiny = (over: Partial<AdapterConfig> = {}) =>
 const META: AdapterMeta = {
   name: "fac",
   task: "fac",
+  tokenization: "original",
   base: {
     model_type: "roberta",
     hidden_size: H,

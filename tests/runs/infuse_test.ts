@@ -48,6 +48,7 @@ function options(task: "fac" | "lin", out: string, over: Partial<InfuseOptions> 
     weightDecay: 0,
     maxGradNorm: 1,
     maxLength: 64,
+    tokenization: "original",
     seed: 42,
     adapter: { adapterHidden: 64, heads: 4, intermediate: 128, layers: 1 },
     headDropout: 0.1,

@@ -135,6 +135,9 @@ Deno.test("normalizeAnswer: SQuAD order of lower, punctuation, articles, whitesp
   assert.equal(normalizeAnswer("  a an the "), "");
   // Python str.split() also splits on \x1c-\x1f and \x85 (NEL).
   assert.equal(normalizeAnswer("x\x1cy\x85z"), "x y z");
+  // ... but not on U+FEFF (JavaScript's \s holds it), nor on U+200B.
+  assert.equal(normalizeAnswer("x\ufeffy\u200bz\u3000w"), "x\ufeffy\u200bz w");
+  assert.equal(tokenF1("new\ufeffyork", ["new york"]), 0);
 });
 
 Deno.test("exactMatch and tokenF1: max over golds, partial overlap", () => {

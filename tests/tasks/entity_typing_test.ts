@@ -11,10 +11,12 @@ import { TypingHead } from "../../src/models/task_heads.ts";
 import {
   encodeTyping,
   entityTypingTask,
+  SKIP_LONG,
   SKIP_MENTION,
   SKIP_NO_TYPE,
   SKIP_NO_WORD,
   typeSet,
+  type TypingExample,
   TypingExamples,
 } from "../../src/tasks/entity_typing.ts";
 import {
@@ -50,7 +52,7 @@ const FULL = [
 ];
 
 Deno.test("typing: encodeTyping wraps the mention in @ and reads the first one", () => {
-  const e = encodeTyping(tok, ROW, TYPES, 64);
+  const e = encodeTyping(tok, ROW, TYPES, 64, undefined, "hf");
   assert.ok(typeof e !== "string", String(e));
   assert.deepEqual(pieces(e.ids), FULL);
   assert.deepEqual(e.values, { mention: 3 });
@@ -61,6 +63,8 @@ Deno.test("typing: encodeTyping wraps the mention in @ and reads the first one",
     { ...ROW, start: 25, end: 33, labels: ["location", "city", "location"] },
     TYPES,
     64,
+    undefined,
+    "hf",
   );
   assert.ok(typeof city !== "string");
   assert.deepEqual(pieces(city.ids), [
@@ -77,6 +81,8 @@ Deno.test("typing: a mention inside a word is marked on its character edges", ()
     { text: "the U.S.-based firm", start: 4, end: 8, labels: ["city"] },
     TYPES,
     64,
+    undefined,
+    "hf",
   );
   assert.ok(typeof e !== "string");
   assert.deepEqual(pieces(e.ids), [
@@ -100,6 +106,8 @@ Deno.test("typing: a mention inside a word is marked on its character edges", ()
     { text: "😀 Obama smiled", start: 2, end: 7, labels: ["person"] },
     TYPES,
     64,
+    undefined,
+    "hf",
   );
   assert.ok(typeof emoji !== "string");
   const p = pieces(emoji.ids);
@@ -108,24 +116,34 @@ Deno.test("typing: a mention inside a word is marked on its character edges", ()
 
 Deno.test("typing: skip reasons and dropped unknown types", () => {
   const dropped = new Map<string, number>();
-  const e = encodeTyping(tok, { ...ROW, labels: ["person", "artist"] }, TYPES, 64, dropped);
+  const e = encodeTyping(tok, { ...ROW, labels: ["person", "artist"] }, TYPES, 64, dropped, "hf");
   assert.ok(typeof e !== "string");
   assert.deepEqual(e.labels, [2]);
   assert.deepEqual([...dropped], [["artist", 1]]);
   // Only unknown types: skipped, and the types are still counted.
-  assert.equal(encodeTyping(tok, { ...ROW, labels: ["artist"] }, TYPES, 64, dropped), SKIP_NO_TYPE);
+  assert.equal(
+    encodeTyping(tok, { ...ROW, labels: ["artist"] }, TYPES, 64, dropped, "hf"),
+    SKIP_NO_TYPE,
+  );
   assert.deepEqual([...dropped], [["artist", 2]]);
   // maxLength 4 keeps positions 0..2 and </s>: the first @ (3) is cut.
-  assert.equal(encodeTyping(tok, ROW, TYPES, 4), SKIP_MENTION);
+  assert.equal(encodeTyping(tok, ROW, TYPES, 4, undefined, "hf"), SKIP_MENTION);
   // maxLength 5 keeps the first @ but not the mention nor the closing @: still encoded.
   for (const max of [5, 6, 7]) {
-    const k = encodeTyping(tok, ROW, TYPES, max);
+    const k = encodeTyping(tok, ROW, TYPES, max, undefined, "hf");
     assert.ok(typeof k !== "string", `max ${max}: ${k}`);
     assert.deepEqual(pieces(k.ids), [...FULL.slice(0, max - 1), "</s>"]);
     assert.equal(k.values.mention, 3);
   }
   assert.equal(
-    encodeTyping(tok, { text: "a  b", start: 1, end: 3, labels: ["city"] }, TYPES, 64),
+    encodeTyping(
+      tok,
+      { text: "a  b", start: 1, end: 3, labels: ["city"] },
+      TYPES,
+      64,
+      undefined,
+      "hf",
+    ),
     SKIP_NO_WORD,
   );
 });
@@ -135,8 +153,8 @@ Deno.test("typing: TypingExamples keeps each example's types and multi-hot targe
   ex.add({ ids: [0, 5, 2], values: { mention: 1 }, labels: [0, 2] } as never);
   assert.throws(() => ex.add({ ids: [0, 2], values: { mention: 1 } } as never), /no labels/);
   assert.throws(
-    () => ex.add({ ids: [0, 2], values: { mention: 1 }, labels: [3] } as never),
-    /type id 3/,
+    () => ex.add({ ids: [0, 2], values: { mention: 1 }, labels: [-1] } as never),
+    /type id -1/,
   );
   assert.throws(() => ex.add({ ids: [0, 2], labels: [1] } as never), /mention is missing/);
   ex.add({ ids: [0, 6, 7, 2], values: { mention: 2 }, labels: [1] } as never);
@@ -167,15 +185,18 @@ Deno.test("typing: typeSet and loading the bundled dev split", async () => {
   // Leave "person" out of the labels: its label is dropped, rows with no other type skipped.
   const kept = types.filter((t) => t !== "person");
   const map = new Map(kept.map((t, i) => [t, i]));
-  const enc = (maxLength: number) => ({ tok, maxLength, vocab: tok.vocabSize, padId: tok.padId });
+  const enc = (maxLength: number) => ({
+    tok,
+    maxLength,
+    vocab: tok.vocabSize,
+    padId: tok.padId,
+    tokenization: "hf" as const,
+  });
   const onlyPerson = dev.filter((r) => r.labels.every((l) => l === "person")).length;
   const persons = dev.filter((r) => r.labels.includes("person")).length;
   assert.ok(onlyPerson > 0 && onlyPerson < dev.length);
-  const { ex, report, dropped } = await loadSplit(
-    entityTypingTask().task(enc(256), kept),
-    DEV,
-    QUIET,
-  );
+  const task = entityTypingTask().task(enc(256), kept);
+  const { ex, report, dropped } = await loadSplit(task, DEV, { ...QUIET, train: true });
   assert.equal(ex.types, kept.length);
   assert.equal(report.rows, 150);
   assert.equal(report.skipped.get(SKIP_NO_TYPE), onlyPerson);
@@ -193,6 +214,25 @@ Deno.test("typing: typeSet and loading the bundled dev split", async () => {
     assert.equal(tok.idToToken(ex.ids(k)[ex.value(k, "mention")]), "@");
     k++;
   }
+  // Evaluation keeps every row: "person" numbered past the list (gold, never predicted).
+  const every = await loadSplit(task, DEV, QUIET);
+  assert.equal(every.report.kept, 150);
+  const note = `gold type "person" not in the model's labels: never predicted`;
+  assert.equal(every.report.altered.get(note), persons);
+  dev.forEach((r, i) => {
+    const want = [...new Set(r.labels.map((l) => l === "person" ? kept.length : map.get(l)!))];
+    assert.deepEqual([...every.ex.labels(i)], want.sort((a, b) => a - b));
+  });
+  assert.throws(
+    () => every.ex.targets([dev.findIndex((r) => r.labels.includes("person"))]),
+    /past/,
+  );
+  // A row without gold (labels []) is predicted, never trained on.
+  const ctx = (train: boolean) => ({ train, dropped: new Map(), altered: new Map() });
+  assert.equal(task.encode({ ...dev[0], labels: [] }, ctx(true)), SKIP_NO_TYPE);
+  const none = task.encode({ ...dev[0], labels: [] }, ctx(false)) as TypingExample;
+  assert.deepEqual(none.labels, []);
+  assert.deepEqual(Array.from(none.ids), Array.from(ex.ids(0)));
   // A short max length skips rows whose @ is cut, and counts them.
   const { report: cut } = await loadSplit(entityTypingTask().task(enc(6), types), DEV, QUIET);
   const cutCount = cut.skipped.get(SKIP_MENTION) ?? 0;
@@ -200,11 +240,40 @@ Deno.test("typing: typeSet and loading the bundled dev split", async () => {
   assert.equal(cut.kept + cutCount, 150);
 });
 
+// The released FIGER loader (utils_figer.py) drops a row whose uncut `<s> .. @ m @ .. </s>`
+// has max_seq_length or more tokens, in every split; it never truncates.
+Deno.test("entity typing: FIGER leaves out rows of max length or more tokens, uncut", async () => {
+  const types = await typeSet(TRAIN);
+  const dev: EntityTypingRow[] = [];
+  for await (const rows of readRows(DEV, "entity-typing")) dev.push(...rows);
+  const full = dev.map((r) => encodeTyping(tok, r, new Map(types.map((t, i) => [t, i])), Infinity));
+  const lengths = full.map((e) => typeof e === "string" ? 0 : e.ids.length);
+  const max = [...lengths].sort((a, b) => a - b)[Math.floor(lengths.length / 2)];
+  const long = lengths.filter((n) => n >= max).length;
+  assert.ok(long > 0 && long < dev.length);
+  const enc = { tok, maxLength: max, vocab: tok.vocabSize, padId: tok.padId };
+  for (const train of [true, false]) {
+    const s = await loadSplit(entityTypingTask({ figer: true }).task(enc, types), DEV, {
+      ...QUIET,
+      train,
+    });
+    assert.equal(s.report.skipped.get(SKIP_LONG), long);
+    assert.equal(s.report.kept, dev.length - long);
+    s.rows.forEach((r, i) =>
+      assert.deepEqual(Array.from(s.ex.ids(i)), Array.from((full[r] as TypingExample).ids))
+    );
+  }
+  // OpenEntity cuts instead: the same rows stay unless their @ is cut.
+  const open = await loadSplit(entityTypingTask().task(enc, types), DEV, QUIET);
+  assert.equal(open.report.skipped.get(SKIP_LONG), undefined);
+  assert.ok(open.report.kept > dev.length - long);
+});
+
 // ---- on the GPU: the head on random features -------------------------------------------
 const H = 16, NT = 5, PAD = 1;
 const NAMES = ["t0", "t1", "t2", "t3", "t4"];
 /** What the synthetic examples' task is made with (its tokenizer and max length go unused). */
-const ENC: Encoding = { tok, maxLength: 16, vocab: 30, padId: PAD };
+const ENC: Encoding = { tok, maxLength: 16, vocab: 30, padId: PAD, tokenization: "hf" };
 const typing = (figer = false) => entityTypingTask({ figer }).task(ENC, NAMES);
 
 /** Examples of lengths 3 .. 10 (shuffled) with random mentions and 0..3 types. */
@@ -364,6 +433,22 @@ test("typing: the task's evaluate equals the metrics on independently computed p
         typingPredictions(logits.subarray(i * NT, (i + 1) * NT), NT, { forceArgmax }),
       )
     );
+    // Examples without gold (labels []) are predicted and left out of the metrics.
+    const more = typing(forceArgmax).store();
+    const add = (h: (typeof host)[number], labels = h.labels) =>
+      more.add({ ids: h.ids, values: { mention: h.mention }, labels } as never);
+    host.forEach((h) => add(h));
+    host.slice(0, 2).forEach((h) => add(h, []));
+    const out = await typing(forceArgmax).evaluate(
+      { features, head, modules: [] },
+      splitOf(more),
+      3,
+    );
+    for (const [k, v] of Object.entries(want)) assert.ok(Math.abs(out.metrics[k] - v) < 1e-9, k);
+    out.predictions.slice(host.length).forEach((p, i) => {
+      assert.equal(p.gold, null);
+      assert.deepEqual(p.predicted, pred[i].map((t) => NAMES[t]));
+    });
   }
   head.dispose();
 });

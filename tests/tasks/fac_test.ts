@@ -45,7 +45,7 @@ const FULL = [
 ];
 
 Deno.test("fac: encodeFac marks the subject with @ and the object with #", () => {
-  const e = encodeFac(tok, ROW, LABELS, 64);
+  const e = encodeFac(tok, ROW, LABELS, 64, "hf");
   assert.ok(typeof e !== "string", String(e));
   assert.deepEqual(pieces(e.ids), FULL);
   assert.equal(e.ids[0], tok.bosId);
@@ -54,29 +54,29 @@ Deno.test("fac: encodeFac marks the subject with @ and the object with #", () =>
   assert.equal(tok.idToToken(e.ids[e.values!.subj]), "@");
   assert.equal(tok.idToToken(e.ids[e.values!.obj]), "#");
   assert.equal(e.tokens, undefined);
-  const other = encodeFac(tok, { ...ROW, relation: "P27" }, LABELS, 64);
+  const other = encodeFac(tok, { ...ROW, relation: "P27" }, LABELS, 64, "hf");
   assert.ok(typeof other !== "string");
   assert.equal(other.values!.label, 2);
 });
 
 Deno.test("fac: unknown relation and cut markers are skipped with their reason", () => {
-  assert.equal(encodeFac(tok, { ...ROW, relation: "P999" }, LABELS, 64), SKIP_RELATION);
+  assert.equal(encodeFac(tok, { ...ROW, relation: "P999" }, LABELS, 64, "hf"), SKIP_RELATION);
   // Checked before anything else: even a row too long for its markers reports the relation.
-  assert.equal(encodeFac(tok, { ...ROW, relation: "P999" }, LABELS, 4), SKIP_RELATION);
+  assert.equal(encodeFac(tok, { ...ROW, relation: "P999" }, LABELS, 4, "hf"), SKIP_RELATION);
   // maxLength 10 keeps positions 0..8 and </s>: the object's opening # (9) is cut.
-  assert.equal(encodeFac(tok, ROW, LABELS, 10), SKIP_MARKER);
-  assert.equal(encodeFac(tok, ROW, LABELS, 4), SKIP_MARKER);
+  assert.equal(encodeFac(tok, ROW, LABELS, 10, "hf"), SKIP_MARKER);
+  assert.equal(encodeFac(tok, ROW, LABELS, 4, "hf"), SKIP_MARKER);
   // Subject first in the words but after the object: the subject's @ is what gets cut.
   const late = { ...ROW, subj_start: 5, subj_end: 5, obj_start: 0, obj_end: 0 };
-  assert.equal(encodeFac(tok, late, LABELS, 10), SKIP_MARKER);
+  assert.equal(encodeFac(tok, late, LABELS, 10, "hf"), SKIP_MARKER);
   // maxLength 11 keeps both opening markers (1, 9) but not the closing # (11): still encoded.
   for (const max of [11, 12]) {
-    const e = encodeFac(tok, ROW, LABELS, max);
+    const e = encodeFac(tok, ROW, LABELS, max, "hf");
     assert.ok(typeof e !== "string", `max ${max}: ${e}`);
     assert.deepEqual(pieces(e.ids), [...FULL.slice(0, max - 1), "</s>"]);
     assert.deepEqual(e.values, { subj: 1, obj: 9, label: 1 });
   }
-  const e13 = encodeFac(tok, ROW, LABELS, 13);
+  const e13 = encodeFac(tok, ROW, LABELS, 13, "hf");
   assert.ok(typeof e13 !== "string");
   assert.deepEqual(pieces(e13.ids), [...FULL.slice(0, 12), "</s>"]);
 });
@@ -125,7 +125,7 @@ Deno.test("fac: loading with a relation missing from the labels counts those row
 const RELATIONS = 5;
 const NAMES = ["P1", "P2", "P3", "P4", "P5"];
 /** What the synthetic examples' task is made with (its tokenizer and max length go unused). */
-const ENC: Encoding = { tok, maxLength: 16, vocab: 30, padId: PAD };
+const ENC: Encoding = { tok, maxLength: 16, vocab: 30, padId: PAD, tokenization: "hf" };
 
 const tinyModel = (seed: number) =>
   tinyInfusion(

@@ -36,7 +36,7 @@ export async function finetuneFixture(prefix: string): Promise<Fixture> {
   for (const [name, dir, seed] of [["fac", facDir, 5], ["lin", linDir, 6]] as const) {
     const ac = adapterConfig(64, 2, { adapterHidden: 32, heads: 2, intermediate: 64, layers: 1 });
     const a = new AdapterModel(ac, seed);
-    await saveAdapterFolder(dir, a, { name, task: name, base });
+    await saveAdapterFolder(dir, a, { name, task: name, base, tokenization: "original" });
     a.dispose();
   }
   m.dispose();
@@ -70,6 +70,7 @@ export function runOptions(
     weightDecay: 0,
     maxGradNorm: 1,
     maxLength: 64,
+    tokenization: "original",
     seed: 42,
     headDropout: 0.1,
     evalBatch: 64,

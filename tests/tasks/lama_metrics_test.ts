@@ -42,6 +42,9 @@ Deno.test("queryMetrics: P@1, P@10, reciprocal rank", () => {
   assert.deepEqual(queryMetrics(4), { p1: 0, p10: 1, rr: 0.25 });
   assert.deepEqual(queryMetrics(10), { p1: 0, p10: 1, rr: 0.1 });
   assert.deepEqual(queryMetrics(11), { p1: 0, p10: 0, rr: 1 / 11 });
+  // LAMA's get_ranking searches the top 10,000 only: a gold object past it scores 0.
+  assert.deepEqual(queryMetrics(10000), { p1: 0, p10: 0, rr: 1e-4 });
+  assert.deepEqual(queryMetrics(10001), { p1: 0, p10: 0, rr: 0 });
   assert.throws(() => queryMetrics(0), /rank must be >= 1/);
 });
 

@@ -25,21 +25,21 @@ const X = IGNORE;
 
 Deno.test("lin: each word's first subword points at its head's first subword", () => {
   assert.equal(IGNORE, -100);
-  const e = encodeLin(tok, { tokens: WORDS, heads: [2, 0, 2, 2] }, 64);
+  const e = encodeLin(tok, { tokens: WORDS, heads: [2, 0, 2, 2] }, 64, "hf");
   assert.ok(typeof e !== "string", String(e));
   assert.deepEqual(pieces(e.ids), [
     ...["<s>", "K", "ad", "apter", "Ġinf", "uses", "ĠRo", "BER", "Ta", "Ġ.", "</s>"],
   ]);
   assert.deepEqual(Array.from(e.tokens!.head), [X, 4, X, X, 0, X, 4, X, X, 4, X]);
   assert.equal(e.values, undefined);
-  const chain = encodeLin(tok, { tokens: WORDS, heads: [0, 1, 4, 2] }, 64);
+  const chain = encodeLin(tok, { tokens: WORDS, heads: [0, 1, 4, 2] }, 64, "hf");
   assert.ok(typeof chain !== "string");
   assert.deepEqual(Array.from(chain.tokens!.head), [X, 0, X, X, 1, X, 9, X, X, 4, X]);
 });
 
 Deno.test("lin: truncation ignores dependents of cut heads; no label left is skipped", () => {
   // maxLength 9 keeps positions 0..7 and </s>: "." (9) is cut, "RoBERTa" keeps ĠRo BER.
-  const e = encodeLin(tok, { tokens: WORDS, heads: [2, 0, 4, 2] }, 9);
+  const e = encodeLin(tok, { tokens: WORDS, heads: [2, 0, 4, 2] }, 9, "hf");
   assert.ok(typeof e !== "string", String(e));
   assert.deepEqual(pieces(e.ids), [
     "<s>",
@@ -55,21 +55,24 @@ Deno.test("lin: truncation ignores dependents of cut heads; no label left is ski
   // RoBERTa's head "." was cut: ignored; the others keep their heads.
   assert.deepEqual(Array.from(e.tokens!.head), [X, 4, X, X, 0, X, X, X, X]);
   // Only "Kadapter" is left (maxLength 4: <s> K ad </s>) and its head is cut.
-  assert.equal(encodeLin(tok, { tokens: WORDS, heads: [2, 0, 2, 2] }, 4), SKIP_NO_LABEL);
+  assert.equal(encodeLin(tok, { tokens: WORDS, heads: [2, 0, 2, 2] }, 4, "hf"), SKIP_NO_LABEL);
   // ...but as the root it is still labelled.
-  const root = encodeLin(tok, { tokens: WORDS, heads: [0, 1, 1, 1] }, 4);
+  const root = encodeLin(tok, { tokens: WORDS, heads: [0, 1, 1, 1] }, 4, "hf");
   assert.ok(typeof root !== "string");
   assert.deepEqual(Array.from(root.tokens!.head), [X, 0, X, X]);
   // No word at all.
-  assert.equal(encodeLin(tok, { tokens: WORDS, heads: [2, 0, 2, 2] }, 2), SKIP_NO_LABEL);
-  assert.throws(() => encodeLin(tok, { tokens: WORDS, heads: [2, 0, 2] }, 64), /3 heads for 4/);
-  assert.throws(() => encodeLin(tok, { tokens: WORDS, heads: [2, 0, 5, 2] }, 64), /head 5/);
+  assert.equal(encodeLin(tok, { tokens: WORDS, heads: [2, 0, 2, 2] }, 2, "hf"), SKIP_NO_LABEL);
+  assert.throws(
+    () => encodeLin(tok, { tokens: WORDS, heads: [2, 0, 2] }, 64, "hf"),
+    /3 heads for 4/,
+  );
+  assert.throws(() => encodeLin(tok, { tokens: WORDS, heads: [2, 0, 5, 2] }, 64, "hf"), /head 5/);
 });
 
 // ---- on the GPU: a tiny encoder, adapter and head on synthetic examples -------------------
 const MAX = 10;
 /** What the synthetic examples' task is made with (its tokenizer and max length go unused). */
-const ENC: Encoding = { tok, maxLength: MAX, vocab: 30, padId: PAD };
+const ENC: Encoding = { tok, maxLength: MAX, vocab: 30, padId: PAD, tokenization: "hf" };
 
 const tinyModel = (seed: number, dropout: number) =>
   tinyInfusion(

@@ -16,6 +16,7 @@ import {
   encodeChoice,
   multipleChoiceTask,
   SKIP_CHOICE_COUNT,
+  SKIP_NO_ANSWER,
 } from "../../src/tasks/multiple_choice.ts";
 import { argmax, choiceAccuracy } from "../../src/tasks/downstream_metrics.ts";
 import { padBatch, type PaddedBatch } from "../../src/tasks/examples.ts";
@@ -40,7 +41,7 @@ const C = ["Tom", "Ġis", "Ġa", "Ġcook", "Ġ."], Q = ["What", "Ġis", "ĠTom",
 
 Deno.test("choice: encodeChoice lays out <s> c </s></s> q </s></s> a </s> per choice", () => {
   const stats = choiceStats();
-  const g = encodeChoice(tok, ROW, 256, { choices: 2, stats });
+  const g = encodeChoice(tok, ROW, 256, { choices: 2, stats, tokenization: "hf" });
   assert.ok(typeof g !== "string", String(g));
   assert.deepEqual(g.values, { label: 1 });
   assert.deepEqual(g.sequences.map((s) => pieces(s.ids)), [
@@ -48,14 +49,14 @@ Deno.test("choice: encodeChoice lays out <s> c </s></s> q </s></s> a </s> per ch
     ["<s>", ...C, "</s>", "</s>", ...Q, "</s>", "</s>", "a", "Ġpilot", "</s>"],
   ]);
   assert.deepEqual(stats, { truncatedExamples: 0, truncatedSequences: 0, truncatedTokens: 0 });
-  assert.equal(encodeChoice(tok, ROW, 256), SKIP_CHOICE_COUNT); // 4 choices expected
+  assert.equal(encodeChoice(tok, ROW, 256, { tokenization: "hf" }), SKIP_CHOICE_COUNT); // 4 choices expected
 });
 
 Deno.test("choice: longest_first truncation over the three segments is counted", () => {
   // 14 = 6 specials + 8 tokens from [5, 4, 2]: drop from the longest, ties to the later:
   // [4, 4, 2] -> [4, 3, 2] -> [3, 3, 2].
   const stats = choiceStats();
-  const g = encodeChoice(tok, ROW, 14, { choices: 2, stats });
+  const g = encodeChoice(tok, ROW, 14, { choices: 2, stats, tokenization: "hf" });
   assert.ok(typeof g !== "string");
   assert.deepEqual(pieces(g.sequences[1].ids), [
     ...["<s>", "Tom", "Ġis", "Ġa", "</s>", "</s>", "What", "Ġis", "ĠTom", "</s>", "</s>"],
@@ -67,6 +68,7 @@ Deno.test("choice: longest_first truncation over the three segments is counted",
   encodeChoice(tok, { ...ROW, choices: ["a cook", "a very very good pilot"] }, 17, {
     choices: 2,
     stats: one,
+    tokenization: "hf",
   });
   assert.deepEqual(one, { truncatedExamples: 1, truncatedSequences: 1, truncatedTokens: 3 });
 });
@@ -97,7 +99,13 @@ Deno.test("choice: loading the bundled dev split", async () => {
   const labels = await choiceLabels(DEV);
   assert.deepEqual(labels, ["0", "1", "2", "3"]);
   const task = (maxLength: number) =>
-    multipleChoiceTask().task({ tok, maxLength, vocab: tok.vocabSize, padId: tok.padId }, labels);
+    multipleChoiceTask().task({
+      tok,
+      maxLength,
+      vocab: tok.vocabSize,
+      padId: tok.padId,
+      tokenization: "hf",
+    }, labels);
   const { ex, report } = await loadSplit(task(256), DEV, QUIET);
   assert.equal(ex.choices, 4);
   assert.equal(report.rows, 150);
@@ -111,7 +119,7 @@ Deno.test("choice: loading the bundled dev split", async () => {
       {
         schema: t.schema,
         store: t.store,
-        encode: (row) => encodeChoice(tok, row, maxLength, { stats }),
+        encode: (row) => encodeChoice(tok, row, maxLength, { stats, tokenization: "hf" }),
       },
       DEV,
       QUIET,
@@ -140,7 +148,7 @@ Deno.test("choice: loading the bundled dev split", async () => {
 // ---- on the GPU: the head on random features -------------------------------------------
 const H = 16, PAD = 1, NC = 4;
 /** What the synthetic examples' task is made with (its tokenizer and max length go unused). */
-const ENC: Encoding = { tok, maxLength: 16, vocab: 40, padId: PAD };
+const ENC: Encoding = { tok, maxLength: 16, vocab: 40, padId: PAD, tokenization: "hf" };
 const choice = () => multipleChoiceTask().task(ENC, ["0", "1", "2", "3"]);
 
 function featuresOf(seed: number) {
@@ -246,5 +254,38 @@ test("choice: the task's accuracy and predictions equal the metrics on independe
   // With gold = the predictions, accuracy is 1.
   const pred = scores.map((s) => argmax(s));
   assert.equal(choiceAccuracy(pred, scores), 1);
+  // Groups without gold (label -1) are predicted and left out of the accuracy.
+  const more = choice().store();
+  for (let g = 0; g < ex.length; g++) {
+    more.add({
+      sequences: ex.sequences(g).map((i) => ({ ids: ex.seqs.ids(i) })),
+      values: { label: labels[g] },
+    });
+  }
+  for (let g = 0; g < 2; g++) {
+    more.add({
+      sequences: ex.sequences(g).map((i) => ({ ids: ex.seqs.ids(i) })),
+      values: { label: -1 },
+    });
+  }
+  const out = await choice().evaluate({ features, head, modules: [] }, splitOf(more), 3);
+  assert.ok(Math.abs(out.metrics.accuracy - choiceAccuracy(labels, scores)) < 1e-12);
+  assert.deepEqual(out.predictions.slice(ex.length).map((p) => [p.gold, p.predicted]), [
+    [null, pred[0]],
+    [null, pred[1]],
+  ]);
+  // Training skips them; evaluation encodes them.
+  const row: MultipleChoiceRow = {
+    context: "c .",
+    question: "q ?",
+    choices: ["a", "b", "c", "d"],
+    label: -1,
+  };
+  const ctx = (train: boolean) => ({ train, dropped: new Map(), altered: new Map() });
+  assert.equal(choice().encode(row, ctx(true)), SKIP_NO_ANSWER);
+  assert.equal(
+    (choice().encode(row, ctx(false)) as { values: { label: number } }).values.label,
+    -1,
+  );
   head.dispose();
 });

@@ -9,16 +9,21 @@ import { readRows } from "../../src/formats/arrow.ts";
 import type { RelationRow } from "../../src/formats/schemas.ts";
 import { RelationHead } from "../../src/models/task_heads.ts";
 import {
+  cutNote,
+  encodeCutRelation,
   encodeRelation,
   NO_RELATION,
   relationLabels,
   relationTask,
+  SKIP_NEGATIVE,
+  SKIP_NO_GOLD,
   SKIP_RELATION_MARKER,
   SKIP_UNKNOWN_RELATION,
 } from "../../src/tasks/relation.ts";
+import { FINETUNE_PRESETS } from "../../src/cli/finetune.ts";
 import { tacredScores } from "../../src/tasks/downstream_metrics.ts";
 import { padBatch, type PaddedBatch } from "../../src/tasks/examples.ts";
-import { type Encoding, loadSplit, skippedText } from "../../src/tasks/task.ts";
+import { alteredText, type Encoding, loadSplit, skippedText } from "../../src/tasks/task.ts";
 import { Tensor } from "../../src/tensor/mod.ts";
 import { crossEntropy, linear, nd } from "../reference.ts";
 import { assertClose, read, run, test } from "../setup.ts";
@@ -47,11 +52,11 @@ const FULL = [
 ];
 
 Deno.test("relation: encodeRelation marks the subject with @ and the object with #", () => {
-  const e = encodeRelation(tok, ROW, LABELS, 184);
+  const e = encodeRelation(tok, ROW, LABELS, 184, "hf");
   assert.ok(typeof e !== "string", String(e));
   assert.deepEqual(pieces(e.ids), FULL);
   assert.deepEqual(e.values, { subj: 1, obj: 8, label: 1 });
-  const none = encodeRelation(tok, { ...ROW, relation: NO_RELATION }, LABELS, 184);
+  const none = encodeRelation(tok, { ...ROW, relation: NO_RELATION }, LABELS, 184, "hf");
   assert.ok(typeof none !== "string");
   assert.equal(none.values!.label, 0);
   // Object before subject: the markers follow the words.
@@ -60,6 +65,7 @@ Deno.test("relation: encodeRelation marks the subject with @ and the object with
     { ...ROW, subj_start: 4, subj_end: 5, obj_start: 0, obj_end: 0 },
     LABELS,
     184,
+    "hf",
   );
   assert.ok(typeof swap !== "string");
   assert.deepEqual(pieces(swap.ids).slice(0, 5), ["<s>", "#", "Cal", "tech", "#"]);
@@ -68,15 +74,63 @@ Deno.test("relation: encodeRelation marks the subject with @ and the object with
 
 Deno.test("relation: unknown relations and cut markers are skipped with their reason", () => {
   assert.equal(
-    encodeRelation(tok, { ...ROW, relation: "per:title" }, LABELS, 184),
+    encodeRelation(tok, { ...ROW, relation: "per:title" }, LABELS, 184, "hf"),
     SKIP_UNKNOWN_RELATION,
   );
   // maxLength 9 keeps positions 0..7 and </s>: the object's # (8) is cut.
-  assert.equal(encodeRelation(tok, ROW, LABELS, 9), SKIP_RELATION_MARKER);
+  assert.equal(encodeRelation(tok, ROW, LABELS, 9, "hf"), SKIP_RELATION_MARKER);
   // maxLength 10 keeps the first # but not the object nor the closing #: still encoded.
-  const e = encodeRelation(tok, ROW, LABELS, 10);
+  const e = encodeRelation(tok, ROW, LABELS, 10, "hf");
   assert.ok(typeof e !== "string");
   assert.deepEqual(pieces(e.ids), [...FULL.slice(0, 9), "</s>"]);
+});
+
+// The released TACRED loader (--negative_sample N) counts down from N per training
+// no_relation row and keeps it while the count is > 0: the first N - 1, in file order.
+Deno.test("relation: --max-negatives keeps the first N-1 training no_relation rows", async () => {
+  assert.equal(FINETUNE_PRESETS.relation.tacred.maxNegatives, 45000);
+  const labels = await relationLabels(TRAIN);
+  const dev: RelationRow[] = [];
+  for await (const rows of readRows(DEV, "relation")) dev.push(...rows);
+  const negatives = dev.filter((r) => r.relation === NO_RELATION).length;
+  assert.ok(negatives > 3);
+  const enc = { tok, maxLength: 184, vocab: tok.vocabSize, padId: tok.padId };
+  const task = relationTask({ maxNegatives: 3 }).task(enc, labels);
+  const train = await loadSplit(task, DEV, { ...QUIET, train: true });
+  assert.equal(train.report.skipped.get(SKIP_NEGATIVE), negatives - 2);
+  assert.equal(train.report.kept, dev.length - negatives + 2);
+  assert.match(skippedText(train.report), new RegExp(`${negatives - 2} ${SKIP_NEGATIVE}`));
+  const keptNegatives = train.rows.filter((r) => dev[r].relation === NO_RELATION);
+  const firstTwo = dev.flatMap((r, i) => r.relation === NO_RELATION ? [i] : []).slice(0, 2);
+  assert.deepEqual(keptNegatives, firstTwo);
+  // The count is per load (a second load caps again), and evaluation rows are never capped.
+  const again = await loadSplit(task, DEV, { ...QUIET, train: true });
+  assert.equal(again.report.kept, train.report.kept);
+  const dev2 = await loadSplit(task, DEV, QUIET);
+  assert.equal(dev2.report.kept, dev.length);
+});
+
+// The released code truncates and reads a cut marker at max_seq_length - 10 (numpy's index);
+// a marker at the last position reads </s>. Only training rows are skipped.
+Deno.test("relation: an over-long evaluation row is kept, read as the released code reads it", async () => {
+  const at9 = encodeCutRelation(tok, ROW, LABELS, 9, "hf");
+  assert.deepEqual(pieces(at9.ids), [...FULL.slice(0, 8), "</s>"]);
+  assert.deepEqual(at9.values, { subj: 1, obj: 8, label: 1 });
+  const at8 = encodeCutRelation(tok, ROW, LABELS, 8, "hf");
+  assert.deepEqual(pieces(at8.ids), [...FULL.slice(0, 7), "</s>"]);
+  assert.deepEqual(at8.values, { subj: 1, obj: 6, label: 1 });
+  const labels = await relationLabels(TRAIN);
+  const enc = { tok, maxLength: 12, vocab: tok.vocabSize, padId: tok.padId };
+  const task = relationTask().task(enc, labels);
+  const train = await loadSplit(task, DEV, { ...QUIET, train: true });
+  const cut = train.report.skipped.get(SKIP_RELATION_MARKER)!;
+  assert.ok(cut > 0);
+  const dev = await loadSplit(task, DEV, QUIET);
+  assert.equal(dev.report.kept, dev.report.rows);
+  assert.equal(dev.ex.length, 150);
+  assert.equal(dev.report.altered.get(cutNote(12)), cut);
+  assert.equal(alteredText(dev.report), `${cut} rows: ${cutNote(12)}`);
+  assert.match(cutNote(12), /read at position 2 /);
 });
 
 Deno.test("relation: relationLabels and loading the bundled dev split", async () => {
@@ -94,7 +148,8 @@ Deno.test("relation: relationLabels and loading the bundled dev split", async ()
     .reduce((a, b) => (freq.get(b) ?? 0) > (freq.get(a) ?? 0) ? b : a);
   const kept = labels.filter((l) => l !== missing);
   const enc = { tok, maxLength: 184, vocab: tok.vocabSize, padId: tok.padId };
-  const { ex, report } = await loadSplit(relationTask().task(enc, kept), DEV, QUIET);
+  const task = relationTask().task(enc, kept);
+  const { ex, report } = await loadSplit(task, DEV, { ...QUIET, train: true });
   const n = freq.get(missing)!;
   assert.ok(n > 0);
   assert.equal(report.rows, 150);
@@ -108,13 +163,33 @@ Deno.test("relation: relationLabels and loading the bundled dev split", async ()
     assert.equal(tok.idToToken(ex.ids(i)[ex.value(i, "subj")]), "@");
     assert.equal(tok.idToToken(ex.ids(i)[ex.value(i, "obj")]), "#");
   });
+  // Evaluation keeps them, numbered past the label list (scored, never right) and noted.
+  const all = await loadSplit(task, DEV, QUIET);
+  assert.equal(all.report.kept, 150);
+  const note = `gold ${JSON.stringify(missing)} not in the model's labels: never predicted`;
+  assert.equal(all.report.altered.get(note), n);
+  dev.forEach((r, i) => {
+    assert.equal(
+      all.ex.value(i, "label"),
+      r.relation === missing ? kept.length : kept.indexOf(r.relation),
+    );
+  });
+  // A row without gold (relation "") is predicted, never trained on.
+  const none = { ...ROW, relation: "" };
+  assert.equal(
+    task.encode(none, { train: true, dropped: new Map(), altered: new Map() }),
+    SKIP_NO_GOLD,
+  );
+  const e = task.encode(none, { train: false, dropped: new Map(), altered: new Map() });
+  assert.ok(typeof e !== "string" && !Array.isArray(e));
+  assert.equal(e.values!.label, -1);
 });
 
 // ---- on the GPU: the head on random features -------------------------------------------
 const H = 16, NL = 4, PAD = 1;
 const NAMES = ["no_relation", "org:founded_by", "per:origin", "per:title"];
 /** What the synthetic examples' task is made with (its tokenizer and max length go unused). */
-const ENC: Encoding = { tok, maxLength: 16, vocab: 30, padId: PAD };
+const ENC: Encoding = { tok, maxLength: 16, vocab: 30, padId: PAD, tokenization: "hf" };
 
 function synthetic(rng: { int(lo: number, hi?: number): number }) {
   const lengths = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
@@ -242,6 +317,24 @@ test("relation: the task's evaluate equals tacredScores on independent argmax pr
       assert.ok(Math.abs(g - v) < 1e-12, `${negative} ${k}: ${g} vs ${v}`);
     }
   }
+  // Rows without gold (label -1) are predicted and left out of the metrics.
+  const withUnlabelled = relationTask().task(ENC, NAMES).store();
+  const values = (h: (typeof host)[number], label = h.label) => ({
+    subj: h.subj,
+    obj: h.obj,
+    label,
+  });
+  host.forEach((h) => withUnlabelled.add({ ids: h.ids, values: values(h) }));
+  for (const h of host.slice(0, 3)) withUnlabelled.add({ ids: h.ids, values: values(h, -1) });
+  const out = await relationTask().task(ENC, NAMES).evaluate(model, splitOf(withUnlabelled), 4);
+  const gold = host.map((h) => NAMES[h.label]), predicted = pred.map((p) => NAMES[p]);
+  const want = { ...tacredScores(gold, predicted), accuracy: acc };
+  for (const [k, v] of Object.entries(want)) assert.ok(Math.abs(out.metrics[k] - v) < 1e-12, k);
+  assert.equal(out.predictions.length, host.length + 3);
+  out.predictions.slice(host.length).forEach((p, i) => {
+    assert.equal(p.gold, null);
+    assert.equal(p.predicted, predicted[i]);
+  });
   await assert.rejects(
     relationTask().task(ENC, NAMES.slice(1)).evaluate(model, splitOf(ex), 4),
     /3/,

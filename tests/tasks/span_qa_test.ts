@@ -14,6 +14,7 @@ import {
   findAnswer,
   MAX_ANSWER_LENGTH,
   predictSpanQa,
+  SKIP_NO_ANSWERS,
   SKIP_QUESTION_LONG,
   SPAN_LABELS,
   SpanQaExamples,
@@ -35,7 +36,7 @@ const pieces = (ids: ArrayLike<number>) => Array.from(ids, (i) => tok.idToToken(
 const TRAIN = "data/tasks/span_qa_train.arrow", DEV = "data/tasks/span_qa_dev.arrow";
 const PAD = 1;
 /** What the task is made with: the bundled splits at the released max length. */
-const ENC: Encoding = { tok, maxLength: 256, vocab: tok.vocabSize, padId: PAD };
+const ENC: Encoding = { tok, maxLength: 256, vocab: tok.vocabSize, padId: PAD, tokenization: "hf" };
 const span = () => spanQaTask().task(ENC, SPAN_LABELS);
 
 const Q = ["<s>", "who", "Ġfounded", "ĠTor", "cor", "p", "Ġ?", "</s>", "</s>"];
@@ -64,7 +65,7 @@ Deno.test("span: findAnswer matches case-insensitively on word boundaries, first
 
 Deno.test("span: encodeSpanQa layout, answer targets and the word column", () => {
   const stats = spanStats();
-  const g = encodeSpanQa(tok, ROW, 256, { train: true, stats });
+  const g = encodeSpanQa(tok, ROW, 256, { train: true, stats, tokenization: "hf" });
   assert.ok(typeof g !== "string", String(g));
   const s = g.sequences;
   assert.deepEqual(pieces(s[0].ids), [
@@ -103,7 +104,7 @@ Deno.test("span: encodeSpanQa layout, answer targets and the word column", () =>
   assert.throws(() => ex.spanText(0, 8, 10), /not inside its paragraph/);
   assert.deepEqual(ex.answers(0), ROW.answers);
   // Eval mode: no search, no cut, targets 0; "U.S.-based" stays one word.
-  const e = encodeSpanQa(tok, ROW, 256, { train: false });
+  const e = encodeSpanQa(tok, ROW, 256, { train: false, tokenization: "hf" });
   assert.ok(typeof e !== "string");
   assert.ok(e.sequences.every((q) => q.values!.start === 0 && q.values!.end === 0));
   assert.deepEqual(e.paragraphs[1].starts, [0, 4, 15, 20, 26, 31]);
@@ -113,7 +114,7 @@ Deno.test("span: encodeSpanQa layout, answer targets and the word column", () =>
 Deno.test("span: only_last truncation, answers cut by it, and a question too long", () => {
   // Budget 18 - 4 - 6 = 8 paragraph tokens: "Kelric Penett" (aligned 6 .. 9) is cut.
   const stats = spanStats();
-  const g = encodeSpanQa(tok, ROW, 18, { train: true, stats });
+  const g = encodeSpanQa(tok, ROW, 18, { train: true, stats, tokenization: "hf" });
   assert.ok(typeof g !== "string");
   assert.deepEqual(pieces(g.sequences[0].ids), [
     ...Q,
@@ -133,13 +134,17 @@ Deno.test("span: only_last truncation, answers cut by it, and a question too lon
     unanswered: 0,
   });
   // Exactly fitting the answer keeps it: budget 10 = aligned position 10 - 1 of "ett".
-  const fit = encodeSpanQa(tok, ROW, 20, { train: true });
+  const fit = encodeSpanQa(tok, ROW, 20, { train: true, tokenization: "hf" });
   assert.ok(typeof fit !== "string");
   assert.deepEqual(fit.sequences[0].values, { start: 15, end: 18 });
   // Only the question and specials: no room.
-  assert.equal(encodeSpanQa(tok, ROW, 10, { train: true }), SKIP_QUESTION_LONG);
+  assert.equal(encodeSpanQa(tok, ROW, 10, { train: true, tokenization: "hf" }), SKIP_QUESTION_LONG);
   const none = spanStats();
-  encodeSpanQa(tok, { ...ROW, answers: ["zebra"] }, 256, { train: true, stats: none });
+  encodeSpanQa(tok, { ...ROW, answers: ["zebra"] }, 256, {
+    train: true,
+    stats: none,
+    tokenization: "hf",
+  });
   assert.equal(none.unanswered, 1);
 });
 
@@ -155,7 +160,8 @@ Deno.test("span: loading the bundled splits finds every answer", async () => {
       {
         schema: "span-qa",
         store: span().store,
-        encode: (row, ctx) => encodeSpanQa(tok, row, 256, { train: ctx.train, stats }),
+        encode: (row, ctx) =>
+          encodeSpanQa(tok, row, 256, { train: ctx.train, stats, tokenization: "hf" }),
       },
       path,
       { ...QUIET, train: true },
@@ -279,6 +285,22 @@ test("span: the task's evaluate equals qaScores on independently computed predic
     const want = qaScores(pred.map((p, g) => ({ pred: p, golds: ex.answers(g) })));
     assert.ok(Math.abs(scores.em - want.em) < 1e-12 && Math.abs(scores.f1 - want.f1) < 1e-12);
     assert.ok(head.training, "head left in eval mode");
+    // Questions without gold (answers []) are predicted and left out of the scores; training
+    // skips them.
+    const rows: SpanQaRow[] = [];
+    for await (const r of readRows(DEV, "span-qa")) rows.push(...r);
+    const ctx = (train: boolean) => ({ train, dropped: new Map(), altered: new Map() });
+    const task = span(), some = task.store();
+    assert.equal(task.encode({ ...rows[0], answers: [] }, ctx(true)), SKIP_NO_ANSWERS);
+    rows.slice(0, ex.length).forEach((r, g) => {
+      some.add(task.encode(g < 2 ? { ...r, answers: [] } : r, ctx(false)) as never);
+    });
+    const part = await task.evaluate({ features, head, modules: [] }, splitOf(some), 4);
+    assert.deepEqual(part.predictions.map((p) => p.predicted), pred);
+    assert.deepEqual(part.predictions.slice(0, 2).map((p) => p.gold), [null, null]);
+    const rest = qaScores(pred.slice(2).map((p, g) => ({ pred: p, golds: ex.answers(g + 2) })));
+    assert.ok(Math.abs(part.metrics.em - rest.em) < 1e-12);
+    assert.ok(Math.abs(part.metrics.f1 - rest.f1) < 1e-12);
   }
   head.dispose();
 });

@@ -6,7 +6,7 @@ export function splitOf<St extends Store<unknown>>(ex: St): Split<St> {
   return {
     ex,
     rows: Array.from({ length: ex.length }, (_, i) => i),
-    report: { rows: ex.length, kept: ex.length, skipped: new Map() },
+    report: { rows: ex.length, kept: ex.length, skipped: new Map(), altered: new Map() },
     dropped: new Map(),
   };
 }

@@ -1,7 +1,7 @@
 // CosmosQA's JSON lines (a JSON array works too): `context`, `question`, `answer0`..`answer3`
 // and `label`, the right answer's index, an integer or a string of digits ("2", as in the
-// released files). The four answers become `choices`; `id` is dropped. The unlabelled test
-// split has no `label` and is refused (field label missing).
+// released files). The four answers become `choices`; `id` is dropped. A record without
+// `label` (or null; the unlabelled test split) is data for predict: stored with label -1.
 import { type Item, jsonObjects } from "./source.ts";
 
 const ANSWERS = ["answer0", "answer1", "answer2", "answer3"];
@@ -28,7 +28,9 @@ export async function* cosmosqaJsonl(path: string): AsyncGenerator<Item> {
       };
       continue;
     }
-    const label = typeof r.label === "string" && /^\d+$/.test(r.label) ? Number(r.label) : r.label;
+    const label = typeof r.label === "string" && /^\d+$/.test(r.label)
+      ? Number(r.label)
+      : r.label ?? -1;
     yield {
       at: item.at,
       row: { context: r.context, question: r.question, choices: ANSWERS.map((a) => r[a]), label },

@@ -1,7 +1,8 @@
 // Open-domain QA with retrieved paragraphs: SearchQA, and Quasar-T once its questions and
 // contexts are joined into one record. A JSON array or JSON lines of objects with
 // - `question`: a string, or a list of words (joined by single spaces);
-// - `answers` or else `answer`: a string or a list of strings;
+// - `answers` or else `answer`: a string or a list of strings; neither (or null): unlabelled
+//   data for predict, stored with answers [];
 // - the paragraphs, from the first present of `paragraphs`, `search_results` (SearchQA),
 //   `snippets` and `contexts` (Quasar-T): a list whose items are strings, objects with a
 //   `snippet` or else `text` string (SearchQA's search results), or `[score, text]` pairs
@@ -27,7 +28,7 @@ export async function* searchqaJson(path: string): AsyncGenerator<Item> {
     }
     const q = r.question;
     const question = Array.isArray(q) && q.every((w) => typeof w === "string") ? q.join(" ") : q;
-    const a = r.answers ?? r.answer;
+    const a = r.answers ?? r.answer ?? [];
     const answers = typeof a === "string" ? [a] : a;
     yield { at: item.at, row: { question, paragraphs, answers } };
   }

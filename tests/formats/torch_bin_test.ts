@@ -1,0 +1,255 @@
+// PyTorch .bin checkpoints: fixtures written by torch.save (tools/reference/torch_bin_fixtures.py)
+// read back exactly (zip and legacy layouts, every dtype, views and shared storages, a
+// big-endian writer's byteorder), forbidden globals refused before anything runs, every
+// truncation and a fuzz of byte mutations refused with a UserError (never a stack trace), and a
+// model folder holding only pytorch_model.bin computing what its safetensors twin computes, and a
+// released fac adapter folder loading as an adapter and converting to kadapter's folder.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { UserError } from "../../src/errors.ts";
+import { openWeights } from "../../src/formats/hf_folder.ts";
+import { openTorchBin, type TorchBinFile } from "../../src/formats/torch_bin.ts";
+import { loadAdapter } from "../../src/models/adapter_folder.ts";
+import type { AdapterModel } from "../../src/models/kadapter.ts";
+import { FrozenRoberta } from "../../src/models/roberta_frozen.ts";
+import { Rng } from "../../src/nn/init.ts";
+import { kadapter } from "../kadapter_cli.ts";
+import { read, test } from "../setup.ts";
+
+const DIR = new URL("../fixtures/torch_bin", import.meta.url).pathname;
+type Expected = Record<string, { dtype: string; shape: number[]; values: number[] }>;
+const EXPECTED: Record<string, Expected> = JSON.parse(
+  await Deno.readTextFile(join(DIR, "expected.json")),
+);
+
+/** Every tensor's values as numbers, read the way its dtype is meant to be read. */
+async function values(f: TorchBinFile, name: string): Promise<number[]> {
+  const { dtype } = f.info(name);
+  if (dtype === "F64") return [...new Float64Array((await f.readBytes(name)).buffer)];
+  if (dtype === "I64") return [...new BigInt64Array((await f.readBytes(name)).buffer)].map(Number);
+  if (dtype === "I32") return [...await f.readI32(name)];
+  return [...await f.readF32(name)];
+}
+
+async function readAll(f: TorchBinFile): Promise<void> {
+  for (const name of f.tensors.keys()) await values(f, name);
+}
+
+for (const file of Object.keys(EXPECTED)) {
+  Deno.test(`torch bin: ${file} reads back exactly what torch.save wrote`, async () => {
+    const f = await openTorchBin(join(DIR, file));
+    try {
+      assert.deepEqual([...f.tensors.keys()], Object.keys(EXPECTED[file]));
+      for (const [name, want] of Object.entries(EXPECTED[file])) {
+        const t = f.info(name);
+        assert.equal(t.dtype, want.dtype, name);
+        assert.deepEqual(t.shape, want.shape, name);
+        assert.deepEqual(await values(f, name), want.values, name);
+      }
+    } finally {
+      f.close();
+    }
+  });
+}
+
+Deno.test("torch bin: views share one storage; integers that do not fit i32 are refused", async () => {
+  const f = await openTorchBin(join(DIR, "views.bin"));
+  try {
+    assert.equal(new Set([...f.tensors.values()].map((t) => t.storage)).size, 1);
+    assert.deepEqual(f.info("t").stride, [1, 6]);
+    assert.equal(f.info("s").offset, 7);
+  } finally {
+    f.close();
+  }
+  const d = await openTorchBin(join(DIR, "dtypes.bin"));
+  try {
+    await assert.rejects(d.readI32("i64"), /"i64": value 1099511627776 at 2 does not fit i32/);
+    await assert.rejects(d.readF32("i64"), /is I64; only F32, F16, BF16 read as floats/);
+    await assert.rejects(d.readF32("nope"), /no tensor "nope"/);
+  } finally {
+    d.close();
+  }
+});
+
+Deno.test("torch bin: a file that calls os.system is refused, naming the global", async () => {
+  for (const file of ["forbidden.bin", "forbidden_raw.bin", "forbidden_p4.bin"]) {
+    const e = await openTorchBin(join(DIR, file)).then(() => null, (e) => e);
+    assert.ok(e instanceof UserError, `${file}: ${e}`);
+    assert.match(
+      e.message,
+      /refusing to load: the file calls posix\.system; kadapter never runs code from a file/,
+    );
+  }
+  // As a model folder's weights: refused the same way, with the safe conversion recipe.
+  const dir = await Deno.makeTempDir({ prefix: "kadapter_tb_" });
+  try {
+    await Deno.copyFile(join(DIR, "forbidden.bin"), join(dir, "pytorch_model.bin"));
+    const e = await openWeights(dir).then(() => null, (e) => e);
+    assert.ok(e instanceof UserError, String(e));
+    assert.match(e.message, /calls posix\.system.*weights_only=True/s);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("torch bin: not a checkpoint, missing, tar", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kadapter_tb_" });
+  try {
+    const cases: [Uint8Array, RegExp][] = [
+      [new Uint8Array(0), /ends early|neither a zip nor a pickle/],
+      [new TextEncoder().encode("hello world"), /neither a zip nor a pickle/],
+      [Uint8Array.of(0x80, 2, 0x4b, 1, 0x2e), /no magic number/],
+      [Uint8Array.of(0x80, 2, 0xff), /unknown or unsupported pickle opcode 0xff/],
+      [Uint8Array.of(0x80, 2, 0x81), /opcode NEWOBJ builds objects/],
+    ];
+    const tar = new Uint8Array(1024);
+    tar.set(new TextEncoder().encode("ustar"), 257);
+    cases.push([tar, /tar format/]);
+    for (const [bytes, re] of cases) {
+      await Deno.writeFile(join(dir, "x.bin"), bytes);
+      await assert.rejects(openTorchBin(join(dir, "x.bin")), UserError);
+      await assert.rejects(openTorchBin(join(dir, "x.bin")), re);
+    }
+    await assert.rejects(openTorchBin(join(dir, "none.bin")), /cannot open/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Opens and reads a damaged file: success or a UserError, nothing else. */
+async function tryRead(path: string, what: string): Promise<boolean> {
+  try {
+    const f = await openTorchBin(path);
+    try {
+      await readAll(f);
+    } finally {
+      f.close();
+    }
+    return true;
+  } catch (e) {
+    if (!(e instanceof UserError)) throw new Error(`${what}: not a UserError: ${e}`, { cause: e });
+    return false;
+  }
+}
+
+Deno.test("torch bin: truncated and corrupted files give clean errors", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kadapter_tb_" });
+  const rng = new Rng(5);
+  try {
+    const path = join(dir, "x.bin");
+    for (
+      const file of ["views.bin", "legacy.bin", "protocol4.bin", "state_dict.bin", "big_endian.bin"]
+    ) {
+      const whole = await Deno.readFile(join(DIR, file));
+      for (let n = 0; n < whole.length; n++) {
+        await Deno.writeFile(path, whole.subarray(0, n));
+        // The zip directory sits at the end: every prefix is refused. A legacy file's last
+        // storage is its end, so every prefix is refused there too.
+        assert.equal(await tryRead(path, `${file} cut at ${n}`), false, `${file} cut at ${n}`);
+      }
+      for (let i = 0; i < 300; i++) {
+        const bad = whole.slice();
+        for (let k = 0; k < 3; k++) bad[rng.int(bad.length)] = rng.int(256);
+        await Deno.writeFile(path, bad);
+        await tryRead(path, `${file} mutation ${i}`);
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+test("torch bin: a folder with only pytorch_model.bin computes what model.safetensors does", async () => {
+  const bin = join(DIR, "tiny_roberta", "bin"), st = join(DIR, "tiny_roberta", "safetensors");
+  const w = await openWeights(bin);
+  try {
+    // The tied decoder and position_ids are stored as transformers' .bin files store them.
+    assert.ok(w.tensors.has("lm_head.decoder.weight"));
+    assert.ok(w.tensors.has("roberta.embeddings.position_ids"));
+  } finally {
+    w.close();
+  }
+  const input = {
+    inputIds: [0, 5, 9, 17, 2, 1, 0, 23, 4, 11, 6, 2],
+    attentionMask: [1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1],
+    batch: 2,
+    seqLen: 6,
+  };
+  const results: Float64Array[][] = [];
+  for (const dir of [bin, st]) {
+    const model = await FrozenRoberta.fromFolder(dir, { lmHead: true });
+    try {
+      const states = model.hiddenStates(input, { keep: "all" });
+      const out = [];
+      for (const s of states) (out.push(await read(s)), s.dispose());
+      results.push(out);
+    } finally {
+      model.dispose();
+    }
+  }
+  assert.equal(results[0].length, 2);
+  assert.deepEqual(results[0], results[1]);
+});
+
+test("torch bin: a released fac adapter folder loads as an adapter and converts", async () => {
+  const dir = join(DIR, "released_fac");
+  const check = async (adapter: AdapterModel) => {
+    const f = await openTorchBin(join(dir, "pytorch_model.bin"));
+    try {
+      const params = adapter.namedParameters();
+      assert.equal(params.length, 2 * 20);
+      for (const [name, t] of params) {
+        assert.deepEqual([...await read(t)], [...await f.readF32(name)], name);
+      }
+    } finally {
+      f.close();
+    }
+  };
+  const r = await loadAdapter(dir, { hidden: 8, layers: 3 });
+  const out = await Deno.makeTempDir({ prefix: "kadapter_tb_" });
+  try {
+    assert.deepEqual(r.meta, {
+      name: "fac",
+      task: "fac",
+      tokenization: "original",
+      base: { model_type: "roberta", hidden_size: 8, num_hidden_layers: 3, vocab_size: 24 },
+    });
+    const c = r.config;
+    assert.deepEqual([c.adapterList, c.adapterHidden, c.heads, c.intermediate, c.layers], [
+      [0, 1],
+      12,
+      12,
+      12,
+      1,
+    ]);
+    await check(r.adapter);
+    await assert.rejects(
+      loadAdapter(dir, { hidden: 8, layers: 4 }),
+      /this encoder has hidden_size 8 and 4 layers/,
+    );
+    const cli = await kadapter("model", "convert", "--adapter", dir, "--out", join(out, "fac"));
+    assert.equal(cli.code, 0, cli.out + cli.err);
+    assert.match(cli.out, /fac adapter "fac", 2 adapter layers at hidden states 0,1/);
+    const back = await loadAdapter(join(out, "fac"), { hidden: 8, layers: 3 });
+    try {
+      assert.deepEqual(back.config, r.config);
+      assert.deepEqual(back.meta, r.meta);
+      await check(back.adapter);
+    } finally {
+      back.adapter.dispose();
+    }
+    const again = await kadapter(
+      "model",
+      "convert",
+      "--adapter",
+      join(out, "fac"),
+      "--out",
+      join(out, "x"),
+    );
+    assert.equal(again.code, 2, again.out + again.err);
+    assert.match(again.err, /is not a released checkpoint folder/);
+  } finally {
+    r.adapter.dispose();
+    await Deno.remove(out, { recursive: true });
+  }
+});
