@@ -28,7 +28,7 @@ export const demoCommand = (run: (args: string[]) => Promise<number>): Command =
       "LAMA probes of the encoder alone and of encoder + fac adapter, each through a new linear " +
       "MLM layer. Each stage is a kadapter command (printed before it runs) writing a folder " +
       "under DIR with metrics.jsonl, curves.svg and report.html; DIR/report.html gathers the " +
-      "tables and every stage's curves. Inputs are written to DIR/inputs. About 4 minutes on " +
+      "tables and every stage's curves. Inputs are written to DIR/inputs. About 4 to 8 minutes on " +
       "2 CPU cores with software WebGPU (--quick: about 2). Ctrl-C stops after the current " +
       "step; the same command again continues where it stopped.",
   },
