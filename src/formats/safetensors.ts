@@ -10,6 +10,7 @@
 //
 // The writer lays a file out as the reference implementation does (dtypes by descending
 // alignment, then names in order; header space-padded to 8 bytes) and writes atomically.
+import { readExact } from "./read_exact.ts";
 import { UserError } from "../errors.ts";
 import { parseJsonStrict } from "./json.ts";
 import { writeAll, writeFileAtomic } from "./atomic.ts";
@@ -176,19 +177,13 @@ async function readAt(
   n: number,
   what: string,
 ): Promise<Uint8Array> {
-  const out = new Uint8Array(n);
-  let got = 0;
+  let out: Uint8Array | null;
   try {
-    await file.seek(offset, Deno.SeekMode.Start);
-    while (got < n) {
-      const r = await file.read(out.subarray(got));
-      if (r === null) break;
-      got += r;
-    }
+    out = await readExact(file, offset, n);
   } catch (e) {
     throw bad(path, `${what}: cannot read: ${(e as Error).message}`);
   }
-  if (got < n) throw bad(path, `${what}: file ended early (changed since it was opened?)`);
+  if (!out) throw bad(path, `${what}: file ended early (changed since it was opened?)`);
   return out;
 }
 

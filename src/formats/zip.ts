@@ -1,5 +1,6 @@
 // The part of the zip format torch.save writes: the central directory (zip64 too: torch
 // writes it past 4 GB) and records stored uncompressed, read in place.
+import { readExact } from "./read_exact.ts";
 import { UserError } from "../errors.ts";
 
 export class ZipError extends UserError {
@@ -9,19 +10,13 @@ const show = (s: string) => JSON.stringify(s.length > 80 ? s.slice(0, 77) + "...
 
 /** Reads exactly `n` bytes at `offset` into a fresh buffer. */
 export async function readAt(path: string, file: Deno.FsFile, offset: number, n: number) {
-  const out = new Uint8Array(n);
-  let got = 0;
+  let out: Uint8Array | null;
   try {
-    await file.seek(offset, Deno.SeekMode.Start);
-    while (got < n) {
-      const r = await file.read(out.subarray(got));
-      if (r === null) break;
-      got += r;
-    }
+    out = await readExact(file, offset, n);
   } catch (e) {
     throw new ZipError(`${path}: cannot read: ${(e as Error).message}`);
   }
-  if (got < n) throw new ZipError(`${path}: the file ends early (truncated?)`);
+  if (!out) throw new ZipError(`${path}: the file ends early (truncated?)`);
   return out;
 }
 
