@@ -52,6 +52,11 @@ export function runFlags(
       type: "boolean",
       help: "also write OUT/report.html: settings, dev metrics, curves, links to the outputs",
     },
+    profile: {
+      type: "boolean",
+      help: "print the GPU time per step of each kernel family at the end (GPU timestamps " +
+        "where the adapter has them; results unchanged)",
+    },
   };
 }
 
@@ -85,6 +90,7 @@ export function readRunFlags(
     logEvery: num("log-every", 10, { min: 1 }),
     resume: v.resume === true,
     report: v.report === true,
+    profile: v.profile === true,
   };
   if (s.batch % s.accumulate !== 0) {
     throw new UsageError(`--batch ${s.batch} is not a multiple of --accumulate`);

@@ -1,6 +1,7 @@
 // Hugging Face model folders: config.json plus model.safetensors, or shards listed in
-// model.safetensors.index.json, or else pytorch_model.bin (read by the restricted unpickler,
-// torch_bin.ts, which runs no code from the file). Opening checks the folder whole (index
+// model.safetensors.index.json, or else pytorch_model.bin or the shards listed in
+// pytorch_model.bin.index.json (read by the restricted unpickler, torch_bin.ts, which runs no
+// code from the file), in transformers' order of preference. Opening checks the folder whole (index
 // against shards); resolveWeights matches the names a model expects against the
 // folder's (with or without "roberta.", the tied decoder, position_ids ignored) and reports
 // every problem at once, so nothing ever loads silently into random weights; loading streams
@@ -15,8 +16,6 @@ import {
   openSafetensors,
   type SafetensorsDType,
   type SafetensorsEntry,
-  SafetensorsError,
-  type SafetensorsFile,
   writeSafetensors,
 } from "./safetensors.ts";
 import { type Shapes, shapesOf, type State, tensorWriter } from "./state.ts";
@@ -25,6 +24,7 @@ import { openTorchBin, type TorchBinFile } from "./torch_bin.ts";
 export const WEIGHTS_FILE = "model.safetensors";
 export const INDEX_FILE = "model.safetensors.index.json";
 export const PICKLE_FILE = "pytorch_model.bin";
+export const PICKLE_INDEX_FILE = "pytorch_model.bin.index.json";
 
 /** What loading needs of a weight file, safetensors or PyTorch's. */
 export interface WeightFile {
@@ -75,18 +75,23 @@ export async function openWeights(dir: string): Promise<FolderWeights> {
     const tensors = new Map([...file.tensors].map(([n, info]) => [n, { file, info }]));
     return { dir, tensors, close: () => file.close() };
   }
-  if (await exists(join(dir, INDEX_FILE))) return await openSharded(dir);
+  if (await exists(join(dir, INDEX_FILE))) {
+    return await openSharded(dir, INDEX_FILE, openSafetensors);
+  }
   if (await exists(join(dir, PICKLE_FILE))) {
-    const file = await openPickle(dir);
+    const file = await openPickle(dir, join(dir, PICKLE_FILE));
     const tensors = new Map([...file.tensors].map(([n, info]) => [n, { file, info }]));
     return { dir, tensors, close: () => file.close() };
+  }
+  if (await exists(join(dir, PICKLE_INDEX_FILE))) {
+    return await openSharded(dir, PICKLE_INDEX_FILE, (path) => openPickle(dir, path));
   }
   throw await noWeights(dir);
 }
 
-/** Opens pytorch_model.bin; a file the restricted unpickler refuses gets a safe recipe. */
-async function openPickle(dir: string): Promise<TorchBinFile> {
-  const path = join(dir, PICKLE_FILE), py = (s: string) => JSON.stringify(s);
+/** Opens a PyTorch pickle; a file the restricted unpickler refuses gets a safe recipe. */
+async function openPickle(dir: string, path: string): Promise<TorchBinFile> {
+  const py = (s: string) => JSON.stringify(s);
   try {
     return await openTorchBin(path);
   } catch (e) {
@@ -104,8 +109,19 @@ async function openPickle(dir: string): Promise<TorchBinFile> {
 const isObject = (x: unknown): x is Record<string, unknown> =>
   typeof x === "object" && x !== null && !Array.isArray(x);
 
-async function openSharded(dir: string): Promise<FolderWeights> {
-  const where = join(dir, INDEX_FILE);
+/** A shard file of either kind: its tensors by name, read through the file. */
+interface ShardFile extends WeightFile {
+  readonly tensors: ReadonlyMap<string, StoredTensor["info"]>;
+  close(): void;
+}
+
+/** Opens every shard an index (`model.safetensors.index.json` or the .bin one) names. */
+async function openSharded(
+  dir: string,
+  indexFile: string,
+  open: (path: string) => Promise<ShardFile>,
+): Promise<FolderWeights> {
+  const where = join(dir, indexFile);
   let index: unknown;
   try {
     index = parseJsonStrict(await Deno.readTextFile(where));
@@ -126,7 +142,7 @@ async function openSharded(dir: string): Promise<FolderWeights> {
   }
   if (problems.length > 0) throw new ModelFolderError(where, problems);
   const shardOf = (n: string) => (Object.hasOwn(map, n) ? map[n] : undefined);
-  const files: SafetensorsFile[] = [], tensors = new Map<string, StoredTensor>();
+  const files: ShardFile[] = [], tensors = new Map<string, StoredTensor>();
   const close = () => files.forEach((f) => f.close());
   try {
     for (const [shard, names] of byShard) {
@@ -136,11 +152,11 @@ async function openSharded(dir: string): Promise<FolderWeights> {
         problems.push(`shard ${shard} is missing (the index places ${some} there)`);
         continue;
       }
-      let file: SafetensorsFile;
+      let file: ShardFile;
       try {
-        file = await openSafetensors(path);
+        file = await open(path);
       } catch (e) {
-        if (!(e instanceof SafetensorsError)) throw e;
+        if (!(e instanceof UserError)) throw e;
         problems.push(e.message);
         continue;
       }
@@ -175,13 +191,14 @@ async function noWeights(dir: string): Promise<ModelFolderError> {
   } catch (e) {
     return new ModelFolderError(dir, [`cannot read the model folder: ${(e as Error).message}`]);
   }
-  // Sharded pickles (pytorch_model.bin.index.json) and other names are not read.
+  // Other names (model.pt, checkpoints) are not read: transformers does not either.
   const pickles = names.filter((n) => /\.(bin|pt|pth|ckpt)$/i.test(n));
   const hint = pickles.length > 0
-    ? ` (of PyTorch files kadapter reads only ${PICKLE_FILE}, not ${pickles.join(", ")})`
+    ? ` (of PyTorch files kadapter reads only ${PICKLE_FILE} and the shards its index names, ` +
+      `not ${pickles.join(", ")})`
     : "";
   return new ModelFolderError(dir, [
-    `no ${WEIGHTS_FILE}, ${INDEX_FILE} or ${PICKLE_FILE}${hint} ` +
+    `no ${WEIGHTS_FILE}, ${INDEX_FILE}, ${PICKLE_FILE} or ${PICKLE_INDEX_FILE}${hint} ` +
     `(the folder holds: ${names.join(", ") || "nothing"})`,
   ]);
 }

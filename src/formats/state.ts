@@ -155,8 +155,7 @@ export async function loadState(
 async function storedValues(target: Target): Promise<ArrayBufferView> {
   const pieces = piecesOf(target);
   if (pieces.length === 1) return await pieces[0].data();
-  const parts = [];
-  for (const t of pieces) parts.push(await t.data());
+  const parts = await Promise.all(pieces.map((t) => t.data()));
   const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {

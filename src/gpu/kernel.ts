@@ -8,6 +8,8 @@ export type Defs = Record<string, string | number | boolean>;
 
 export interface Kernel {
   key: string;
+  /** The family (the template's name), as profiles group kernels. */
+  name: string;
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
 }
@@ -57,7 +59,7 @@ function compile(name: string, key: string, source: string, defs: Defs): Kernel 
       compute: { module, entryPoint: "main" },
       label: key,
     });
-    return { key, pipeline, layout: pipeline.getBindGroupLayout(0) };
+    return { key, name, pipeline, layout: pipeline.getBindGroupLayout(0) };
   });
   cache.set(key, k);
   return k;

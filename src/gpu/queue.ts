@@ -2,6 +2,7 @@
 // together; the CPU waits for the GPU only when data is read back.
 import { fmtBytes, gpu, GpuError, raiseGpuErrors } from "./device.ts";
 import type { Kernel } from "./kernel.ts";
+import { profiledDispatch, resolveStamps } from "./profile.ts";
 
 const SLOT_WORDS = 64; // 256 bytes: the uniform offset alignment on every adapter
 const SLOTS = 512;
@@ -72,7 +73,14 @@ export function dispatch(
   }
   if (paramWords.length > SLOT_WORDS) throw new Error(`${k.key}: too many parameters`);
   if (slot === SLOTS) flush();
-  const p = ensurePass();
+  const prof = profiledDispatch(k.name);
+  if (prof?.kind === "submit") flush();
+  let p = ensurePass();
+  if (prof?.kind === "timestamp") {
+    // A pass of its own, stamped at both ends.
+    p.end();
+    p = pass = encoder!.beginComputePass({ timestampWrites: prof.writes });
+  }
   words.set(paramWords, slot * SLOT_WORDS);
   const entries: GPUBindGroupEntry[] = [
     { binding: 0, resource: { buffer: params!, offset: slot * SLOT_WORDS * 4, size: 256 } },
@@ -83,6 +91,15 @@ export function dispatch(
   p.setPipeline(k.pipeline);
   p.setBindGroup(0, bindGroup);
   p.dispatchWorkgroups(x, y, z);
+  if (prof?.kind === "timestamp") {
+    p.end();
+    pass = null;
+    if (prof.full) flush();
+  } else if (prof?.kind === "submit") {
+    const t = performance.now();
+    flush();
+    prof.done(performance.now() - t);
+  }
 }
 
 /** Submits everything recorded so far. */
@@ -92,7 +109,9 @@ export function flush(): void {
   pass?.end();
   pass = null;
   if (slot > 0) g.device.queue.writeBuffer(params!, 0, words, 0, slot * SLOT_WORDS);
+  const stamped = resolveStamps(encoder);
   g.device.queue.submit([encoder.finish()]);
+  stamped?.();
   encoder = null;
   slot = 0;
 }

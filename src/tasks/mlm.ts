@@ -157,10 +157,10 @@ export async function maskedScores(
     ])
   );
   try {
-    const gv = await g.data(), mv = await mx.data();
+    const [cv, gv, mv] = await Promise.all([ce.data(), g.data(), mx.data()]);
     let correct = 0;
     for (let r = 0; r < n; r++) if (gv[r] >= mv[r]) correct++;
-    return { lossSum: (await ce.data())[0] * n, correct };
+    return { lossSum: cv[0] * n, correct };
   } finally {
     [ce, g, mx].forEach((t) => t.dispose());
   }

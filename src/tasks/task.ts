@@ -169,17 +169,34 @@ export async function evaluateBatches(
 ): Promise<void> {
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => length(a) - length(b));
   modules.forEach((m) => m.train(false));
+  // One batch in flight: the next is recorded while the last one's values come back.
+  let prev: { indices: number[]; t: Tensor; values: Promise<Float32Array | Int32Array> } | null =
+    null;
+  const finish = async () => {
+    if (!prev) return;
+    const { indices, t, values } = prev;
+    prev = null;
+    try {
+      consume(indices, Float32Array.from(await values));
+    } finally {
+      t.dispose();
+    }
+  };
   try {
     for (let i = 0; i < n; i += batchSize) {
       const indices = order.slice(i, i + batchSize);
       const t = tidy(() => noGrad(() => forward(indices)));
-      try {
-        consume(indices, Float32Array.from(await t.data()));
-      } finally {
+      const values = t.data();
+      values.catch(() => {}); // awaited in finish, or disposed unread after an error
+      await finish().catch((e) => {
         t.dispose();
-      }
+        throw e;
+      });
+      prev = { indices, t, values };
     }
+    await finish();
   } finally {
+    prev?.t.dispose();
     modules.forEach((m) => m.train(true));
   }
 }

@@ -9,6 +9,8 @@ import { UserError } from "../errors.ts";
 import { join } from "node:path";
 import { AdamW } from "../nn/optim.ts";
 import { linearWarmupDecay } from "../nn/schedule.ts";
+import { pauseProfile, profileTable, startProfile, stopProfile } from "../gpu/profile.ts";
+import { sync } from "../gpu/queue.ts";
 import { backward, type DropoutRng, full, keep, type Tensor, tidy } from "../tensor/mod.ts";
 import { loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.ts";
 import { JsonlLog } from "./log.ts";
@@ -68,6 +70,11 @@ export interface TrainOptions<B> {
   /** Stop request, checked between steps; default: Ctrl-C (SIGINT). */
   stop?: () => boolean;
   progress?: ProgressOptions;
+  /**
+   * Profile the kernels from the second step on (evaluations left out): the table is written
+   * at the end and logged as a `profile` event.
+   */
+  profile?: boolean;
 }
 
 export interface TrainResult {
@@ -142,10 +149,15 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
     const batch = pending;
     pending = [];
     try {
-      for (const p of batch) {
+      // Read together, the values wait for the GPU once, not once per tensor.
+      const values = await Promise.all(
+        batch.map((p) => Promise.all([...p.micro, p.norm].map((t) => t.data()))),
+      );
+      for (const [i, p] of batch.entries()) {
+        const v = values[i].map((d) => d[0]);
         let loss = 0;
-        for (const l of p.micro) loss += (await l.data())[0] / p.micro.length;
-        const gradNorm = (await p.norm.data())[0];
+        for (const l of v.slice(0, -1)) loss += l / p.micro.length;
+        const gradNorm = v.at(-1)!;
         if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
           const kept = saved >= 0
             ? `the last checkpoint (${ckptDir}, step ${saved}) is intact`
@@ -163,8 +175,14 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       for (const p of batch) for (const t of [...p.micro, p.norm]) t.dispose();
     }
   };
+  const write = o.progress?.write ?? ((t: string) => console.error(t.trimEnd()));
+  // The first step compiles the kernels; the profile starts after it.
+  const firstStep = opt.step;
+  let profiled = 0;
   try {
     while (opt.step < total && !stop()) {
+      if (o.profile && opt.step === firstStep + 1) startProfile();
+      if (o.profile && opt.step > firstStep) profiled++;
       const lr = linearWarmupDecay(opt.step, o.lr, o.warmup ?? 0, total);
       const micro: Tensor[] = [];
       for (let k = 0; k < accumulate; k++) {
@@ -184,7 +202,9 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       const saveNow = (!!o.checkpointEvery && step % o.checkpointEvery === 0) || step === total;
       if (step % (o.logEvery ?? 1) === 0 || evalNow || saveNow || stop()) await drain();
       if (evalNow) {
+        pauseProfile(true);
         const metrics = await o.evaluate!();
+        pauseProfile(false);
         log.write({ event: "eval", step, ...metrics });
         await o.onEval?.(step, metrics);
         const key = o.bestMetric, value = key ? metrics[key] : undefined;
@@ -202,6 +222,14 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       if (saveNow) await save();
     }
     await drain();
+    if (o.profile) {
+      await sync();
+      const p = await stopProfile();
+      if (p) {
+        write(profileTable(p, profiled) + "\n");
+        log.write({ event: "profile", step: opt.step, steps: profiled, ...p });
+      } else write("profile: no step after the first ran in this call, so nothing was profiled\n");
+    }
     const interrupted = opt.step < total;
     if (interrupted) {
       if (saved !== opt.step) await save();
@@ -209,13 +237,14 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
         `Run the same command with --resume to continue.`;
       log.write({ event: "interrupted", step: opt.step, message: msg });
       bar.finish();
-      (o.progress?.write ?? ((t: string) => console.error(t.trimEnd())))(msg + "\n");
+      write(msg + "\n");
     } else {
       bar.finish();
       log.write({ event: "done", step: opt.step, best });
     }
     return { step: opt.step, totalSteps: total, interrupted, losses, best };
   } finally {
+    if (o.profile) await stopProfile().catch(() => null);
     for (const p of pending) for (const t of [...p.micro, p.norm]) t.dispose();
     unlisten();
     log.close();

@@ -3,6 +3,7 @@
 // settings that would change it, and keeping the last dev evaluation and the plot up to date.
 import { UserError } from "../errors.ts";
 import { join } from "node:path";
+import { UNRECORDED_TOKENIZATION } from "../formats/tokenization.ts";
 import { defaultNoDecay } from "../nn/optim.ts";
 import { readTrainState } from "./checkpoint.ts";
 import type { TrainOptions } from "./loop.ts";
@@ -33,7 +34,7 @@ export async function openRun(
     }
     return null;
   }
-  const prior = (await readTrainState(ckpt)).config;
+  const prior = recordedLater((await readTrainState(ckpt)).config);
   const show = (v: unknown) => typeof v === "string" ? v : JSON.stringify(v);
   const changed = fixed.filter((k) => JSON.stringify(prior[k]) !== JSON.stringify(config[k]));
   if (changed.length) {
@@ -46,6 +47,24 @@ export async function openRun(
   }
   return prior;
 }
+
+/**
+ * A checkpoint's settings with those it predates filled in as it ran: runs before the
+ * tokenization was recorded used `hf`; before TACRED's no_relation cap (settings.maxNegatives)
+ * they kept every row, which a cap of 0 means. So an older run resumes unchanged.
+ */
+export function recordedLater(prior: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...prior };
+  if (!Object.hasOwn(out, "tokenization")) out.tokenization = UNRECORDED_TOKENIZATION;
+  const s = out.settings;
+  if (out.task === "relation" && isObject(s) && !Object.hasOwn(s, "maxNegatives")) {
+    out.settings = { ...s, maxNegatives: 0 };
+  }
+  return out;
+}
+
+const isObject = (x: unknown): x is Record<string, unknown> =>
+  typeof x === "object" && x !== null && !Array.isArray(x);
 
 /**
  * A list of strings the resumed run recorded under `key` (e.g. its label list), checked; null
@@ -116,6 +135,8 @@ export interface RunSettings {
   resume: boolean;
   /** Also write `out`/report.html, the run as one self-contained page. */
   report?: boolean;
+  /** Print where the GPU time of a step goes, per kernel family (train/loop.ts). */
+  profile?: boolean;
   progress?: ProgressOptions;
   /** Stop request, checked between steps (default: Ctrl-C). */
   stop?: () => boolean;
@@ -165,6 +186,7 @@ type SharedLoop = Pick<
   | "resume"
   | "stop"
   | "progress"
+  | "profile"
 >;
 
 /**
@@ -203,5 +225,6 @@ export function loopOptions(o: RunSettings, examples: number): SharedLoop & { st
     resume: o.resume,
     stop: o.stop,
     progress: o.progress,
+    profile: o.profile,
   };
 }

@@ -282,7 +282,7 @@ Deno.test("hf folder: pytorch_model.bin loads; other pickles and unreadable ones
     await Deno.writeFile(join(dir, "training_args.bin"), Uint8Array.of(0x80, 2));
     assert.match(
       (await folderError(openModelFolder(dir))).message,
-      /no model.safetensors, model.safetensors.index.json or pytorch_model.bin \(of PyTorch files kadapter reads only pytorch_model.bin, not training_args.bin\) \(the folder holds: config.json, training_args.bin\)/,
+      /no model.safetensors, model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json \(of PyTorch files kadapter reads only pytorch_model.bin and the shards its index names, not training_args.bin\) \(the folder holds: config.json, training_args.bin\)/,
     );
     // A pytorch_model.bin the restricted unpickler cannot read is refused as such.
     await Deno.writeFile(join(dir, "pytorch_model.bin"), Uint8Array.of(0x80, 2));
@@ -302,7 +302,7 @@ Deno.test("hf folder: pytorch_model.bin loads; other pickles and unreadable ones
     await Deno.remove(join(dir, "training_args.bin"));
     assert.match(
       (await folderError(openWeights(dir))).message,
-      /no model.safetensors, model.safetensors.index.json or pytorch_model.bin \(the folder holds: config.json\)/,
+      /no model.safetensors, model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json \(the folder holds: config.json\)/,
     );
     assert.match((await folderError(openWeights(join(dir, "nope")))).message, /cannot read/);
   });

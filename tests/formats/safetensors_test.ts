@@ -457,3 +457,51 @@ Deno.test("safetensors: reader misuse and writer errors", async () => {
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["t.safetensors"]);
   });
 });
+
+Deno.test("safetensors: lazy data is read ahead within 64 MiB, written in order; a failure keeps the old file", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "t.safetensors");
+    let inFlight = 0, most = 0;
+    const started: string[] = [];
+    // 40 entries of 4 MiB: at most 16 may be fetched at once (the 64 MiB window).
+    const entries = Array.from({ length: 40 }, (_, i) => {
+      const name = `t${String(i).padStart(2, "0")}`;
+      return {
+        name,
+        dtype: "U8" as const,
+        shape: [4 * 2 ** 20],
+        data: async () => {
+          started.push(name);
+          most = Math.max(most, ++inFlight);
+          await new Promise((r) => setTimeout(r, 1));
+          inFlight--;
+          return new Uint8Array(4 * 2 ** 20).fill(i);
+        },
+      };
+    });
+    await writeSafetensors(path, entries);
+    assert.deepEqual(started, entries.map((e) => e.name), "fetched in file order");
+    assert.ok(most > 1 && most <= 16, `${most} reads in flight`);
+    const f = await openSafetensors(path);
+    try {
+      for (const i of [0, 17, 39]) {
+        assert.equal((await f.readBytes(`t${String(i).padStart(2, "0")}`))[5], i);
+      }
+    } finally {
+      f.close();
+    }
+    const before = await Deno.readFile(path);
+    await assert.rejects(
+      writeSafetensors(path, [
+        { name: "a", dtype: "U8", shape: [1], data: () => Promise.resolve(Uint8Array.of(1)) },
+        { name: "b", dtype: "U8", shape: [1], data: () => Promise.reject(new Error("GPU lost")) },
+        { name: "c", dtype: "U8", shape: [1], data: () => Promise.reject(new Error("also lost")) },
+      ]),
+      /GPU lost/,
+    );
+    assert.deepEqual(await Deno.readFile(path), before);
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name), [
+      "t.safetensors",
+    ]);
+  });
+});

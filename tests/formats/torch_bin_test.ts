@@ -5,8 +5,9 @@
 // model folder holding only pytorch_model.bin computing what its safetensors twin computes, and a
 // released fac adapter folder loading as an adapter and converting to kadapter's folder.
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { UserError } from "../../src/errors.ts";
+import { ModelFolderError } from "../../src/formats/hf_config.ts";
 import { openWeights } from "../../src/formats/hf_folder.ts";
 import { openTorchBin, type TorchBinFile } from "../../src/formats/torch_bin.ts";
 import { loadAdapter } from "../../src/models/adapter_folder.ts";
@@ -159,15 +160,20 @@ Deno.test("torch bin: truncated and corrupted files give clean errors", async ()
   }
 });
 
-test("torch bin: a folder with only pytorch_model.bin computes what model.safetensors does", async () => {
+test("torch bin: a folder with only pytorch_model.bin, or its shards, computes what model.safetensors does", async () => {
   const bin = join(DIR, "tiny_roberta", "bin"), st = join(DIR, "tiny_roberta", "safetensors");
-  const w = await openWeights(bin);
+  const sharded = join(DIR, "tiny_roberta", "bin_sharded");
+  const w = await openWeights(bin), s = await openWeights(sharded);
   try {
     // The tied decoder and position_ids are stored as transformers' .bin files store them.
     assert.ok(w.tensors.has("lm_head.decoder.weight"));
     assert.ok(w.tensors.has("roberta.embeddings.position_ids"));
+    assert.deepEqual([...s.tensors.keys()].sort(), [...w.tensors.keys()].sort());
+    const files = new Set([...s.tensors.values()].map((t) => basename(t.file.path)));
+    assert.deepEqual([...files].sort(), [1, 2].map((i) => `pytorch_model-0000${i}-of-00002.bin`));
   } finally {
     w.close();
+    s.close();
   }
   const input = {
     inputIds: [0, 5, 9, 17, 2, 1, 0, 23, 4, 11, 6, 2],
@@ -176,7 +182,7 @@ test("torch bin: a folder with only pytorch_model.bin computes what model.safete
     seqLen: 6,
   };
   const results: Float64Array[][] = [];
-  for (const dir of [bin, st]) {
+  for (const dir of [bin, st, sharded]) {
     const model = await FrozenRoberta.fromFolder(dir, { lmHead: true });
     try {
       const states = model.hiddenStates(input, { keep: "all" });
@@ -189,6 +195,32 @@ test("torch bin: a folder with only pytorch_model.bin computes what model.safete
   }
   assert.equal(results[0].length, 2);
   assert.deepEqual(results[0], results[1]);
+  assert.deepEqual(results[2], results[1]);
+});
+
+test("torch bin: a shard index naming a missing or corrupt shard is refused, naming both", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kadapter_bin_shards_" });
+  try {
+    const from = join(DIR, "tiny_roberta", "bin_sharded");
+    for await (const e of Deno.readDir(from)) {
+      await Deno.copyFile(join(from, e.name), join(dir, e.name));
+    }
+    await Deno.remove(join(dir, "pytorch_model-00002-of-00002.bin"));
+    await assert.rejects(() => openWeights(dir), (e: Error) => {
+      assert.ok(e instanceof ModelFolderError, String(e));
+      assert.match(e.message, /pytorch_model\.bin\.index\.json/);
+      assert.match(e.message, /shard pytorch_model-00002-of-00002\.bin is missing/);
+      return true;
+    });
+    await Deno.writeFile(join(dir, "pytorch_model-00002-of-00002.bin"), new Uint8Array(40));
+    await assert.rejects(() => openWeights(dir), (e: Error) => {
+      assert.ok(e instanceof ModelFolderError, String(e));
+      assert.match(e.message, /pytorch_model-00002-of-00002\.bin/);
+      return true;
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 test("torch bin: a released fac adapter folder loads as an adapter and converts", async () => {

@@ -15,6 +15,8 @@ Writes into OUT (tests/fixtures/torch_bin):
   expected.json     for each file: name -> {dtype, shape, values (C order)}
   tiny_roberta/{safetensors,bin}/  one tiny RobertaForMaskedLM as model.safetensors and as
                     pytorch_model.bin (tied decoder sharing the embeddings' storage, position_ids)
+  tiny_roberta/bin_sharded/  the same model as save_pretrained(max_shard_size=...) writes it:
+                    two pytorch_model-0000N-of-00002.bin shards and pytorch_model.bin.index.json
   released_fac/     a tiny fac adapter folder as the released fac-adapter.py saves one
                     (config.json, legacy pytorch_model.bin)
 Debian's python3-torch suffices: /usr/bin/python3 tools/reference/torch_bin_fixtures.py --out DIR
@@ -132,6 +134,23 @@ def main():
     sd["roberta.embeddings.position_ids"] = torch.arange(c["max_pos"])[None, :]
     sd["lm_head.decoder.weight"] = sd["roberta.embeddings.word_embeddings.weight"]
     torch.save(sd, os.path.join(out, "tiny_roberta", "bin", "pytorch_model.bin"))
+    # Sharded as transformers shards: the embeddings in the first file, the rest in the second.
+    d = os.path.join(out, "tiny_roberta", "bin_sharded")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+    shards = [collections.OrderedDict(), collections.OrderedDict()]
+    for k, v in sd.items():
+        shards[0 if ".embeddings." in k else 1][k] = v
+    weight_map = {}
+    for i, shard in enumerate(shards):
+        name = f"pytorch_model-{i + 1:05d}-of-00002.bin"
+        torch.save(shard, os.path.join(d, name))
+        weight_map.update({k: name for k in shard})
+    with open(os.path.join(d, "pytorch_model.bin.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": 0}, "weight_map": weight_map}, f, indent=2)
+        f.write("\n")
 
     # A fac adapter as fac-adapter.py saves it (torch 1.3.1: the legacy layout): the encoder's
     # config.json and the whole pretraining model's state dict. 3 encoder layers give the

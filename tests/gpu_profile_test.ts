@@ -1,0 +1,97 @@
+// The kernel profiler: every dispatch counted under its family in both modes (GPU timestamps,
+// timed submits), paused work left out, times finite and summed, and results unchanged.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { gpu } from "../src/gpu/device.ts";
+import {
+  pauseProfile,
+  type Profile,
+  profileTable,
+  startProfile,
+  stopProfile,
+} from "../src/gpu/profile.ts";
+import { sync } from "../src/gpu/queue.ts";
+import { add, matmul, type Tensor } from "../src/tensor/mod.ts";
+import { readJsonl } from "../src/train/log.ts";
+import { train } from "../src/train/loop.ts";
+import { read, test, up } from "./setup.ts";
+import { type Batch, tinySetup } from "./train/tiny.ts";
+
+/** 3 products and 2 sums of [64, 64] inputs, returned for reading. */
+function work(a: Tensor, b: Tensor): Tensor[] {
+  const out: Tensor[] = [];
+  for (let i = 0; i < 3; i++) out.push(matmul(a, b));
+  for (let i = 0; i < 2; i++) out.push(add(a, b));
+  return out;
+}
+
+const modes: Profile["mode"][] = ["submit"];
+if (gpu().features.has("timestamp-query")) modes.unshift("timestamp");
+
+for (const mode of modes) {
+  test(`profile (${mode}): dispatches counted per family, paused work left out, same results`, async (rng) => {
+    const a = up(rng.randn([64, 64])), b = up(rng.randn([64, 64]));
+    const plain = work(a, b);
+    const want = await Promise.all(plain.map(read));
+    startProfile(mode);
+    const profiled = work(a, b);
+    pauseProfile(true);
+    const unseen = work(a, b);
+    pauseProfile(false);
+    await sync();
+    const p = (await stopProfile())!;
+    assert.equal(p.mode, mode);
+    const got = await Promise.all(profiled.map(read));
+    assert.deepEqual(got, want, "profiling changes no values");
+    const counts = Object.fromEntries(p.kernels.map((k) => [k.name, k.dispatches]));
+    const matmuls = p.kernels.filter((k) => k.name.startsWith("matmul"));
+    assert.equal(matmuls.reduce((n, k) => n + k.dispatches, 0), 3, JSON.stringify(counts));
+    assert.equal(counts.elementwise, 2, JSON.stringify(counts));
+    for (const k of p.kernels) assert.ok(Number.isFinite(k.ms) && k.ms >= 0, `${k.name} ${k.ms}`);
+    const sum = p.kernels.reduce((s, k) => s + k.ms, 0);
+    assert.ok(Math.abs(sum - p.totalMs) < 1e-9);
+    assert.ok(p.totalMs > 0, "the work took some time");
+    assert.deepEqual(
+      p.kernels.map((k) => k.ms),
+      [...p.kernels.map((k) => k.ms)].sort((x, y) => y - x),
+    );
+    const table = profileTable(p, 1);
+    assert.match(table.split("\n")[0], /^profile over 1 steps/);
+    assert.match(table, /\belementwise\s+2\.0\s/);
+    assert.equal(await stopProfile(), null, "stopped once");
+    for (const t of [a, b, ...plain, ...profiled, ...unseen]) t.dispose();
+  });
+}
+
+test("train --profile: a table from the second step on and a profile event in the log", async () => {
+  const dir = await Deno.makeTempDir();
+  const s = tinySetup(5, 0);
+  const lines: string[] = [];
+  try {
+    const r = await train<Batch>({
+      params: s.params,
+      examples: 32,
+      makeBatch: s.makeBatch,
+      loss: s.loss,
+      batchSize: 4,
+      steps: 4,
+      lr: 0.05,
+      seed: 11,
+      dropout: [s.drop],
+      out: dir,
+      progress: { write: (t) => lines.push(t), tty: false },
+      stop: () => false,
+      profile: true,
+    });
+    assert.equal(r.step, 4);
+    const table = lines.find((l) => l.startsWith("profile over 3 steps"));
+    assert.ok(table, lines.join("\n"));
+    assert.match(table, /matmul/);
+    const ev = readJsonl(join(dir, "metrics.jsonl")).find((e) => e.event === "profile")!;
+    assert.equal(ev.steps, 3);
+    assert.ok(Array.isArray(ev.kernels) && (ev.kernels as unknown[]).length > 0);
+  } finally {
+    s.model.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
