@@ -1,5 +1,6 @@
 // `kadapter encode --adapters` as a user runs it (subprocesses): each adapter model's output
-// lands in the file as adapter.NAME, checked against AdapterModel.forward run in this process.
+// lands in the file as adapter.NAME, checked against AdapterModel.forward run in this process;
+// an adapter of another encoder size, or of another kind than its name, is refused.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { initGpu } from "../src/gpu/device.ts";
@@ -169,6 +170,32 @@ Deno.test("encode --adapters refuses an adapter trained on another encoder size"
   assert.match(r.err, /--adapters wide/);
   assert.doesNotMatch(r.err, /\bat /); // a message, not a stack trace
   await assert.rejects(Deno.stat(out), Deno.errors.NotFound);
+});
+
+Deno.test("encode --adapters fac=<a lin adapter> is refused; --force warns and encodes", async () => {
+  const out = join(dir, "forced.safetensors");
+  const args = ["encode", "--model", model, "--input", input, "--out", out];
+  const r = await kadapter(...args, "--adapters", `fac=${linDir}`);
+  assert.equal(r.code, 1, r.out + r.err);
+  assert.ok(
+    r.err.includes(
+      `adapter fac (--adapters fac=${linDir}): the folder holds a lin adapter (task "lin"), ` +
+        "not fac; pass --force to use it anyway",
+    ),
+    r.err,
+  );
+  assert.doesNotMatch(r.err, /\bat /); // a message, not a stack trace
+  await assert.rejects(Deno.stat(out), Deno.errors.NotFound);
+
+  const f = await kadapter(...args, "--adapters", `fac=${linDir}`, "--force");
+  assert.equal(f.code, 0, f.out + f.err);
+  assert.match(
+    f.out + f.err,
+    /^warning: adapter fac \(--adapters fac=.*\): the folder holds a lin adapter .*--force\)$/m,
+  );
+  const file = await openSafetensors(out);
+  assert.deepEqual(file.info("adapter.fac").shape.slice(0, 1), [TEXTS.length]);
+  file.close();
 });
 
 Deno.test("encode --adapters: usage errors for malformed values", async () => {

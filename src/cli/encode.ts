@@ -3,6 +3,7 @@ import { initGpu } from "../gpu/device.ts";
 import { encodeLines } from "../runs/encode.ts";
 import {
   type Command,
+  forceFlag,
   numberOption,
   optionalNumber,
   parseAdapters,
@@ -33,6 +34,7 @@ export const encode: Command = {
         arg: "NAME=DIR,...",
         help: "also run these adapter folders on the encoder's states (tensors adapter.NAME)",
       },
+      ...forceFlag,
     },
     details: "Blank lines are skipped. The file holds, for N examples padded to the longest " +
       "(T tokens): input_ids and attention_mask [N, T] I64 (as transformers' tokenizers " +
@@ -41,9 +43,10 @@ export const encode: Command = {
       "With --adapters, each adapter model's output (its last adapter layer, fed the hidden " +
       "states of its adapter_list) is adapter.NAME [N, T, hidden] F32, zero at padding, and " +
       'the metadata\'s "adapters" is the JSON object {NAME: DIR}. An adapter must have been ' +
-      'trained on an encoder of this size. With adapter_mask "all" (the released code\'s) ' +
-      "its attention also reads padded positions, so its outputs depend on the batch's " +
-      "padding, as in training.",
+      "trained on an encoder of this size and vocabulary and, named fac or lin, be of that " +
+      "kind (--force: another vocabulary or kind, with a warning). With adapter_mask " +
+      '"all" (the released code\'s) its attention also reads padded positions, so its ' +
+      "outputs depend on the batch's padding, as in training.",
   },
   async run(values) {
     const o = {
@@ -54,6 +57,7 @@ export const encode: Command = {
       maxLength: optionalNumber(values, "max-length", { min: 2 }),
       f16: values.f16 === true,
       adapters: parseAdapters(values),
+      force: values.force === true,
     };
     await initGpu();
     await encodeLines(o);

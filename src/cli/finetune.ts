@@ -12,6 +12,7 @@ import {
   choiceOption as choice,
   type Command,
   type CommandSpec,
+  forceFlag,
   numberOption,
   optionalNumber as optional,
   type OptionSpec,
@@ -124,6 +125,7 @@ function spec(task: string, presets: Record<string, FinetunePreset>): CommandSpe
       "NAME=DIR,..",
       "knowledge adapters in fusion order, e.g. fac=DIR,lin=DIR (none: plain RoBERTa)",
     ),
+    ...forceFlag,
     fusion: s("concat|add", "how h_L and the adapter outputs combine", "concat"),
     "untrained-adapter": flag(
       "the 'w/o knowledge' ablation: the adapters get their folders' shape but fresh weights " +
@@ -180,7 +182,8 @@ function spec(task: string, presets: Record<string, FinetunePreset>): CommandSpe
       "(encoder/, adapters/, fusion and head weights, finetune_config.json with the labels) " +
       `for 'kadapter eval ${task}' and 'kadapter predict ${task}', which encode data with ` +
       "the tokenization recorded there; an adapter trained under another tokenization " +
-      "warns. Ctrl-C saves a checkpoint and stops; run the same command with --resume to " +
+      "warns, one trained on another vocabulary (or fac= holding a lin adapter) is refused " +
+      "without --force. Ctrl-C saves a checkpoint and stops; run the same command with --resume to " +
       "continue exactly.",
   };
 }
@@ -235,6 +238,7 @@ export function finetuneCommand(task: string, presets: Record<string, FinetunePr
         evalBatch: num("eval-batch", 32, { min: 1 }),
         limit: optional(v, "limit", { min: 1 }),
         devLimit: optional(v, "dev-limit", { min: 1 }),
+        force: v.force === true,
       };
       await initGpu();
       const r = await finetune(opts);

@@ -126,6 +126,15 @@ export function choiceOption<T extends string>(
   return x as T;
 }
 
+/** `--force`, beside --adapters in every command that takes it (encoder_identity.ts). */
+export const forceFlag: Record<string, OptionSpec> = {
+  force: {
+    type: "boolean",
+    help: "use --adapters folders trained on an encoder with another vocabulary, or of " +
+      "another kind than their name says (fac=, lin=), with a warning instead of an error",
+  },
+};
+
 const ADAPTER_NAME = /^[A-Za-z0-9_.-]+$/;
 
 /** --adapters NAME=DIR,NAME=DIR,...: checked before anything is loaded; [] without the flag. */

@@ -8,6 +8,7 @@ import { SKIP_UHN_NAME, UHN_TOP_K } from "../tasks/lama_uhn.ts";
 import { trainProbeMlm } from "../runs/probe_mlm.ts";
 import {
   type Command,
+  forceFlag,
   numberOption,
   optionalNumber as optional,
   parseAdapters,
@@ -39,6 +40,7 @@ export const probeLama: Command = {
         arg: "NAME=DIR,...",
         help: "the adapters --mlm was trained with, in the order of training",
       },
+      ...forceFlag,
       mlm: {
         type: "string",
         arg: "DIR",
@@ -132,6 +134,7 @@ export const probeLama: Command = {
       mlm: mlmDir,
       maxLength: (limit) => optional(values, "max-length", { min: 3, max: limit }),
       f16: values.f16 === true,
+      force: values.force === true,
     });
     return 0;
   },
@@ -147,6 +150,7 @@ export const probeTrainMlm: Command = {
         "NAME=DIR,...",
         "the frozen adapter folders, in feature order (none: the encoder's last state alone)",
       ),
+      ...forceFlag,
       corpus: s("PATH", "raw text (text schema: WikiText as `datasets` exports it)"),
       dev: s("PATH", "dev text: masked-token loss and accuracy (best/ keeps the lowest loss)"),
       split: s("NAME", "split of a DatasetDict --corpus", "train"),
@@ -196,6 +200,7 @@ export const probeTrainMlm: Command = {
       limit: optional(v, "limit", { min: 1 }),
       devLimit: optional(v, "dev-limit", { min: 1 }),
       f16: v.f16 === true,
+      force: v.force === true,
     };
     await initGpu();
     const r = await trainProbeMlm(opts);

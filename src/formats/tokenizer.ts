@@ -220,6 +220,16 @@ export class RobertaTokenizer {
   tokenToId(token: string): number | undefined {
     return this.#tok.token_to_id(token);
   }
+
+  /** Every [id, token] of the vocabulary (added tokens included), by id. */
+  vocabulary(): [number, string][] {
+    const out: [number, string][] = [];
+    for (let id = 0; id < this.vocabSize; id++) {
+      const t = this.#tok.id_to_token(id);
+      if (t !== undefined) out.push([id, t]);
+    }
+    return out;
+  }
 }
 
 async function readJson(path: string): Promise<unknown> {

@@ -18,6 +18,7 @@ import { loadState, openChecked, readInto, saveState } from "../formats/state.ts
 import type { Module } from "../nn/module.ts";
 import { type AdapterConfig, adapterConfig, adapterShapes } from "./adapter_config.ts";
 import type { HeadConfig } from "./kadapter_heads.ts";
+import { type BaseModelInfo, SHA256_HEX } from "./encoder_identity.ts";
 import { AdapterModel } from "./kadapter.ts";
 import { isReleasedAdapterFolder, loadReleasedAdapter } from "./released_adapter.ts";
 
@@ -26,14 +27,6 @@ export const ADAPTER_CONFIG = "adapter_config.json",
   HEAD_CONFIG = "head_config.json",
   HEAD_WEIGHTS = "model_head.safetensors";
 const ADAPTER_FORMAT = "kadapter-adapter/1", HEAD_FORMAT = "kadapter-head/1";
-
-/** The encoder an adapter was trained on (its config.json fields). */
-export interface BaseModelInfo {
-  model_type: string;
-  hidden_size: number;
-  num_hidden_layers: number;
-  vocab_size: number;
-}
 
 export interface AdapterMeta {
   name: string;
@@ -151,6 +144,13 @@ function parseAdapterJson(
       num_hidden_layers: b.count("num_hidden_layers"),
       vocab_size: b.count("vocab_size"),
     };
+    const hash = (json.base_model as Json).vocab_sha256;
+    if (typeof hash === "string" && SHA256_HEX.test(hash)) base.vocab_sha256 = hash;
+    else if (hash !== undefined) {
+      b.problems.push(
+        `base_model.vocab_sha256 must be 64 lowercase hex digits, not ${JSON.stringify(hash)}`,
+      );
+    }
     f.problems.push(...b.problems);
   }
   const hidden = f.count("project_hidden_size"), heads = f.count("num_attention_heads");

@@ -1,8 +1,10 @@
 // Adapter folders loaded under their --adapters names for a frozen encoder, each with the
 // summary of its shape (not its weights) that an MLM layer's config records, so that a layer
-// is only ever loaded with the adapters it was trained on.
+// is only ever loaded with the adapters it was trained on. Each folder must fit the encoder
+// (encoder_identity.ts checkAdapterFits).
 import type { AdapterConfig } from "./adapter_config.ts";
 import { AdapterFolderError, loadAdapter } from "./adapter_folder.ts";
+import { type AdapterFit, checkAdapterFits } from "./encoder_identity.ts";
 import type { AdapterModel } from "./kadapter.ts";
 import type { FrozenRoberta } from "./roberta_frozen.ts";
 
@@ -48,10 +50,14 @@ export interface NamedAdapter {
   summary: AdapterSummary;
 }
 
-/** Loads `--adapters` folders for an encoder (eval mode); frees them all on an error. */
+/**
+ * Loads `--adapters` folders for an encoder (eval mode), each checked against `fit` (the
+ * encoder's identity and --force); frees them all on an error.
+ */
 export async function loadAdapters(
   specs: readonly { name: string; dir: string }[],
   encoder: FrozenRoberta,
+  fit: AdapterFit,
 ): Promise<NamedAdapter[]> {
   const out: NamedAdapter[] = [], d = encoder.dims;
   try {
@@ -62,6 +68,7 @@ export async function loadAdapters(
           layers: d.layers,
         });
         out.push({ name, dir, adapter, summary: adapterSummary(name, dir, meta.task, config) });
+        checkAdapterFits(name, dir, meta, fit);
       } catch (e) {
         if (!(e instanceof AdapterFolderError)) throw e;
         throw new AdapterFolderError(e.where, e.problems.map((p) => `${p} (--adapters ${name})`));

@@ -15,6 +15,7 @@ import {
   PICKLE_FILE,
 } from "../formats/hf_folder.ts";
 import { type AdapterConfig, adapterConfig, defaultAdapterList } from "./adapter_config.ts";
+import { type BaseModelInfo, baseModelInfo } from "./encoder_identity.ts";
 import { AdapterModel } from "./kadapter.ts";
 
 const RELEASED_HEADS = 12;
@@ -24,7 +25,8 @@ export interface ReleasedAdapter {
   config: AdapterConfig;
   /** lin's head has a self-attention layer; fac's has none. */
   task: "fac" | "lin";
-  base: { model_type: string; hidden_size: number; num_hidden_layers: number; vocab_size: number };
+  /** Without vocab_sha256: the folder holds no tokenizer. */
+  base: BaseModelInfo;
 }
 
 /** Counts i = 0, 1, ... while `name(i)` is in the file. */
@@ -101,12 +103,11 @@ export async function loadReleasedAdapter(
       adapter,
       config,
       task,
-      base: {
+      base: baseModelInfo(
+        { hidden: c.hidden_size, layers: c.num_hidden_layers, vocab: c.vocab_size },
+        null,
         model_type,
-        hidden_size: c.hidden_size,
-        num_hidden_layers: c.num_hidden_layers,
-        vocab_size: c.vocab_size,
-      },
+      ),
     };
   } finally {
     weights.close();

@@ -4,6 +4,7 @@
 import { fmtBytes } from "../gpu/device.ts";
 import { type SafetensorsEntry, writeSafetensors } from "../formats/safetensors.ts";
 import { RobertaTokenizer } from "../formats/tokenizer.ts";
+import { baseModelInfo } from "../models/encoder_identity.ts";
 import { checkMaxLength, checkTokenizer } from "../models/fit.ts";
 import { loadAdapters, type NamedAdapter } from "../models/named_adapters.ts";
 import { maxSequence } from "../models/roberta_config.ts";
@@ -22,6 +23,8 @@ export interface EncodeOptions {
   maxLength?: number;
   f16: boolean;
   adapters: { name: string; dir: string }[];
+  /** --force: use adapters trained on another vocabulary or of another kind, with a warning. */
+  force?: boolean;
 }
 
 /** The non-blank lines of a file, with their 1-based line numbers. */
@@ -53,9 +56,13 @@ export async function encodeLines(o: EncodeOptions): Promise<void> {
   let adapters: NamedAdapter[] = [];
   try {
     const d = model.dims;
-    adapters = await loadAdapters(o.adapters, model);
     const tokenizer = await RobertaTokenizer.fromFolder(o.model);
     checkTokenizer(tokenizer, d, o.model);
+    adapters = await loadAdapters(o.adapters, model, {
+      base: baseModelInfo(d, tokenizer),
+      force: o.force,
+      say: (line) => console.log(line),
+    });
     const limit = maxSequence(d);
     if (o.maxLength !== undefined) checkMaxLength(o.maxLength, d);
     const maxLength = o.maxLength ?? Math.min(limit, tokenizer.modelMaxLength ?? limit);

@@ -6,10 +6,11 @@
 // score) and model/ (the last weights); best/ and model/ are fine-tuned model folders
 // (tasks/finetuned.ts).
 import type { SchemaName } from "../formats/schemas.ts";
-import { type Tokenization, UNRECORDED_TOKENIZATION } from "../formats/tokenization.ts";
+import type { Tokenization } from "../formats/tokenization.ts";
 import { RobertaTokenizer } from "../formats/tokenizer.ts";
 import { type AdapterConfig, adapterConfig } from "../models/adapter_config.ts";
 import { type AdapterMeta, loadAdapter } from "../models/adapter_folder.ts";
+import { baseModelInfo, checkAdapterFits } from "../models/encoder_identity.ts";
 import { checkMaxLength } from "../models/fit.ts";
 import { type FusionMode, KAdapterEncoder } from "../models/fusion.ts";
 import { AdapterModel } from "../models/kadapter.ts";
@@ -65,6 +66,8 @@ export interface FinetuneOptions extends RunSettings {
   evalBatch: number;
   limit?: number;
   devLimit?: number;
+  /** --force: use adapters trained on another vocabulary or of another kind, with a warning. */
+  force?: boolean;
 }
 
 export interface FinetuneResult extends RunOutcome {
@@ -139,26 +142,29 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   };
 }
 
-/** The adapters in fusion order: loaded, or fresh ones of the same shape (the ablation). */
-async function adaptersFor(o: FinetuneOptions, roberta: RobertaModel) {
+/**
+ * The adapters in fusion order: loaded and checked against the encoder (checkAdapterFits), or
+ * fresh ones of the same shape (the ablation: only the folder's shape is used).
+ */
+async function adaptersFor(o: FinetuneOptions, roberta: RobertaModel, tok: RobertaTokenizer) {
   const d = roberta.dims, base = { hidden: d.hidden, layers: d.layers };
   const adapters: [string, AdapterModel][] = [], meta = new Map<string, AdapterMeta>();
+  const fit = o.untrainedAdapter || o.adapters.length === 0 ? null : {
+    base: baseModelInfo(d, tok),
+    tokenization: o.tokenization,
+    force: o.force,
+    say: sayer(o),
+  };
   try {
     for (const [i, a] of o.adapters.entries()) {
       const r = await loadAdapter(a.dir, base);
-      if (o.untrainedAdapter) {
+      if (fit === null) {
         r.adapter.dispose();
         adapters.push([a.name, new AdapterModel(r.config, o.seed + 100 + i)]);
       } else {
         adapters.push([a.name, r.adapter]);
         meta.set(a.name, r.meta);
-        const was = r.meta.tokenization ?? UNRECORDED_TOKENIZATION;
-        if (was !== o.tokenization) {
-          sayer(o)(
-            `warning: adapter ${a.name} (${a.dir}) was trained with --tokenization ${was}; ` +
-              `this run uses ${o.tokenization}, so it reads inputs tokenized unlike its own`,
-          );
-        }
+        checkAdapterFits(a.name, a.dir, r.meta, fit);
       }
     }
     if (o.untrainedAdapter && o.adapters.length === 0) {
@@ -188,7 +194,7 @@ async function finetuneJob<S extends SchemaName, E, St extends Store<E>, H exten
   let model: FinetunedModel<S, E, St, H> | null = null;
   try {
     checkMaxLength(maxLength, d);
-    const a = await adaptersFor(o, roberta);
+    const a = await adaptersFor(o, roberta, tok);
     adapters = a.adapters;
     const labels = priorStrings(prior, "labels") ??
       await kind.labels(o.train, o.trainSplit);

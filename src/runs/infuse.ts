@@ -8,6 +8,7 @@ import { RobertaTokenizer } from "../formats/tokenizer.ts";
 import type { SchemaName } from "../formats/schemas.ts";
 import { type AdapterConfig, adapterConfig } from "../models/adapter_config.ts";
 import { saveAdapterFolder } from "../models/adapter_folder.ts";
+import { type BaseModelInfo, baseModelInfo } from "../models/encoder_identity.ts";
 import { AdapterModel } from "../models/kadapter.ts";
 import { FacHead, type HeadConfig, LinHead } from "../models/kadapter_heads.ts";
 import { checkMaxLength } from "../models/fit.ts";
@@ -96,6 +97,7 @@ export async function infuse(o: InfuseOptions): Promise<InfuseResult> {
       try {
         const d = encoder.dims;
         checkMaxLength(o.maxLength, d);
+        const base = baseModelInfo(d, tok);
         const c: Encoding = {
           tok,
           maxLength: o.maxLength,
@@ -104,7 +106,7 @@ export async function infuse(o: InfuseOptions): Promise<InfuseResult> {
           tokenization: o.tokenization,
         };
         if (o.task === "lin") {
-          return await infusionJob(o, config, encoder, {
+          return await infusionJob(o, config, encoder, base, {
             task: linTask(c, o.loss),
             labels: null,
             outputs: o.maxLength,
@@ -115,7 +117,7 @@ export async function infuse(o: InfuseOptions): Promise<InfuseResult> {
         const labels = priorStrings(prior, "labels") ??
           await relationSet(o.train, o.trainSplit);
         config.labels = labels;
-        return await infusionJob(o, config, encoder, {
+        return await infusionJob(o, config, encoder, base, {
           task: facTask(c, labels),
           labels,
           outputs: labels.length,
@@ -134,6 +136,8 @@ async function infusionJob<S extends SchemaName, H extends FacHead | LinHead>(
   o: InfuseOptions,
   config: Record<string, unknown>,
   encoder: FrozenRoberta,
+  /** The encoder's identity, recorded in the adapter folder. */
+  base: BaseModelInfo,
   inf: Infusion<S, H>,
 ): Promise<Job> {
   const say = sayer(o), d = encoder.dims, task = inf.task;
@@ -177,12 +181,7 @@ async function infusionJob<S extends SchemaName, H extends FacHead | LinHead>(
         name: o.name ?? o.task,
         task: o.task,
         tokenization: o.tokenization,
-        base: {
-          model_type: "roberta",
-          hidden_size: d.hidden,
-          num_hidden_layers: d.layers,
-          vocab_size: d.vocab,
-        },
+        base,
         training: { ...config, step: at.step, total_steps: at.totalSteps, dev_metrics: at.dev },
       }, {
         module: head,

@@ -8,6 +8,7 @@ import { writeTextAtomic } from "../formats/atomic.ts";
 import { ModelFolderError } from "../formats/hf_config.ts";
 import { RobertaTokenizer } from "../formats/tokenizer.ts";
 import { initGpu } from "../gpu/device.ts";
+import { baseModelInfo } from "../models/encoder_identity.ts";
 import { checkTokenizer } from "../models/fit.ts";
 import { loadAdapters, type NamedAdapter } from "../models/named_adapters.ts";
 import { maxSequence } from "../models/roberta_config.ts";
@@ -61,6 +62,8 @@ export interface LamaRunOptions {
   /** Query length limit in tokens, given the model's; undefined: min(tokenizer's, model's). */
   maxLength: (limit: number) => number | undefined;
   f16: boolean;
+  /** --force: use adapters trained on another vocabulary or of another kind, with a warning. */
+  force?: boolean;
 }
 
 const lacksHead = (e: unknown): e is ModelFolderError =>
@@ -173,7 +176,11 @@ export async function runLama(o: LamaRunOptions): Promise<void> {
     const d = model.dims;
     checkTokenizer(tok, d, o.model);
     if (o.mlm !== null) {
-      adapters = await loadAdapters(o.adapters, model);
+      adapters = await loadAdapters(o.adapters, model, {
+        base: baseModelInfo(d, tok),
+        force: o.force,
+        say: (line) => console.log(line),
+      });
       layer = (await loadProbeMlm(o.mlm, d, adapters.map((a) => a.summary))).layer;
     }
     const limit = maxSequence(d);

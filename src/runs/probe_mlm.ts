@@ -4,8 +4,8 @@
 // gets metrics.jsonl, curves.svg, checkpoint/ (for --resume), mlm/ (the last weights) and, with
 // dev data, best/ (lowest dev masked-token loss), both MLM layer folders (probe_mlm_folder.ts).
 import { RobertaTokenizer } from "../formats/tokenizer.ts";
-import type { BaseModelInfo } from "../models/adapter_folder.ts";
 import { AdapterFeatures } from "../models/adapter_features.ts";
+import { type BaseModelInfo, baseModelInfo } from "../models/encoder_identity.ts";
 import { checkMaxLength, checkTokenizer } from "../models/fit.ts";
 import { loadAdapters, type NamedAdapter } from "../models/named_adapters.ts";
 import { FrozenRoberta } from "../models/roberta_frozen.ts";
@@ -34,6 +34,8 @@ export interface ProbeMlmOptions extends RunSettings {
   limit?: number;
   devLimit?: number;
   f16: boolean;
+  /** --force: use adapters trained on another vocabulary or of another kind, with a warning. */
+  force?: boolean;
 }
 
 export interface ProbeMlmResult extends RunOutcome {
@@ -75,8 +77,13 @@ export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult>
       try {
         checkMaxLength(o.maxLength, encoder.dims);
         checkTokenizer(tok, encoder.dims, o.model);
-        adapters = await loadAdapters(o.adapters, encoder);
-        return await probeJob(o, config, tok, encoder, adapters, probability);
+        const base = baseModelInfo(encoder.dims, tok);
+        adapters = await loadAdapters(o.adapters, encoder, {
+          base,
+          force: o.force,
+          say: sayer(o),
+        });
+        return await probeJob(o, config, { tok, base }, encoder, adapters, probability);
       } catch (e) {
         adapters.forEach((a) => a.adapter.dispose());
         encoder.dispose();
@@ -90,7 +97,7 @@ export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult>
 async function probeJob(
   o: ProbeMlmOptions,
   config: Record<string, unknown>,
-  tok: RobertaTokenizer,
+  { tok, base }: { tok: RobertaTokenizer; base: BaseModelInfo },
   encoder: FrozenRoberta,
   adapters: NamedAdapter[],
   probability: number,
@@ -115,12 +122,6 @@ async function probeJob(
   const p: ProbeMlm = {
     features: new AdapterFeatures(encoder, adapters.map((a) => a.adapter)),
     layer,
-  };
-  const base: BaseModelInfo = {
-    model_type: "roberta",
-    hidden_size: d.hidden,
-    num_hidden_layers: d.layers,
-    vocab_size: d.vocab,
   };
   return {
     trainSize: trainData.ex.length,

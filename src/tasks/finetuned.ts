@@ -20,6 +20,7 @@ import {
 import { copyTokenizerFiles, RobertaTokenizer } from "../formats/tokenizer.ts";
 import type { AdapterConfig } from "../models/adapter_config.ts";
 import { type AdapterMeta, loadAdapter, saveAdapterFolder } from "../models/adapter_folder.ts";
+import { baseModelInfo } from "../models/encoder_identity.ts";
 import { type FusionMode, KAdapterEncoder } from "../models/fusion.ts";
 import type { AdapterModel } from "../models/kadapter.ts";
 import { RobertaModel } from "../models/roberta.ts";
@@ -121,23 +122,15 @@ export class FinetunedModel<S extends SchemaName, E, St extends Store<E>, H exte
   /** Writes the folder atomically; `tokenizerFrom` holds the tokenizer files. */
   async save(dir: string, tokenizerFrom: string, training: Record<string, unknown>) {
     const c: FinetuneConfig = { ...this.config, training };
-    const d = this.encoder.roberta.dims;
+    // The adapters record the encoder saved beside them (its sizes and vocabulary's hash).
+    const base = baseModelInfo(this.encoder.roberta.dims, this.tok);
     await writeFolderAtomic(dir, async (tmp) => {
       const enc = join(tmp, "encoder");
       await this.encoder.roberta.save(enc);
       await copyTokenizerFiles(tokenizerFrom, enc);
       for (const [name, a] of this.encoder.adapters) {
-        const meta = this.adapterMeta.get(name) ?? {
-          name,
-          task: "untrained",
-          base: {
-            model_type: "roberta",
-            hidden_size: d.hidden,
-            num_hidden_layers: d.layers,
-            vocab_size: d.vocab,
-          },
-        };
-        await saveAdapterFolder(join(tmp, "adapters", name), a, meta);
+        const meta = this.adapterMeta.get(name) ?? { name, task: "untrained" };
+        await saveAdapterFolder(join(tmp, "adapters", name), a, { ...meta, base });
       }
       const pt = { format: "pt" };
       if (this.encoder.fusion.parameterCount() > 0) {

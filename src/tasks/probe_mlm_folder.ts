@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { recover, writeFolderAtomic, writeTextAtomic } from "../formats/atomic.ts";
 import { parseJsonStrict } from "../formats/json.ts";
 import { loadState, saveState } from "../formats/state.ts";
-import type { BaseModelInfo } from "../models/adapter_folder.ts";
+import type { BaseModelInfo } from "../models/encoder_identity.ts";
 import type { AdapterSummary } from "../models/named_adapters.ts";
 import { ProbeError } from "./probe_error.ts";
 import { ProbeMlmLayer } from "./probe_mlm_layer.ts";

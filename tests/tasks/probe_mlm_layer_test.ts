@@ -15,6 +15,7 @@ import { openSafetensors } from "../../src/formats/safetensors.ts";
 import { RobertaTokenizer } from "../../src/formats/tokenizer.ts";
 import { adapterConfig } from "../../src/models/adapter_config.ts";
 import { saveAdapterFolder } from "../../src/models/adapter_folder.ts";
+import { baseModelInfo } from "../../src/models/encoder_identity.ts";
 import { AdapterModel } from "../../src/models/kadapter.ts";
 import { presetConfig } from "../../src/models/roberta_config.ts";
 import { RobertaModel } from "../../src/models/roberta.ts";
@@ -37,13 +38,20 @@ const root = await Deno.makeTempDir({ prefix: "kadapter_probe_mlm_" });
 globalThis.addEventListener("unload", () => Deno.removeSync(root, { recursive: true }));
 
 /** A tiny model folder and adapter folders trained (randomly) on it. */
-async function makeModel(dir: string, merges: number, lmHead: boolean) {
+async function makeModel(dir: string, merges: number, lmHead: boolean): Promise<number> {
   const vocab = await writeRobertaTokenizer(dir, { merges, maxLength: 128 });
   const m = new RobertaModel(presetConfig("tiny", vocab), 3, { lmHead });
   await m.save(dir);
   m.dispose();
+  return vocab;
 }
-async function makeAdapter(dir: string, name: string, list: number[], seed: number) {
+async function makeAdapter(
+  dir: string,
+  name: string,
+  list: number[],
+  seed: number,
+  vocab: number,
+) {
   // adapter_mask "padding": outputs independent of a batch's padding.
   const c = adapterConfig(64, 2, {
     adapterHidden: 32,
@@ -57,17 +65,19 @@ async function makeAdapter(dir: string, name: string, list: number[], seed: numb
   await saveAdapterFolder(dir, a, {
     name,
     task: name,
-    base: { model_type: "roberta", hidden_size: 64, num_hidden_layers: 2, vocab_size: 1 },
+    base: { model_type: "roberta", hidden_size: 64, num_hidden_layers: 2, vocab_size: vocab },
   });
   a.dispose();
 }
 
 const modelDir = join(root, "tiny");
-await makeModel(modelDir, 2000, false);
+const vocab = await makeModel(modelDir, 2000, false);
 const facDir = join(root, "fac"), linDir = join(root, "lin");
-await makeAdapter(facDir, "fac", [0, 1], 11);
-await makeAdapter(linDir, "lin", [1, 2], 12);
+await makeAdapter(facDir, "fac", [0, 1], 11, vocab);
+await makeAdapter(linDir, "lin", [1, 2], 12, vocab);
 const tok = await RobertaTokenizer.fromFolder(modelDir);
+/** What loadAdapters checks the adapters against: this encoder and tokenizer. */
+const fit = (e: FrozenRoberta, t = tok) => ({ base: baseModelInfo(e.dims, t), say: () => {} });
 const ADAPTERS = [{ name: "fac", dir: facDir }, { name: "lin", dir: linDir }];
 
 const SUBJECTS = ["the cat", "a dog", "my bird", "the horse"];
@@ -108,7 +118,7 @@ const host = async (t: Tensor) => Float64Array.from(await t.data());
 
 test("mask-row logits = float64 W·x + b; only the layer gets gradients and moves", async () => {
   const encoder = await FrozenRoberta.fromFolder(modelDir, { lmHead: false });
-  const adapters = await loadAdapters(ADAPTERS, encoder);
+  const adapters = await loadAdapters(ADAPTERS, encoder, fit(encoder));
   const layer = new ProbeMlmLayer(64, 2, encoder.dims.vocab, 9);
   try {
     const features = new AdapterFeatures(encoder, adapters.map((a) => a.adapter));
@@ -203,7 +213,7 @@ test("training lowers the masked-token loss; folder round trip; other adapters r
 
   // Round trip: the loaded layer gives the saved weights and the same scores as the original.
   const encoder = await FrozenRoberta.fromFolder(modelDir, { lmHead: false });
-  const adapters = await loadAdapters(ADAPTERS, encoder);
+  const adapters = await loadAdapters(ADAPTERS, encoder, fit(encoder));
   const d = encoder.dims, summaries = adapters.map((a) => a.summary);
   const original = new ProbeMlmLayer(64, 2, d.vocab, 21);
   const dir = join(root, "roundtrip");
@@ -285,7 +295,7 @@ test("k = 0 (last state alone): logits = float64 W·h + b; loss falls; --mlm pro
   } finally {
     layer.dispose();
   }
-  const [fac] = await loadAdapters(ADAPTERS.slice(0, 1), encoder);
+  const [fac] = await loadAdapters(ADAPTERS.slice(0, 1), encoder, fit(encoder));
   try {
     await assert.rejects(
       loadProbeMlm(r.mlmDir, d, [fac.summary]),
@@ -344,8 +354,8 @@ test("stop + --resume equals a straight run; an existing run needs --resume", as
 test("probe lama --adapters --mlm: both models on the same queries; ranks as computed alone", async () => {
   // GPT-2's whole BPE, so that some of the world's objects are single tokens.
   const big = join(root, "big"), adapterDir = join(root, "big_fac");
-  await makeModel(big, 50000, true);
-  await makeAdapter(adapterDir, "fac", [0, 2], 13);
+  const bigVocab = await makeModel(big, 50000, true);
+  await makeAdapter(adapterDir, "fac", [0, 2], 13, bigVocab);
   const bigTok = await RobertaTokenizer.fromFolder(big);
   const runDir = join(root, "big_mlm");
   const adapters = [{ name: "fac", dir: adapterDir }];
@@ -389,7 +399,7 @@ test("probe lama --adapters --mlm: both models on the same queries; ranks as com
 
   // Independent: each of a few queries alone through encoder, adapter and a host W·x + b.
   const encoder = await FrozenRoberta.fromFolder(big, { lmHead: false });
-  const [fac] = await loadAdapters(adapters, encoder);
+  const [fac] = await loadAdapters(adapters, encoder, fit(encoder, bigTok));
   const file = await openSafetensors(join(runDir, "mlm", "mlm.safetensors"));
   try {
     const w = await file.readF32("decoder.weight"), bias = await file.readF32("decoder.bias");
