@@ -14,6 +14,7 @@ import { readExact } from "./read_exact.ts";
 import { UserError } from "../errors.ts";
 import { parseJsonStrict } from "./json.ts";
 import { writeAll, writeFileAtomic } from "./atomic.ts";
+import { readAhead } from "./read_ahead.ts";
 
 export class SafetensorsError extends UserError {
 }
@@ -328,36 +329,6 @@ export function entryBytes(e: Pick<SafetensorsEntry, "dtype" | "shape">): number
   return byteLength(e.shape, DTYPES[e.dtype]);
 }
 
-/** How far the writer reads ahead: GPU reads in flight together wait for the GPU once. */
-const PREFETCH_BYTES = 64 * 2 ** 20;
-
-/**
- * The entries' data in order, each fetched up to PREFETCH_BYTES ahead of the writer (always at
- * least the next one), so that reading back a state waits on the GPU once per window rather
- * than once per tensor.
- */
-function prefetch(order: readonly SafetensorsEntry[]): { next(): Promise<ArrayBufferView> } {
-  const ahead: { bytes: number; data: Promise<ArrayBufferView> }[] = [];
-  let i = 0, bytes = 0;
-  return {
-    next() {
-      while (
-        i < order.length && (ahead.length === 0 || bytes + entryBytes(order[i]) <= PREFETCH_BYTES)
-      ) {
-        const e = order[i++],
-          data = Promise.resolve(typeof e.data === "function" ? e.data() : e.data);
-        // A failure is reported when the writer reaches the entry, or not at all if it stops.
-        data.catch(() => {});
-        ahead.push({ bytes: entryBytes(e), data });
-        bytes += entryBytes(e);
-      }
-      const first = ahead.shift()!;
-      bytes -= first.bytes;
-      return first.data;
-    },
-  };
-}
-
 /**
  * Writes a safetensors file atomically. Layout as the reference writer: dtypes by descending
  * alignment, then names in order (so every tensor is aligned to its element size).
@@ -400,7 +371,11 @@ export async function writeSafetensors(
   header.set(json, 8);
   await writeFileAtomic(path, async (file) => {
     await writeAll(file, header);
-    const ahead = prefetch(order);
+    const ahead = readAhead(
+      order,
+      entryBytes,
+      (e) => typeof e.data === "function" ? e.data() : e.data,
+    );
     for (const e of order) {
       const d = await ahead.next();
       if (d.byteLength !== entryBytes(e)) {
