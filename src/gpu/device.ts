@@ -95,6 +95,11 @@ export async function initGpu(): Promise<Gpu> {
     const err = (ev as GPUUncapturedErrorEvent).error;
     pendingErrors.push(`uncaptured GPU error: ${err.message}`);
   });
+  // Released in order while the runtime still stands, rather than by the worker's teardown
+  // or the driver's exit handlers (a software driver's threads may outlive the isolate).
+  globalThis.addEventListener("unload", () => {
+    if (!gpu.lost) device.destroy();
+  });
   current = gpu;
   return gpu;
 }
