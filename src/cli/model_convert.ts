@@ -1,8 +1,12 @@
 // kadapter model convert: an adapter folder the released K-Adapter code saved (config.json +
-// pytorch_model.bin) to kadapter's adapter folder (adapter_config.json, adapter.safetensors).
+// pytorch_model.bin) to kadapter's adapter folder (adapter_config.json, adapter.safetensors)
+// with its pretraining head (head_config.json, model_head.safetensors).
 import { initGpu } from "../gpu/device.ts";
-import { ADAPTER_CONFIG, loadAdapter, saveAdapterFolder } from "../models/adapter_folder.ts";
-import { isReleasedAdapterFolder } from "../models/released_adapter.ts";
+import { ModelFolderError } from "../formats/hf_config.ts";
+import { ADAPTER_CONFIG, AdapterFolderError, saveAdapterFolder } from "../models/adapter_folder.ts";
+import { isReleasedAdapterFolder, loadReleasedAdapter } from "../models/released_adapter.ts";
+import type { ReleasedHead } from "../models/released_head.ts";
+import { TREX_RELATIONS } from "../models/trex_relations.ts";
 import { checkOut } from "./model.ts";
 import { type Command, requiredOption, UsageError } from "./options.ts";
 
@@ -22,8 +26,11 @@ export const modelConvert: Command = {
     details: "The adapter's sizes are read from its tensors; adapter_list is the released " +
       "scripts' (0,11,22 for roberta-large), with 12 inner heads, adapter_skip_layers 0 and " +
       "the released tokenization. The pytorch_model.bin is read without running any code " +
-      "from it. The pretraining head (com_dense, dense, out_proj) is not converted: " +
-      "downstream tasks drop it. `--adapters NAME=DIR` also loads a released folder as it is.",
+      "from it. The pretraining head (com_dense, dense, out_proj, and lin's self_attention) " +
+      "is converted too, as head_config.json and model_head.safetensors: fac's labels are the " +
+      "released code's 410 T-REx relation ids when out_proj has 410 rows (otherwise unnamed), " +
+      "lin's max_length is out_proj's rows. A checkpoint without head tensors converts as an " +
+      "adapter only. `--adapters NAME=DIR` also loads a released folder as it is.",
   },
   async run(values) {
     const dir = requiredOption(values, "adapter"), out = requiredOption(values, "out");
@@ -35,19 +42,48 @@ export const modelConvert: Command = {
     }
     await checkOut(out);
     await initGpu();
-    const { adapter, meta, config } = await loadAdapter(dir);
+    let r;
     try {
-      const name = typeof values.name === "string" ? values.name : meta.task;
-      await saveAdapterFolder(out, adapter, { ...meta, name });
-      console.log(
-        `${out}: ${meta.task} adapter "${name}", ${config.adapterList.length} adapter layers ` +
-          `at hidden states ${config.adapterList}, adapter_size ${config.adapterHidden}, ` +
-          `${config.layers} inner layers, for a ${meta.base.model_type} encoder of hidden ` +
-          `size ${meta.base.hidden_size} and ${meta.base.num_hidden_layers} layers`,
+      r = await loadReleasedAdapter(dir, undefined, { head: true });
+    } catch (e) {
+      if (e instanceof ModelFolderError) throw new AdapterFolderError(e.where, e.problems);
+      throw e;
+    }
+    const { adapter, config, task, base, head } = r;
+    try {
+      const name = typeof values.name === "string" ? values.name : task;
+      await saveAdapterFolder(
+        out,
+        adapter,
+        { name, task, base, tokenization: "original" },
+        head ?? undefined,
       );
+      console.log(
+        `${out}: ${task} adapter "${name}", ${config.adapterList.length} adapter layers ` +
+          `at hidden states ${config.adapterList}, adapter_size ${config.adapterHidden}, ` +
+          `${config.layers} inner layers, for a ${base.model_type} encoder of hidden ` +
+          `size ${base.hidden_size} and ${base.num_hidden_layers} layers`,
+      );
+      console.log(headLine(out, head));
     } finally {
+      head?.module.dispose();
       adapter.dispose();
     }
     return 0;
   },
 };
+
+function headLine(out: string, head: ReleasedHead | null): string {
+  if (!head) {
+    return `${out}: note: the checkpoint holds no pretraining head tensors; adapter only`;
+  }
+  const m = head.meta, n = head.module.parameterCount().toLocaleString("en-US");
+  const what = m.task === "lin"
+    ? `max_length ${m.maxLength} (out_proj rows)`
+    : m.labels
+    ? `${m.config.labels} relations, labelled as the released code's T-REx relation list`
+    : `${m.config.labels} relations, unlabelled: out_proj's ${m.config.labels} rows are not ` +
+      `the released code's ${TREX_RELATIONS.length} T-REx relations, so labels is null`;
+  return `${out}: ${m.task} pretraining head (${n} parameters): ${what}; head_config.json, ` +
+    `model_head.safetensors`;
+}

@@ -17,6 +17,7 @@ import {
 import { type AdapterConfig, adapterConfig, defaultAdapterList } from "./adapter_config.ts";
 import { type BaseModelInfo, baseModelInfo } from "./encoder_identity.ts";
 import { AdapterModel } from "./kadapter.ts";
+import { hasReleasedHead, loadReleasedHead, type ReleasedHead } from "./released_head.ts";
 
 const RELEASED_HEADS = 12;
 
@@ -27,6 +28,8 @@ export interface ReleasedAdapter {
   task: "fac" | "lin";
   /** Without vocab_sha256: the folder holds no tokenizer. */
   base: BaseModelInfo;
+  /** The pretraining head, when asked for and the file holds one (released_head.ts). */
+  head: ReleasedHead | null;
 }
 
 /** Counts i = 0, 1, ... while `name(i)` is in the file. */
@@ -72,10 +75,12 @@ function inferConfig(dir: string, w: FolderWeights, hidden: number, layers: numb
 /**
  * Loads a released adapter folder (eval mode). `base`, when given, must match config.json's
  * hidden_size and num_hidden_layers. Every adapter tensor must be present with its shape.
+ * With `opts.head`, the pretraining head is loaded too (null when the file holds none).
  */
 export async function loadReleasedAdapter(
   dir: string,
   base?: { hidden: number; layers: number },
+  opts: { head?: boolean } = {},
 ): Promise<ReleasedAdapter> {
   const c = await readConfig(dir);
   if (base && (base.hidden !== c.hidden_size || base.layers !== c.num_hidden_layers)) {
@@ -99,10 +104,20 @@ export async function loadReleasedAdapter(
       ? "lin"
       : "fac";
     const model_type = typeof c.model_type === "string" ? c.model_type : "roberta";
+    let head: ReleasedHead | null = null;
+    if (opts.head && hasReleasedHead(weights)) {
+      try {
+        head = await loadReleasedHead(dir, weights, c, task);
+      } catch (e) {
+        adapter.dispose();
+        throw e;
+      }
+    }
     return {
       adapter,
       config,
       task,
+      head,
       base: baseModelInfo(
         { hidden: c.hidden_size, layers: c.num_hidden_layers, vocab: c.vocab_size },
         null,

@@ -10,7 +10,13 @@ import { UserError } from "../../src/errors.ts";
 import { ModelFolderError } from "../../src/formats/hf_config.ts";
 import { openWeights } from "../../src/formats/hf_folder.ts";
 import { openTorchBin, type TorchBinFile } from "../../src/formats/torch_bin.ts";
-import { loadAdapter } from "../../src/models/adapter_folder.ts";
+import {
+  loadAdapter,
+  loadHeadWeights,
+  readAdapterFolder,
+} from "../../src/models/adapter_folder.ts";
+import { FacHead, LinHead } from "../../src/models/kadapter_heads.ts";
+import { TREX_RELATIONS } from "../../src/models/trex_relations.ts";
 import type { AdapterModel } from "../../src/models/kadapter.ts";
 import { FrozenRoberta } from "../../src/models/roberta_frozen.ts";
 import { Rng } from "../../src/nn/init.ts";
@@ -282,6 +288,48 @@ test("torch bin: a released fac adapter folder loads as an adapter and converts"
     assert.match(again.err, /is not a released checkpoint folder/);
   } finally {
     r.adapter.dispose();
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+test("torch bin: released fac and lin heads convert with their weights and config", async () => {
+  const out = await Deno.makeTempDir({ prefix: "kadapter_tbh_" });
+  try {
+    for (
+      const [name, task, rows] of [["released_lin", "lin", 6], [
+        "released_fac_trex",
+        "fac",
+        410,
+      ]] as const
+    ) {
+      const cli = await kadapter(
+        "model",
+        "convert",
+        "--adapter",
+        join(DIR, name),
+        "--out",
+        join(out, name),
+      );
+      assert.equal(cli.code, 0, cli.out + cli.err);
+      const { head } = await readAdapterFolder(join(out, name));
+      assert.ok(head);
+      assert.equal(head.task, task);
+      assert.equal(head.config.labels, rows);
+      assert.deepEqual(head.labels, task === "fac" ? [...TREX_RELATIONS] : null);
+      assert.equal(head.maxLength, task === "lin" ? rows : null);
+      const m = task === "lin" ? new LinHead(head.config, 1) : new FacHead(head.config, 1);
+      const f = await openTorchBin(join(DIR, name, "pytorch_model.bin"));
+      try {
+        await loadHeadWeights(join(out, name), m);
+        for (const [n, t] of m.namedParameters()) {
+          assert.deepEqual([...await read(t)], [...await f.readF32(n)], n);
+        }
+      } finally {
+        f.close();
+        m.dispose();
+      }
+    }
+  } finally {
     await Deno.remove(out, { recursive: true });
   }
 });

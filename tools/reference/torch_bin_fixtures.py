@@ -18,7 +18,9 @@ Writes into OUT (tests/fixtures/torch_bin):
   tiny_roberta/bin_sharded/  the same model as save_pretrained(max_shard_size=...) writes it:
                     two pytorch_model-0000N-of-00002.bin shards and pytorch_model.bin.index.json
   released_fac/     a tiny fac adapter folder as the released fac-adapter.py saves one
-                    (config.json, legacy pytorch_model.bin)
+                    (config.json, legacy pytorch_model.bin), its head with 5 relations
+  released_fac_trex/  the same with the released code's 410 relations
+  released_lin/     a tiny lin adapter folder as the released lin-adapter.py saves one
 Debian's python3-torch suffices: /usr/bin/python3 tools/reference/torch_bin_fixtures.py --out DIR
 """
 import argparse
@@ -152,42 +154,64 @@ def main():
         json.dump({"metadata": {"total_size": 0}, "weight_map": weight_map}, f, indent=2)
         f.write("\n")
 
-    # A fac adapter as fac-adapter.py saves it (torch 1.3.1: the legacy layout): the encoder's
-    # config.json and the whole pretraining model's state dict. 3 encoder layers give the
-    # released adapter_list rule 2 adapter layers; adapter_size 12 (12 heads), 1 inner layer.
-    H, A, F, n_rel = 8, 12, 12, 5
-    g = torch.Generator().manual_seed(13)
-    fac = collections.OrderedDict()
+    # Adapters as fac-adapter.py and lin-adapter.py save them (torch 1.3.1: the legacy layout):
+    # the encoder's config.json and the whole pretraining model's state dict, in its order.
+    # 3 encoder layers give the released adapter_list rule 2 adapter layers; adapter_size 12
+    # (12 heads), 1 inner layer. fac: 5 relations, and the released 410 T-REx relations;
+    # lin: max_seq_length 6, its 1-head BertAttention sized to the tiny hidden size (the
+    # released attentionConfig fixes hidden_size 1024, roberta-large's).
+    def released(name, seed, head):
+        H, A, F = 8, 12, 12
+        g = torch.Generator().manual_seed(seed)
+        sd = collections.OrderedDict()
 
-    def linear(name, n_in, n_out):
-        fac[name + ".weight"] = torch.randn(n_out, n_in, generator=g) * 0.3
-        fac[name + ".bias"] = torch.randn(n_out, generator=g) * 0.1
+        def linear(name, n_in, n_out):
+            sd[name + ".weight"] = torch.randn(n_out, n_in, generator=g) * 0.3
+            sd[name + ".bias"] = torch.randn(n_out, generator=g) * 0.1
 
-    def norm(name, n):
-        fac[name + ".weight"] = 1 + torch.randn(n, generator=g) * 0.1
-        fac[name + ".bias"] = torch.randn(n, generator=g) * 0.1
+        def norm(name, n):
+            sd[name + ".weight"] = 1 + torch.randn(n, generator=g) * 0.1
+            sd[name + ".bias"] = torch.randn(n, generator=g) * 0.1
 
-    for i in range(2):
-        p = f"adapter.{i}."
-        linear(p + "down_project", H, A)
-        q = p + "encoder.layer.0."
+        for i in range(2):
+            p = f"adapter.{i}."
+            linear(p + "down_project", H, A)
+            q = p + "encoder.layer.0."
+            for m in ("query", "key", "value"):
+                linear(q + "attention.self." + m, A, A)
+            linear(q + "attention.output.dense", A, A)
+            norm(q + "attention.output.LayerNorm", A)
+            linear(q + "intermediate.dense", A, F)
+            linear(q + "output.dense", F, A)
+            norm(q + "output.LayerNorm", A)
+            linear(p + "up_project", A, H)
+        head(H, linear, norm)
+        d = os.path.join(out, name)
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(dict(config, num_hidden_layers=3), f, indent=2)
+            f.write("\n")
+        torch.save(sd, os.path.join(d, "pytorch_model.bin"), _use_new_zipfile_serialization=False)
+
+    def fac_head(n_rel):
+        def head(H, linear, norm):
+            linear("com_dense", 2 * H, H)
+            linear("dense", 2 * H, H)
+            linear("out_proj", H, n_rel)
+        return head
+
+    def lin_head(H, linear, norm):
         for m in ("query", "key", "value"):
-            linear(q + "attention.self." + m, A, A)
-        linear(q + "attention.output.dense", A, A)
-        norm(q + "attention.output.LayerNorm", A)
-        linear(q + "intermediate.dense", A, F)
-        linear(q + "output.dense", F, A)
-        norm(q + "output.LayerNorm", A)
-        linear(p + "up_project", A, H)
-    linear("com_dense", 2 * H, H)
-    linear("dense", 2 * H, H)
-    linear("out_proj", H, n_rel)
-    d = os.path.join(out, "released_fac")
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "config.json"), "w") as f:
-        json.dump(dict(config, num_hidden_layers=3), f, indent=2)
-        f.write("\n")
-    torch.save(fac, os.path.join(d, "pytorch_model.bin"), _use_new_zipfile_serialization=False)
+            linear("self_attention.self." + m, H, H)
+        linear("self_attention.output.dense", H, H)
+        norm("self_attention.output.LayerNorm", H)
+        linear("com_dense", 2 * H, H)
+        linear("dense", H, H)
+        linear("out_proj", H, 6)
+
+    released("released_fac", 13, fac_head(5))
+    released("released_fac_trex", 17, fac_head(410))
+    released("released_lin", 19, lin_head)
     print(f"wrote {out}")
 
 
