@@ -1,7 +1,7 @@
 // The kernel profiler: every dispatch counted under its family in both modes (GPU timestamps,
-// timed submits), paused work left out, times finite and summed, and results unchanged.
+// timed submits), paused work left out, times finite and summed, and results unchanged. The
+// loop's --profile is tested with the loop (train/loop_test.ts).
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { gpu } from "../src/gpu/device.ts";
 import {
   pauseProfile,
@@ -12,10 +12,7 @@ import {
 } from "../src/gpu/profile.ts";
 import { sync } from "../src/gpu/queue.ts";
 import { add, matmul, type Tensor } from "../src/tensor/mod.ts";
-import { readJsonl } from "../src/train/log.ts";
-import { train } from "../src/train/loop.ts";
 import { read, test, up } from "./setup.ts";
-import { type Batch, tinySetup } from "./train/tiny.ts";
 
 /** 3 products and 2 sums of [64, 64] inputs, returned for reading. */
 function work(a: Tensor, b: Tensor): Tensor[] {
@@ -62,36 +59,3 @@ for (const mode of modes) {
     for (const t of [a, b, ...plain, ...profiled, ...unseen]) t.dispose();
   });
 }
-
-test("train --profile: a table from the second step on and a profile event in the log", async () => {
-  const dir = await Deno.makeTempDir();
-  const s = tinySetup(5, 0);
-  const lines: string[] = [];
-  try {
-    const r = await train<Batch>({
-      params: s.params,
-      examples: 32,
-      makeBatch: s.makeBatch,
-      loss: s.loss,
-      batchSize: 4,
-      steps: 4,
-      lr: 0.05,
-      seed: 11,
-      dropout: [s.drop],
-      out: dir,
-      progress: { write: (t) => lines.push(t), tty: false },
-      stop: () => false,
-      profile: true,
-    });
-    assert.equal(r.step, 4);
-    const table = lines.find((l) => l.startsWith("profile over 3 steps"));
-    assert.ok(table, lines.join("\n"));
-    assert.match(table, /matmul/);
-    const ev = readJsonl(join(dir, "metrics.jsonl")).find((e) => e.event === "profile")!;
-    assert.equal(ev.steps, 3);
-    assert.ok(Array.isArray(ev.kernels) && (ev.kernels as unknown[]).length > 0);
-  } finally {
-    s.model.dispose();
-    await Deno.remove(dir, { recursive: true });
-  }
-});

@@ -2,9 +2,8 @@
 // pytorch_model.bin) to kadapter's adapter folder (adapter_config.json, adapter.safetensors)
 // with its pretraining head (head_config.json, model_head.safetensors).
 import { initGpu } from "../gpu/device.ts";
-import { ModelFolderError } from "../formats/hf_config.ts";
-import { ADAPTER_CONFIG, AdapterFolderError, saveAdapterFolder } from "../models/adapter_folder.ts";
-import { isReleasedAdapterFolder, loadReleasedAdapter } from "../models/released_adapter.ts";
+import { ADAPTER_CONFIG, loadReleased, saveAdapterFolder } from "../models/adapter_folder.ts";
+import { isReleasedAdapterFolder } from "../models/released_adapter.ts";
 import type { ReleasedHead } from "../models/released_head.ts";
 import { TREX_RELATIONS } from "../models/trex_relations.ts";
 import { checkOut } from "./model.ts";
@@ -42,14 +41,9 @@ export const modelConvert: Command = {
     }
     await checkOut(out);
     await initGpu();
-    let r;
-    try {
-      r = await loadReleasedAdapter(dir, undefined, { head: true });
-    } catch (e) {
-      if (e instanceof ModelFolderError) throw new AdapterFolderError(e.where, e.problems);
-      throw e;
-    }
-    const { adapter, config, task, base, head } = r;
+    const { adapter, config, task, base, head } = await loadReleased(dir, undefined, {
+      head: true,
+    });
     try {
       const name = typeof values.name === "string" ? values.name : task;
       await saveAdapterFolder(

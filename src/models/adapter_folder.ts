@@ -20,7 +20,11 @@ import { type AdapterConfig, adapterConfig, adapterShapes } from "./adapter_conf
 import type { HeadConfig } from "./kadapter_heads.ts";
 import { type BaseModelInfo, SHA256_HEX } from "./encoder_identity.ts";
 import { AdapterModel } from "./kadapter.ts";
-import { isReleasedAdapterFolder, loadReleasedAdapter } from "./released_adapter.ts";
+import {
+  isReleasedAdapterFolder,
+  loadReleasedAdapter,
+  type ReleasedAdapter,
+} from "./released_adapter.ts";
 
 export const ADAPTER_CONFIG = "adapter_config.json",
   ADAPTER_WEIGHTS = "adapter.safetensors",
@@ -307,6 +311,18 @@ export async function readAdapterFolder(
 
 const folderError = (path: string, problems: string[]) => new AdapterFolderError(path, problems);
 
+/** loadReleasedAdapter with its folder problems as an AdapterFolderError. */
+export async function loadReleased(
+  ...args: Parameters<typeof loadReleasedAdapter>
+): Promise<ReleasedAdapter> {
+  try {
+    return await loadReleasedAdapter(...args);
+  } catch (e) {
+    if (e instanceof ModelFolderError) throw new AdapterFolderError(e.where, e.problems);
+    throw e;
+  }
+}
+
 /**
  * Builds the AdapterModel from adapter_config.json and loads adapter.safetensors into it, or
  * loads a folder the released code saved (released_adapter.ts); eval mode. `base`, when given, must match base_model's hidden_size and num_hidden_layers.
@@ -316,13 +332,8 @@ export async function loadAdapter(
   base?: { hidden: number; layers: number },
 ): Promise<{ adapter: AdapterModel; meta: AdapterMeta; config: AdapterConfig }> {
   if (await isReleasedAdapterFolder(dir, ADAPTER_CONFIG)) {
-    try {
-      const { adapter, config, task, base: b } = await loadReleasedAdapter(dir, base);
-      return { adapter, config, meta: { name: task, task, base: b, tokenization: "original" } };
-    } catch (e) {
-      if (e instanceof ModelFolderError) throw new AdapterFolderError(e.where, e.problems);
-      throw e;
-    }
+    const { adapter, config, task, base: b } = await loadReleased(dir, base);
+    return { adapter, config, meta: { name: task, task, base: b, tokenization: "original" } };
   }
   const { config, meta } = await readAdapterConfig(dir);
   const b = meta.base;

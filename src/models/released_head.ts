@@ -36,7 +36,7 @@ export function hasReleasedHead(w: FolderWeights): boolean {
 
 /**
  * Builds the head from the file's tensors (eval mode). Throws ModelFolderError naming every
- * head tensor that is missing or misshapen before loading any.
+ * head tensor that is missing or misshapen (loadIntoTensors) before loading any.
  */
 export async function loadReleasedHead(
   dir: string,
@@ -63,15 +63,7 @@ export async function loadReleasedHead(
   const module = task === "lin" ? new LinHead(config, 0) : new FacHead(config, 0);
   module.eval();
   try {
-    const problems: string[] = [];
-    for (const [name, t] of module.namedParameters()) {
-      const s = w.tensors.get(name)?.info.shape;
-      if (!s) problems.push(`head tensor ${name} is missing`);
-      else if (s.length !== t.shape.length || s.some((d, i) => d !== t.shape[i])) {
-        problems.push(`head tensor ${name} has shape [${s}]; expected [${t.shape}]`);
-      }
-    }
-    if (problems.length) throw new ModelFolderError(dir, problems);
+    // Checks every head tensor (present, float, shape) and names each problem before loading.
     await loadIntoTensors(w, module.namedParameters());
   } catch (e) {
     module.dispose();

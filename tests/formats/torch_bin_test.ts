@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { UserError } from "../../src/errors.ts";
-import { ModelFolderError } from "../../src/formats/hf_config.ts";
+import { ModelFolderError, readConfig } from "../../src/formats/hf_config.ts";
 import { openWeights } from "../../src/formats/hf_folder.ts";
 import { openTorchBin, type TorchBinFile } from "../../src/formats/torch_bin.ts";
 import {
@@ -16,6 +16,7 @@ import {
   readAdapterFolder,
 } from "../../src/models/adapter_folder.ts";
 import { FacHead, LinHead } from "../../src/models/kadapter_heads.ts";
+import { loadReleasedHead } from "../../src/models/released_head.ts";
 import { TREX_RELATIONS } from "../../src/models/trex_relations.ts";
 import type { AdapterModel } from "../../src/models/kadapter.ts";
 import { FrozenRoberta } from "../../src/models/roberta_frozen.ts";
@@ -331,5 +332,36 @@ test("torch bin: released fac and lin heads convert with their weights and confi
     }
   } finally {
     await Deno.remove(out, { recursive: true });
+  }
+});
+
+test("torch bin: a released head with a tensor missing or misshapen is refused, naming it", async () => {
+  const dir = join(DIR, "released_lin"), c = await readConfig(dir), w = await openWeights(dir);
+  try {
+    const without = new Map(w.tensors);
+    without.delete("dense.weight");
+    // dense.weight [h, h] given com_dense.weight's [h, 2h].
+    const misshapen = new Map(w.tensors);
+    misshapen.set("dense.weight", w.tensors.get("com_dense.weight")!);
+    for (
+      const [tensors, pattern] of [
+        [without, /missing dense\.weight/],
+        [
+          misshapen,
+          /: dense\.weight in pytorch_model\.bin has shape \[8,16\], the model expects \[8,8\] for dense\.weight/,
+        ],
+      ] as const
+    ) {
+      await assert.rejects(
+        () => loadReleasedHead(dir, { ...w, tensors }, c, "lin"),
+        (e: Error) => {
+          assert.ok(e instanceof ModelFolderError, String(e));
+          assert.match(e.message, pattern);
+          return true;
+        },
+      );
+    }
+  } finally {
+    w.close();
   }
 });

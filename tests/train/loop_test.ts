@@ -129,3 +129,17 @@ test("logged learning rates follow linear warmup then decay; eval keeps the best
     assert.deepEqual(r.best, { metric: "acc", value: 0.7, step: 8 });
     await Deno.stat(join(dir, "best", "trainer_state.json"));
   }));
+
+test("profile: a table from the second step on and a profile event in the log", () =>
+  tmp(async (dir) => {
+    const lines: string[] = [];
+    const progress = { write: (t: string) => void lines.push(t), tty: false };
+    const r = await run(dir, 0, { steps: 4, profile: true, progress });
+    assert.equal(r.step, 4);
+    const table = lines.find((l) => l.startsWith("profile over 3 steps"));
+    assert.ok(table, lines.join("\n"));
+    assert.match(table, /matmul/);
+    const ev = readJsonl(join(dir, "metrics.jsonl")).find((e) => e.event === "profile")!;
+    assert.equal(ev.steps, 3);
+    assert.ok(Array.isArray(ev.kernels) && (ev.kernels as unknown[]).length > 0);
+  }));
