@@ -131,7 +131,7 @@ export async function facStep(
     }
     return states;
   };
-  const infusion = new InfusionModel(replay, adapter);
+  const infusion = new InfusionModel(replay, adapter, c.seq);
   const run = async () => {
     const { b, subj, obj, labels } = randomFacBatch(c.batch, c.seq);
     pool.resetPeaks();

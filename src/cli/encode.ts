@@ -45,8 +45,9 @@ export const encode: Command = {
       'the metadata\'s "adapters" is the JSON object {NAME: DIR}. An adapter must have been ' +
       "trained on an encoder of this size and vocabulary and, named fac or lin, be of that " +
       "kind (--force: another vocabulary or kind, with a warning). With adapter_mask " +
-      '"all" (the released code\'s) its attention also reads padded positions, so its ' +
-      "outputs depend on the batch's padding, as in training.",
+      '"all" (the released code\'s) its attention also reads padded positions: every line ' +
+      "is then padded to --max-length as the released code pads (padding numbered as " +
+      "positions too), so a line's outputs do not depend on its batch.",
   },
   async run(values) {
     const o = {

@@ -63,7 +63,9 @@ export const probeLama: Command = {
       "max-length": {
         type: "string",
         arg: "N",
-        help: "skip queries longer than N tokens with <s> and </s> (default: the model's limit)",
+        help: "skip queries longer than N tokens with <s> and </s>; adapters with " +
+          'adapter_mask "all" see every query padded to N (default: the --mlm layer\'s ' +
+          "training length, else the model's limit)",
       },
       f16: { type: "boolean", help: "compute the encoder in f16 (needs shader-f16)" },
       out: {

@@ -63,7 +63,12 @@ function spec(task: InfusionTask): CommandSpec {
     "adapter-heads": s("N", "attention heads of the inner layers", "12"),
     "adapter-ffn": s("N", "feed-forward size of the inner layers", "3072"),
     "adapter-layers": s("N", "transformer layers per adapter layer", "2"),
-    "adapter-mask": s("all|padding", "all: attend to padding as the code does", "all"),
+    "adapter-mask": s(
+      "all|padding",
+      "all: attend to padding as the code does (every " +
+        "example then padded to --max-length, as the code pads); padding: mask it (faster)",
+      "all",
+    ),
     combine: s("sum|concat", "adapter layer input: hidden state + previous output", "sum"),
     dropout: s("X", "dropout of the adapter and head", "0.1"),
     ...(task === "lin"

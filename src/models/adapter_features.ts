@@ -3,6 +3,7 @@
 // reads their concatenation cat(last, adapter_1, ..., adapter_k).
 import type { AdapterModel } from "./kadapter.ts";
 import type { FrozenRoberta } from "./roberta_frozen.ts";
+import { onReleasedLayout } from "./released_layout.ts";
 import { type EncoderInput, maskTensor } from "./roberta_inputs.ts";
 import { cast, noGrad, type Tensor } from "../tensor/mod.ts";
 
@@ -15,7 +16,12 @@ import { cast, noGrad, type Tensor } from "../tensor/mod.ts";
 export class AdapterFeatures {
   readonly #keep: number[];
 
-  constructor(readonly encoder: FrozenRoberta, readonly adapters: readonly AdapterModel[]) {
+  /** `padTo`: the padded length a mask-"all" adapter sees (released_layout.ts). */
+  constructor(
+    readonly encoder: FrozenRoberta,
+    readonly adapters: readonly AdapterModel[],
+    readonly padTo: number,
+  ) {
     const L = encoder.dims.layers, H = encoder.dims.hidden;
     for (const a of adapters) {
       if (a.config.hidden !== H) {
@@ -37,13 +43,16 @@ export class AdapterFeatures {
   }
 
   features(input: EncoderInput): Tensor[] {
-    return noGrad(() => {
-      const f32 = (t: Tensor) => (t.dtype === "f32" ? t : cast(t, "f32"));
-      const states = this.encoder.hiddenStates(input, { keep: this.#keep }).map(f32);
-      const at = (i: number) => states[this.#keep.indexOf(i)];
-      const mask = maskTensor(input);
-      const outs = this.adapters.map((a) => a.forward(a.config.adapterList.map(at), mask));
-      return [at(this.encoder.dims.layers), ...outs];
-    });
+    const layout = { length: this.padTo, padId: this.encoder.dims.padId };
+    return noGrad(() =>
+      onReleasedLayout(input, this.adapters, layout, (x) => {
+        const f32 = (t: Tensor) => (t.dtype === "f32" ? t : cast(t, "f32"));
+        const states = this.encoder.hiddenStates(x, { keep: this.#keep }).map(f32);
+        const at = (i: number) => states[this.#keep.indexOf(i)];
+        const mask = maskTensor(x);
+        const outs = this.adapters.map((a) => a.forward(a.config.adapterList.map(at), mask));
+        return [at(this.encoder.dims.layers), ...outs];
+      })
+    );
   }
 }

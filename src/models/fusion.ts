@@ -21,6 +21,7 @@ import { Linear } from "../nn/linear.ts";
 import { Module } from "../nn/module.ts";
 import type { AdapterModel } from "./kadapter.ts";
 import type { RobertaModel } from "./roberta.ts";
+import { onReleasedLayout } from "./released_layout.ts";
 import { type EncoderInput, maskTensor } from "./roberta_inputs.ts";
 
 export type FusionMode = "concat" | "add";
@@ -85,6 +86,11 @@ export interface KAdapterEncoderOptions {
    * Default false: adapters frozen and always in eval mode.
    */
   trainAdapters?: boolean;
+  /**
+   * The run's max length: mask-"all" adapters then see the batch padded to it, as in the
+   * released code (released_layout.ts). Without it, batches run as given.
+   */
+  padTo?: number;
 }
 
 /**
@@ -103,6 +109,7 @@ export class KAdapterEncoder extends Module {
   readonly adapters: ReadonlyMap<string, AdapterModel>;
   readonly freezeEncoder: boolean;
   readonly trainAdapters: boolean;
+  readonly padTo: number | undefined;
 
   /** `adapters` in fusion order (name, model); an empty list gives plain RoBERTa. */
   constructor(
@@ -129,6 +136,7 @@ export class KAdapterEncoder extends Module {
     }
     this.freezeEncoder = opts.freezeEncoder ?? false;
     this.trainAdapters = opts.trainAdapters ?? false;
+    this.padTo = opts.padTo;
     this.child("roberta", roberta);
     this.adapters = new Map(adapters.map(([n, a]) => [n, this.child(`adapters.${n}`, a)]));
     this.fusion = this.child(
@@ -152,7 +160,14 @@ export class KAdapterEncoder extends Module {
 
   /** Task features [batch, seq, H]: fusion(h_L, adapter outputs). */
   features(input: EncoderInput): Tensor {
-    return this.fuse(this.roberta.forward(input), maskTensor(input));
+    if (this.padTo === undefined) return this.fuse(this.roberta.forward(input), maskTensor(input));
+    const layout = { length: this.padTo, padId: this.roberta.dims.padId };
+    // Fusion acts per token, so it runs on the batch's own length.
+    const [last, ...outs] = onReleasedLayout(input, this.adapters.values(), layout, (x) => {
+      const states = this.roberta.forward(x);
+      return [states.at(-1)!, ...this.#adapterOutputs(states, maskTensor(x))];
+    });
+    return this.fusion.forward(last, outs);
   }
 
   /**
@@ -165,10 +180,13 @@ export class KAdapterEncoder extends Module {
         `need ${this.roberta.dims.layers + 1} hidden states, got ${states.length}`,
       );
     }
-    const outs = [...this.adapters.values()].map((a) =>
+    return this.fusion.forward(states.at(-1)!, this.#adapterOutputs(states, mask));
+  }
+
+  #adapterOutputs(states: Tensor[], mask: Tensor): Tensor[] {
+    return [...this.adapters.values()].map((a) =>
       a.forward(a.config.adapterList.map((i) => states[i]), mask)
     );
-    return this.fusion.forward(states.at(-1)!, outs);
   }
 
   /** The parameters that get gradients, under the prefixes above (for the optimizer). */

@@ -11,17 +11,27 @@ export interface EncoderInput {
   attentionMask: ArrayLike<number>;
   batch: number;
   seqLen: number;
+  /**
+   * "pad" (default): padding gets position pad, as transformers does. "continue": every slot
+   * s gets pad + 1 + s, padding included, as the released code's pytorch_transformers 1.x
+   * RobertaEmbeddings numbers them (released_layout.ts).
+   */
+  padPositions?: "pad" | "continue";
 }
 
-/** pos = cumsum(ids != pad) * (ids != pad) + pad: tokens count from pad + 1, pads get pad. */
+/**
+ * pos = cumsum(ids != pad) * (ids != pad) + pad: tokens count from pad + 1, pads get pad; or,
+ * with padPositions "continue", pad + 1 + s at every slot s.
+ */
 export function positionIds(input: EncoderInput, padId: number): Int32Array {
   const { inputIds: ids, batch, seqLen } = input;
   const pos = new Int32Array(batch * seqLen);
+  const carryOn = input.padPositions === "continue";
   for (let b = 0; b < batch; b++) {
     let count = 0;
     for (let s = 0; s < seqLen; s++) {
       const i = b * seqLen + s;
-      pos[i] = ids[i] === padId ? padId : padId + ++count;
+      pos[i] = carryOn ? padId + 1 + s : ids[i] === padId ? padId : padId + ++count;
     }
   }
   return pos;

@@ -9,8 +9,9 @@ import { checkMaxLength, checkTokenizer } from "../models/fit.ts";
 import { loadAdapters, type NamedAdapter } from "../models/named_adapters.ts";
 import { maxSequence } from "../models/roberta_config.ts";
 import { FrozenRoberta } from "../models/roberta_frozen.ts";
+import { onReleasedLayout } from "../models/released_layout.ts";
 import { maskTensor } from "../models/roberta_inputs.ts";
-import { cast, noGrad, tidy } from "../tensor/mod.ts";
+import { cast, contiguous, noGrad, tidy } from "../tensor/mod.ts";
 import { Progress } from "../train/progress.ts";
 import { RunError } from "../train/run.ts";
 
@@ -85,15 +86,18 @@ export async function encodeLines(o: EncodeOptions): Promise<void> {
         const ids = seqs.slice(i0, i0 + o.batchSize).map((s) => s.ids);
         const batch = tokenizer.padBatch(ids);
         // The hidden states (as f32), then each adapter model's output.
+        const layout = { length: maxLength, padId: d.padId };
         const states = tidy(() =>
-          noGrad(() => {
-            const all = model.hiddenStates(batch);
-            const mask = adapters.length === 0 ? null : maskTensor(batch);
-            const outs = adapters.map(({ adapter: a }) =>
-              a.forward(a.config.adapterList.map((i) => all[i]), mask)
-            );
-            return [...all.map((h) => (h.dtype === "f32" ? h : cast(h, "f32"))), ...outs];
-          })
+          noGrad(() =>
+            onReleasedLayout(batch, adapters.map((a) => a.adapter), layout, (x) => {
+              const all = model.hiddenStates(x);
+              const mask = adapters.length === 0 ? null : maskTensor(x);
+              const outs = adapters.map(({ adapter: a }) =>
+                a.forward(a.config.adapterList.map((i) => all[i]), mask)
+              );
+              return [...all.map((h) => (h.dtype === "f32" ? h : cast(h, "f32"))), ...outs];
+            }).map((h) => (h.isContiguous() ? h : contiguous(h)))
+          )
         );
         try {
           for (const [k, h] of states.entries()) {

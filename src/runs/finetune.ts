@@ -219,6 +219,7 @@ async function finetuneJob<S extends SchemaName, E, St extends Store<E>, H exten
       seed: o.seed,
       freezeEncoder: o.freezeEncoder,
       trainAdapters: o.trainAdapters,
+      padTo: maxLength,
     });
     adapters = []; // owned by enc now
     const head = kind.head(d.hidden, labels.length, o.headDropout, o.seed + 1);

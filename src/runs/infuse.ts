@@ -162,7 +162,7 @@ async function infusionJob<S extends SchemaName, H extends FacHead | LinHead>(
     layerNormEps: d.layerNormEps,
   };
   const head = inf.head(hc, o.seed + 1);
-  const m: Infused<H> = { model: new InfusionModel(encoder, adapter), head };
+  const m: Infused<H> = { model: new InfusionModel(encoder, adapter, o.maxLength), head };
   return {
     trainSize: trainData.ex.length,
     loss: (indices) => task.loss(m, trainData.ex, indices),

@@ -172,6 +172,9 @@ export async function runLama(o: LamaRunOptions): Promise<void> {
   const { model, plain } = await loadEncoder(o);
   let adapters: NamedAdapter[] = [];
   let layer: ProbeMlmLayer | null = null;
+  // The MLM layer's training length: queries are cut to it by default and mask-"all"
+  // adapters see each query padded to the probe's length (released_layout.ts).
+  let trainedLength: number | undefined;
   try {
     const d = model.dims;
     checkTokenizer(tok, d, o.model);
@@ -181,10 +184,14 @@ export async function runLama(o: LamaRunOptions): Promise<void> {
         force: o.force,
         say: (line) => console.log(line),
       });
-      layer = (await loadProbeMlm(o.mlm, d, adapters.map((a) => a.summary))).layer;
+      const probe = await loadProbeMlm(o.mlm, d, adapters.map((a) => a.summary));
+      layer = probe.layer;
+      const t = probe.meta.training?.maxLength;
+      if (typeof t === "number" && Number.isInteger(t) && t >= 3) trainedLength = t;
     }
     const limit = maxSequence(d);
-    const maxLength = o.maxLength(limit) ?? Math.min(limit, tok.modelMaxLength ?? limit);
+    const maxLength = o.maxLength(limit) ??
+      Math.min(trainedLength ?? limit, limit, tok.modelMaxLength ?? limit);
     const vocabWords = o.commonVocab === null ? null : await readWordList(o.commonVocab);
     let candidates: Int32Array | null = null;
     if (vocabWords !== null) {
@@ -242,7 +249,7 @@ export async function runLama(o: LamaRunOptions): Promise<void> {
     if (layer) {
       scorers.push({
         name: adapters.length > 0 ? WITH_ADAPTERS : WITH_LAYER,
-        scorer: probeMlmLayerScorer(model, adapters.map((a) => a.adapter), layer),
+        scorer: probeMlmLayerScorer(model, adapters.map((a) => a.adapter), layer, maxLength),
       });
     }
     const probed = await probeAll(scorers, d.padId, queries, {

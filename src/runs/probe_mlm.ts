@@ -120,7 +120,7 @@ async function probeJob(
   const devData = o.dev ? await load(o.dev, o.devSplit, o.devLimit) : null;
   const layer = new ProbeMlmLayer(d.hidden, adapters.length, d.vocab, o.seed);
   const p: ProbeMlm = {
-    features: new AdapterFeatures(encoder, adapters.map((a) => a.adapter)),
+    features: new AdapterFeatures(encoder, adapters.map((a) => a.adapter), o.maxLength),
     layer,
   };
   return {

@@ -214,6 +214,7 @@ async function rebuild<S extends SchemaName, E, St extends Store<E>, H extends T
       mode: c.fusion,
       freezeEncoder: c.freezeEncoder,
       trainAdapters: c.trainAdapters,
+      padTo: c.maxLength,
     });
     if (enc.fusion.parameterCount() > 0) await loadWeights(join(root, FUSION_WEIGHTS), enc.fusion);
     head = kind.head(c.head.hidden, c.head.labels, c.head.dropout, 0);

@@ -2,6 +2,7 @@
 // adapter model.
 import type { FrozenRoberta } from "../models/roberta_frozen.ts";
 import type { AdapterModel } from "../models/kadapter.ts";
+import { onReleasedLayout } from "../models/released_layout.ts";
 import { maskTensor } from "../models/roberta_inputs.ts";
 import { cast, noGrad, type Tensor } from "../tensor/mod.ts";
 import type { PaddedBatch } from "./examples.ts";
@@ -18,7 +19,12 @@ export class InfusionModel {
   /** Hidden states the encoder keeps: the adapter's inputs, then the last one. */
   readonly #keep: number[];
 
-  constructor(readonly encoder: FrozenRoberta, readonly adapter: AdapterModel) {
+  /** `padTo`: the run's max length, the padding a mask-"all" adapter sees (released_layout.ts). */
+  constructor(
+    readonly encoder: FrozenRoberta,
+    readonly adapter: AdapterModel,
+    readonly padTo: number,
+  ) {
     const list = adapter.config.adapterList, L = encoder.dims.layers;
     if (adapter.config.hidden !== encoder.dims.hidden) {
       throw new Error(
@@ -35,12 +41,15 @@ export class InfusionModel {
 
   /** The frozen forward (no tape) then the adapter (taped when gradients are on). */
   features(b: PaddedBatch): Features {
-    const states = this.encoder.hiddenStates(b, { keep: this.#keep });
-    const at = (i: number) => states[this.#keep.indexOf(i)];
-    const mask = maskTensor(b);
-    const adapter = this.adapter.forward(this.adapter.config.adapterList.map(at), mask);
-    const l = at(this.encoder.dims.layers);
-    return { last: l.dtype === "f32" ? l : noGrad(() => cast(l, "f32")), adapter, mask };
+    const layout = { length: this.padTo, padId: this.encoder.dims.padId };
+    const [l, adapter] = onReleasedLayout(b, [this.adapter], layout, (input) => {
+      const states = this.encoder.hiddenStates(input, { keep: this.#keep });
+      const at = (i: number) => states[this.#keep.indexOf(i)];
+      const out = this.adapter.forward(this.adapter.config.adapterList.map(at), maskTensor(input));
+      return [at(this.encoder.dims.layers), out];
+    });
+    const last = l.dtype === "f32" ? l : noGrad(() => cast(l, "f32"));
+    return { last, adapter, mask: maskTensor(b) };
   }
 }
 

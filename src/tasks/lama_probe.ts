@@ -168,8 +168,10 @@ export function probeMlmLayerScorer(
   encoder: FrozenRoberta,
   adapters: readonly AdapterModel[],
   layer: ProbeMlmLayer,
+  /** The queries' max length: the padding a mask-"all" adapter sees. */
+  padTo: number,
 ): MaskScorer {
-  const features = new AdapterFeatures(encoder, adapters);
+  const features = new AdapterFeatures(encoder, adapters, padTo);
   if (features.parts !== 1 + layer.adapters) {
     throw new Error(
       `the MLM layer reads ${layer.adapters} adapter(s), ${features.parts - 1} given`,

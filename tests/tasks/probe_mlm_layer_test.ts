@@ -121,7 +121,7 @@ test("mask-row logits = float64 W·x + b; only the layer gets gradients and move
   const adapters = await loadAdapters(ADAPTERS, encoder, fit(encoder));
   const layer = new ProbeMlmLayer(64, 2, encoder.dims.vocab, 9);
   try {
-    const features = new AdapterFeatures(encoder, adapters.map((a) => a.adapter));
+    const features = new AdapterFeatures(encoder, adapters.map((a) => a.adapter), 32);
     const ex = new Examples(encoder.dims.vocab);
     for (const l of lines.filter((x) => x !== "").slice(0, 5)) {
       ex.add({ ids: tok.encode(l + (l.length % 3 ? " more words" : "")).ids });
@@ -224,7 +224,7 @@ test("training lowers the masked-token loss; folder round trip; other adapters r
     });
     const { layer } = await loadProbeMlm(dir, d, summaries);
     try {
-      const features = new AdapterFeatures(encoder, adapters.map((a) => a.adapter));
+      const features = new AdapterFeatures(encoder, adapters.map((a) => a.adapter), 32);
       const input = tok.padBatch([tok.encode("the cat sat on the mat").ids]);
       const rows = [1, 2, 4];
       const [a, b] = tidy(() => {
@@ -276,7 +276,7 @@ test("k = 0 (last state alone): logits = float64 W·h + b; loss falls; --mlm pro
     ]);
     const rows = [1, 3, input.seqLen + 2, input.seqLen + 5];
     const [logits, last] = tidy(() => {
-      const f = new AdapterFeatures(encoder, []).features(input);
+      const f = new AdapterFeatures(encoder, [], 32).features(input);
       const [h] = encoder.hiddenStates(input, { keep: [2] });
       return [layer.logits(f, rows), h];
     });

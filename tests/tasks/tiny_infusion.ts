@@ -9,6 +9,8 @@ import type { Module } from "../../src/nn/module.ts";
 import { InfusionModel } from "../../src/tasks/infusion.ts";
 
 export const H = 16, LAYERS = 2, PAD = 1;
+/** The padded length the adapter (mask "all") sees: the most 16 positions allow. */
+export const MAX_LENGTH = 14;
 
 /** The model with `makeHead(seed + 2)`; dispose() frees all of it. */
 export function tinyInfusion<M extends Module>(
@@ -44,7 +46,7 @@ export function tinyInfusion<M extends Module>(
     seed + 1,
   );
   const head = makeHead(seed + 2);
-  const model = new InfusionModel(frozen, adapter);
+  const model = new InfusionModel(frozen, adapter, MAX_LENGTH);
   const dispose = () => {
     for (const m of [enc, adapter, head]) m.dispose();
     frozen.dispose();
