@@ -24,34 +24,12 @@ import os
 
 import torch
 
-from roberta_ref import PAD, BOS, EOS, gelu, layer_norm, make_weights, save_safetensors
+from roberta_ref import (PAD, BOS, EOS, bert_layer, layer_norm, linear, make_weights,
+                         save_safetensors)
 
 ADAPTER_LIST = [0, 1]
 B, S = 3, 6
 PADS = [1, 2, 4]  # every row padded: kadapter's batch (longest row 5) is shorter than S
-
-
-def linear(x, w, name):
-    return x @ w[name + ".weight"].T + w[name + ".bias"]
-
-
-def bert_layer(w, p, x, add_mask, heads, eps):
-    """pytorch_transformers' BertLayer in eval mode."""
-    b, s, h = x.shape
-    d = h // heads
-
-    def split(t):
-        return t.view(b, s, heads, d).permute(0, 2, 1, 3)
-
-    a = p + "attention."
-    q, k, v = (split(linear(x, w, a + "self." + n)) for n in ("query", "key", "value"))
-    scores = q @ k.transpose(-1, -2) / math.sqrt(d) + add_mask
-    ctx = (torch.softmax(scores, -1) @ v).permute(0, 2, 1, 3).reshape(b, s, h)
-    x = layer_norm(linear(ctx, w, a + "output.dense") + x,
-                   w[a + "output.LayerNorm.weight"], w[a + "output.LayerNorm.bias"], eps)
-    f = gelu(linear(x, w, p + "intermediate.dense"))
-    return layer_norm(linear(f, w, p + "output.dense") + x,
-                      w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], eps)
 
 
 def encoder(w, c, ids, mask):

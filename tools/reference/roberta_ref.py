@@ -116,11 +116,28 @@ def linear(x, w, name):
     return x @ w[name + ".weight"].T + w[name + ".bias"]
 
 
+def bert_layer(w, p, x, add_mask, heads, eps):
+    """One post-LN BERT layer under the names at prefix p, in eval mode."""
+    b, s, h = x.shape
+    d = h // heads
+
+    def split(t):
+        return t.view(b, s, heads, d).permute(0, 2, 1, 3)
+
+    a = p + "attention."
+    q, k, v = (split(linear(x, w, a + "self." + n)) for n in ("query", "key", "value"))
+    scores = q @ k.transpose(-1, -2) / math.sqrt(d) + add_mask
+    ctx = (torch.softmax(scores, -1) @ v).permute(0, 2, 1, 3).reshape(b, s, h)
+    x = layer_norm(linear(ctx, w, a + "output.dense") + x,
+                   w[a + "output.LayerNorm.weight"], w[a + "output.LayerNorm.bias"], eps)
+    f = gelu(linear(x, w, p + "intermediate.dense"))
+    return layer_norm(linear(f, w, p + "output.dense") + x,
+                      w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], eps)
+
+
 def forward(w, c, ids, mask, eps):
     """RobertaForMaskedLM in eval mode: (hidden_states list, logits)."""
-    B, S = ids.shape
-    H, nh = c["hidden"], c["heads"]
-    d = H // nh
+    nh = c["heads"]
     e = "roberta.embeddings."
     pos = torch.cumsum(mask, 1) * mask + PAD  # pads get position PAD
     x = (w[e + "word_embeddings.weight"][ids] + w[e + "position_embeddings.weight"][pos]
@@ -129,21 +146,8 @@ def forward(w, c, ids, mask, eps):
     hidden = [x]
     # HF: (1 - mask) * finfo(float32).min added to the scores of padded keys.
     add_mask = (1.0 - mask.to(x.dtype))[:, None, None, :] * torch.finfo(torch.float32).min
-
-    def heads(t):
-        return t.view(B, S, nh, d).permute(0, 2, 1, 3)
-
     for i in range(c["layers"]):
-        p = f"roberta.encoder.layer.{i}."
-        a = p + "attention."
-        q, k, v = (heads(linear(x, w, a + "self." + n)) for n in ("query", "key", "value"))
-        scores = q @ k.transpose(-1, -2) / math.sqrt(d) + add_mask
-        ctx = (torch.softmax(scores, -1) @ v).permute(0, 2, 1, 3).reshape(B, S, H)
-        x = layer_norm(linear(ctx, w, a + "output.dense") + x,
-                       w[a + "output.LayerNorm.weight"], w[a + "output.LayerNorm.bias"], eps)
-        f = gelu(linear(x, w, p + "intermediate.dense"))
-        x = layer_norm(linear(f, w, p + "output.dense") + x,
-                       w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], eps)
+        x = bert_layer(w, f"roberta.encoder.layer.{i}.", x, add_mask, nh, eps)
         hidden.append(x)
     h = gelu(linear(x, w, "lm_head.dense"))
     h = layer_norm(h, w["lm_head.layer_norm.weight"], w["lm_head.layer_norm.bias"], eps)
