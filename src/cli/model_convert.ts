@@ -20,7 +20,11 @@ export const modelConvert: Command = {
         help: "the released code's output folder (config.json, pytorch_model.bin)",
       },
       out: { type: "string", arg: "DIR", help: "the adapter folder to create (absent or empty)" },
-      name: { type: "string", arg: "NAME", help: "the adapter's name (default: fac or lin)" },
+      name: {
+        type: "string",
+        arg: "NAME",
+        help: "the adapter's name (default: fac or lin; adapter without a head)",
+      },
     },
     details: "The adapter's sizes are read from its tensors; adapter_list is the released " +
       "scripts' (0,11,22 for roberta-large), with 12 inner heads, adapter_skip_layers 0 and " +
@@ -45,7 +49,11 @@ export const modelConvert: Command = {
       head: true,
     });
     try {
-      const name = typeof values.name === "string" ? values.name : task;
+      const name = typeof values.name === "string"
+        ? values.name
+        : task === "unknown"
+        ? "adapter"
+        : task;
       await saveAdapterFolder(
         out,
         adapter,
@@ -69,7 +77,8 @@ export const modelConvert: Command = {
 
 function headLine(out: string, head: ReleasedHead | null): string {
   if (!head) {
-    return `${out}: note: the checkpoint holds no pretraining head tensors; adapter only`;
+    return `${out}: note: the checkpoint holds no pretraining head tensors; adapter only, ` +
+      'of unknown kind (task "unknown"), so it is checked as neither fac= nor lin=';
   }
   const m = head.meta, n = head.module.parameterCount().toLocaleString("en-US");
   const what = m.task === "lin"

@@ -24,8 +24,11 @@ const RELEASED_HEADS = 12;
 export interface ReleasedAdapter {
   adapter: AdapterModel;
   config: AdapterConfig;
-  /** lin's head has a self-attention layer; fac's has none. */
-  task: "fac" | "lin";
+  /**
+   * lin's head has a self-attention layer; fac's has none. "unknown": the file holds no head
+   * tensors (the released code always saved them), so its kind cannot be told.
+   */
+  task: "fac" | "lin" | "unknown";
   /** Without vocab_sha256: the folder holds no tokenizer. */
   base: BaseModelInfo;
   /** The pretraining head, when asked for and the file holds one (released_head.ts). */
@@ -100,12 +103,15 @@ export async function loadReleasedAdapter(
       adapter.dispose();
       throw e;
     }
+    const withHead = hasReleasedHead(weights);
     const task = [...weights.tensors.keys()].some((n) => n.startsWith("self_attention."))
       ? "lin"
-      : "fac";
+      : withHead
+      ? "fac"
+      : "unknown";
     const model_type = typeof c.model_type === "string" ? c.model_type : "roberta";
     let head: ReleasedHead | null = null;
-    if (opts.head && hasReleasedHead(weights)) {
+    if (opts.head && task !== "unknown") {
       try {
         head = await loadReleasedHead(dir, weights, c, task);
       } catch (e) {

@@ -367,3 +367,27 @@ test("torch bin: a released head with a tensor missing or misshapen is refused, 
     w.close();
   }
 });
+
+test("torch bin: a released checkpoint without head tensors converts as an adapter only", async () => {
+  const out = await Deno.makeTempDir({ prefix: "kadapter_tbo_" });
+  try {
+    const cli = await kadapter(
+      "model",
+      "convert",
+      "--adapter",
+      join(DIR, "released_adapter_only"),
+      "--out",
+      join(out, "a"),
+    );
+    assert.equal(cli.code, 0, cli.out + cli.err);
+    assert.match(cli.out, /holds no pretraining head tensors; adapter only/);
+    const { head, meta } = await readAdapterFolder(join(out, "a"));
+    assert.equal(head, null);
+    // Without a head the kind cannot be told: neither fac= nor lin= is refused for it.
+    assert.equal(meta.task, "unknown");
+    assert.equal(meta.name, "adapter");
+    await assert.rejects(Deno.stat(join(out, "a", "head_config.json")), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});

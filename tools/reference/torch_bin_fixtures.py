@@ -21,6 +21,7 @@ Writes into OUT (tests/fixtures/torch_bin):
                     (config.json, legacy pytorch_model.bin), its head with 5 relations
   released_fac_trex/  the same with the released code's 410 relations
   released_lin/     a tiny lin adapter folder as the released lin-adapter.py saves one
+  released_adapter_only/  adapter tensors only (a state dict with the head dropped)
 Debian's python3-torch suffices: /usr/bin/python3 tools/reference/torch_bin_fixtures.py --out DIR
 """
 import argparse
@@ -212,6 +213,7 @@ def main():
     released("released_fac", 13, fac_head(5))
     released("released_fac_trex", 17, fac_head(410))
     released("released_lin", 19, lin_head)
+    released("released_adapter_only", 29, lambda H, linear, norm: None)
     print(f"wrote {out}")
 
 
