@@ -81,12 +81,12 @@ export async function encodeLines(o: EncodeOptions): Promise<void> {
         ` of ${H}: ${fmtBytes(outputs * n * T * H * 4)}`,
     );
     const bar = new Progress(n, { label: "encode" });
+    const layout = { length: maxLength, padId: d.padId };
     try {
       for (let i0 = 0; i0 < n; i0 += o.batchSize) {
         const ids = seqs.slice(i0, i0 + o.batchSize).map((s) => s.ids);
         const batch = tokenizer.padBatch(ids);
         // The hidden states (as f32), then each adapter model's output.
-        const layout = { length: maxLength, padId: d.padId };
         const states = tidy(() =>
           noGrad(() =>
             onReleasedLayout(batch, adapters.map((a) => a.adapter), layout, (x) => {
