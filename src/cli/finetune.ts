@@ -129,7 +129,8 @@ function spec(task: string, presets: Record<string, FinetunePreset>): CommandSpe
     fusion: s("concat|add", "how h_L and the adapter outputs combine", "concat"),
     "untrained-adapter": flag(
       "the 'w/o knowledge' ablation: the adapters get their folders' shape but fresh weights " +
-        "(without --adapters: one adapter 'untrained' of the released code's shape)",
+        "(without --adapters: one adapter 'untrained' of train fac's default shape for this " +
+        "encoder)",
     ),
     "freeze-encoder": flag("freeze the encoder (default: every encoder weight is trained)"),
     "train-adapters": flag("train the adapters too (default: frozen)"),

@@ -47,7 +47,34 @@ export function runFlags(
     "eval-every": flag("N", "steps between dev evaluations (default: each epoch; always at end)"),
     "checkpoint-every": flag("N", "steps between checkpoints (always at the end and on Ctrl-C)"),
     "log-every": flag("N", "steps between loss readbacks and log lines", 10),
-    resume: { type: "boolean", help: "continue the run in --out from its checkpoint" },
+    resume: {
+      type: "boolean",
+      help: "continue the run in --out from its checkpoint (a larger --steps or --epochs " +
+        "extends a finished run)",
+    },
+    overwrite: {
+      type: "boolean",
+      help: "delete the run already in --out (its checkpoints, log, curves and outputs; " +
+        "other files stay) and start afresh",
+    },
+    "save-total-limit": flag(
+      "N",
+      "checkpoints to keep: besides checkpoint/ (the newest, which --resume reads), the " +
+        "last N as checkpoint-<step>/ (hard links: the newest costs no extra disk); 1: " +
+        "checkpoint/ alone",
+      1,
+    ),
+    "best-metric": flag(
+      "NAME",
+      "the dev metric that picks best/ (default: the task's main one; names with loss or " +
+        "perplexity are lower-is-better)",
+    ),
+    "report-to": flag(
+      "none|tensorboard",
+      "also log the losses, learning rate and dev metrics to TensorBoard event files in " +
+        "OUT/tensorboard/ (tags as the Hugging Face Trainer's)",
+      "none",
+    ),
     report: {
       type: "boolean",
       help: "also write OUT/report.html: settings, dev metrics, curves, links to the outputs",
@@ -89,6 +116,11 @@ export function readRunFlags(
     checkpointEvery: optional("checkpoint-every", { min: 1 }),
     logEvery: num("log-every", 10, { min: 1 }),
     resume: v.resume === true,
+    overwrite: v.overwrite === true,
+    saveTotalLimit: num("save-total-limit", 1, { min: 1 }),
+    bestMetric: bestMetric(v),
+    reportTo: reportTo(v),
+    presetWarmup: v.warmup === undefined && preset.warmup !== undefined,
     report: v.report === true,
     profile: v.profile === true,
   };
@@ -96,6 +128,25 @@ export function readRunFlags(
     throw new UsageError(`--batch ${s.batch} is not a multiple of --accumulate`);
   }
   return s;
+}
+
+function bestMetric(v: Values): string | undefined {
+  const m = v["best-metric"];
+  if (m === undefined) return undefined;
+  if (typeof m !== "string" || !/^[A-Za-z0-9_@.-]+$/.test(m)) {
+    throw new UsageError(`--best-metric needs a dev metric's name (e.g. micro_f1), got ${m}`);
+  }
+  return m;
+}
+
+function reportTo(v: Values): string[] {
+  const list = String(v["report-to"] ?? "none").split(",").map((x) => x.trim());
+  for (const x of list) {
+    if (x !== "none" && x !== "tensorboard") {
+      throw new UsageError(`--report-to takes none or tensorboard, got ${x}`);
+    }
+  }
+  return list.filter((x) => x !== "none");
 }
 
 /** `--tokenization`, for every command that encodes task data. */

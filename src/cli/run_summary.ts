@@ -7,14 +7,14 @@ import type { RunOutcome } from "../train/runner.ts";
  * (as shells report a SIGINT exit), else 0.
  */
 export function reportRun(r: RunOutcome, what: string, out: string): number {
-  const loss = r.losses.length ? ` loss ${r.losses.at(-1)!.toFixed(4)}` : "";
-  const dev = r.dev
-    ? "; dev " + Object.entries(r.dev).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(", ")
-    : "";
-  const best = r.best
-    ? `; best ${r.best.metric} ${r.best.value.toFixed(4)} at step ${r.best.step} in ${r.bestDir}`
-    : "";
-  console.log(`step ${r.step}/${r.totalSteps}:${loss}${dev}${best}`);
+  const parts = [
+    r.losses.length ? `loss ${r.losses.at(-1)!.toFixed(4)}` : "",
+    r.dev ? "dev " + Object.entries(r.dev).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(", ") : "",
+    r.best
+      ? `best ${r.best.metric} ${r.best.value.toFixed(4)} at step ${r.best.step} in ${r.bestDir}`
+      : "",
+  ].filter((p) => p !== "");
+  console.log(`step ${r.step}/${r.totalSteps}${parts.length ? `: ${parts.join("; ")}` : ""}`);
   console.log(`${what}; curves in ${out}/curves.svg`);
   if (r.reportPath) console.log(`report in ${r.reportPath}`);
   return r.interrupted ? 130 : 0;

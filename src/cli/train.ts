@@ -59,9 +59,13 @@ function spec(task: InfusionTask): CommandSpec {
     "max-length": s("N", "tokens per example with <s> and </s> (preset)"),
     ...tokenizationFlag,
     "adapter-list": s("I,J,..", "hidden states the adapter layers read (default: 0,L/2-1,L-2)"),
-    "adapter-size": s("N", "inner hidden size of the adapter layers", "768"),
-    "adapter-heads": s("N", "attention heads of the inner layers", "12"),
-    "adapter-ffn": s("N", "feed-forward size of the inner layers", "3072"),
+    "adapter-size": s(
+      "N",
+      "inner hidden size of the adapter layers (default: 768 as released, or the encoder's " +
+        "hidden size when it is narrower)",
+    ),
+    "adapter-heads": s("N", "attention heads of the inner layers (default: size / 64, or 1)"),
+    "adapter-ffn": s("N", "feed-forward size of the inner layers (default: 4 x size)"),
     "adapter-layers": s("N", "transformer layers per adapter layer", "2"),
     "adapter-mask": s(
       "all|padding",
@@ -98,16 +102,17 @@ function spec(task: InfusionTask): CommandSpec {
 
 function adapterOptions(v: Values): Partial<AdapterConfig> {
   const n = (name: string) => numberOption(v, name, { min: 1 });
+  const given = (name: string) => optional(v, name, { min: 1 });
   const over: Partial<AdapterConfig> = {
-    adapterHidden: n("adapter-size"),
-    heads: n("adapter-heads"),
-    intermediate: n("adapter-ffn"),
+    ...(given("adapter-size") !== undefined ? { adapterHidden: given("adapter-size") } : {}),
+    ...(given("adapter-heads") !== undefined ? { heads: given("adapter-heads") } : {}),
+    ...(given("adapter-ffn") !== undefined ? { intermediate: given("adapter-ffn") } : {}),
     layers: n("adapter-layers"),
     mask: choice(v, "adapter-mask", ["all", "padding"] as const),
     combine: choice(v, "combine", ["sum", "concat"] as const),
     dropout: numberOption(v, "dropout", { max: 0.99, integer: false }),
   };
-  if (over.adapterHidden! % over.heads! !== 0) {
+  if (over.adapterHidden && over.heads && over.adapterHidden % over.heads !== 0) {
     throw new UsageError(
       `--adapter-size ${over.adapterHidden} is not a multiple of --adapter-heads`,
     );

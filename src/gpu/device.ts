@@ -104,6 +104,12 @@ export async function initGpu(): Promise<Gpu> {
   return gpu;
 }
 
+/** The adapter as a person would name it, or null before initGpu. */
+export function deviceName(): string | null {
+  const i = current?.adapterInfo;
+  return i ? i.description || i.vendor || "unknown adapter" : null;
+}
+
 /** The open device; throws if initGpu was not awaited or the device was lost. */
 export function gpu(): Gpu {
   if (!current) throw new Error("GPU not initialised: call await initGpu() first");

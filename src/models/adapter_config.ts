@@ -46,6 +46,21 @@ export function defaultAdapterList(encoderLayers: number): number[] {
   return [...new Set([0, Math.max(0, Math.floor(L / 2) - 1), Math.max(0, L - 2)])];
 }
 
+/**
+ * The adapter shape a new adapter gets unless told: the released code's (768 wide, 12 heads
+ * of 64, feed-forward 3072) on encoders at least 768 wide, scaled down on narrower ones (as
+ * wide as the encoder, heads of 64 or one head, feed-forward 4x), so a first run on a small
+ * encoder trains an adapter of its size, not one many times larger. `over` wins.
+ */
+export function newAdapterShape(
+  hidden: number,
+  over: Partial<AdapterConfig> = {},
+): Partial<AdapterConfig> {
+  const size = over.adapterHidden ?? Math.min(768, hidden);
+  const heads = over.heads ?? (size % 64 === 0 ? size / 64 : 1);
+  return { ...over, adapterHidden: size, heads, intermediate: over.intermediate ?? 4 * size };
+}
+
 /** The released code's adapter for an encoder of `hidden` width and `encoderLayers` depth. */
 export function adapterConfig(
   hidden: number,

@@ -8,7 +8,7 @@
 import type { SchemaName } from "../formats/schemas.ts";
 import type { Tokenization } from "../formats/tokenization.ts";
 import { RobertaTokenizer } from "../formats/tokenizer.ts";
-import { type AdapterConfig, adapterConfig } from "../models/adapter_config.ts";
+import { type AdapterConfig, adapterConfig, newAdapterShape } from "../models/adapter_config.ts";
 import { type AdapterMeta, loadAdapter } from "../models/adapter_folder.ts";
 import { baseModelInfo, checkAdapterFits } from "../models/encoder_identity.ts";
 import { checkMaxLength } from "../models/fit.ts";
@@ -23,7 +23,7 @@ import { finetuneTask } from "../tasks/finetune_tasks.ts";
 import { FINETUNE_FORMAT, type FinetuneConfig, FinetunedModel } from "../tasks/finetuned.ts";
 import { alteredText, loadSplit, skippedText, type Split, type Store } from "../tasks/task.ts";
 import {
-  FIXED_SETTINGS,
+  type Prior,
   priorStrings,
   runConfig,
   RunError,
@@ -42,7 +42,7 @@ export interface FinetuneOptions extends RunSettings {
   /**
    * The "w/o knowledge" ablation: each listed adapter gets its folder's shape but fresh
    * weights; with no adapter listed, one adapter "untrained" of the default shape
-   * (`untrainedConfig`, default: the released code's for this encoder).
+   * (`untrainedConfig`, default: newAdapterShape, the released code's scaled to the encoder).
    */
   untrainedAdapter: boolean;
   untrainedConfig?: Partial<AdapterConfig>;
@@ -76,19 +76,6 @@ export interface FinetuneResult extends RunOutcome {
   /** Predictions of the final model on dev (in row order), for checks. */
   devPredictions: Record<string, unknown>[] | null;
 }
-
-const FIXED = [
-  "task",
-  "settings",
-  "adapters",
-  "untrainedAdapter",
-  "fusion",
-  "freezeEncoder",
-  "trainAdapters",
-  ...FIXED_SETTINGS,
-  "maxLength",
-  "tokenization",
-];
 
 export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const settings = o.settings ?? {};
@@ -128,7 +115,6 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const r = await runTraining({
     settings: o,
     config,
-    fixed: FIXED,
     title: `kadapter finetune ${o.task}`,
     output: "model",
     build: (prior) =>
@@ -168,7 +154,7 @@ async function adaptersFor(o: FinetuneOptions, roberta: RobertaModel, tok: Rober
       }
     }
     if (o.untrainedAdapter && o.adapters.length === 0) {
-      const c = adapterConfig(d.hidden, d.layers, o.untrainedConfig ?? {});
+      const c = adapterConfig(d.hidden, d.layers, newAdapterShape(d.hidden, o.untrainedConfig));
       adapters.push(["untrained", new AdapterModel(c, o.seed + 100)]);
     }
   } catch (e) {
@@ -183,7 +169,7 @@ async function finetuneJob<S extends SchemaName, E, St extends Store<E>, H exten
   o: FinetuneOptions,
   config: Record<string, unknown>,
   maxLength: number,
-  prior: Record<string, unknown> | null,
+  prior: Prior | null,
   extras: { test: Record<string, number> | null; devPredictions: Record<string, unknown>[] | null },
 ): Promise<Job> {
   const say = sayer(o);

@@ -6,7 +6,7 @@
 import type { Tokenization } from "../formats/tokenization.ts";
 import { RobertaTokenizer } from "../formats/tokenizer.ts";
 import type { SchemaName } from "../formats/schemas.ts";
-import { type AdapterConfig, adapterConfig } from "../models/adapter_config.ts";
+import { type AdapterConfig, adapterConfig, newAdapterShape } from "../models/adapter_config.ts";
 import { saveAdapterFolder } from "../models/adapter_folder.ts";
 import { type BaseModelInfo, baseModelInfo } from "../models/encoder_identity.ts";
 import { AdapterModel } from "../models/kadapter.ts";
@@ -18,14 +18,7 @@ import { facTask, relationSet } from "../tasks/fac.ts";
 import { type Infused, InfusionModel } from "../tasks/infusion.ts";
 import { type LinLoss, linTask } from "../tasks/lin.ts";
 import { type Encoding, loadSplit, skippedText, type Task } from "../tasks/task.ts";
-import {
-  FIXED_SETTINGS,
-  priorStrings,
-  runConfig,
-  RunError,
-  type RunSettings,
-  sayer,
-} from "../train/run.ts";
+import { priorStrings, runConfig, RunError, type RunSettings, sayer } from "../train/run.ts";
 import { type Job, type RunOutcome, runTraining } from "../train/runner.ts";
 
 export type InfusionTask = "fac" | "lin";
@@ -61,9 +54,6 @@ export interface InfuseResult extends RunOutcome {
   adapterDir: string;
 }
 
-/** Settings a resumed run must share with the run it continues. */
-const FIXED = ["task", ...FIXED_SETTINGS, "maxLength", "tokenization"];
-
 /** fac or lin with its head: the two differ only in these. */
 interface Infusion<S extends SchemaName, H extends FacHead | LinHead> {
   task: Task<S, Example, Examples, Infused<H>>;
@@ -84,11 +74,12 @@ export async function infuse(o: InfuseOptions): Promise<InfuseResult> {
     tokenization: o.tokenization,
     loss: o.task === "lin" ? o.loss : null,
     limit: o.limit ?? null,
+    adapter: o.adapter,
+    headDropout: o.headDropout,
   };
   const r = await runTraining({
     settings: o,
     config,
-    fixed: FIXED,
     title: `kadapter train ${o.task}`,
     output: "adapter",
     build: async (prior) => {
@@ -153,7 +144,13 @@ async function infusionJob<S extends SchemaName, H extends FacHead | LinHead>(
   };
   const trainData = await load(o.train, o.trainSplit, o.limit, true);
   const devData = o.dev ? await load(o.dev, o.devSplit, o.devLimit) : null;
-  const ac = adapterConfig(d.hidden, d.layers, o.adapter);
+  const ac = adapterConfig(d.hidden, d.layers, newAdapterShape(d.hidden, o.adapter));
+  if (ac.adapterHidden % ac.heads !== 0) {
+    throw new RunError(
+      `the adapter's size ${ac.adapterHidden} is not a multiple of its ${ac.heads} heads; ` +
+        `pass --adapter-size and --adapter-heads that divide`,
+    );
+  }
   const adapter = new AdapterModel(ac, o.seed);
   const hc: HeadConfig = {
     hidden: d.hidden,

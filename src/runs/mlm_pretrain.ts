@@ -13,7 +13,7 @@ import { maxSequence } from "../models/roberta_config.ts";
 import { Rng } from "../nn/init.ts";
 import { loadCorpus, masking } from "../tasks/mlm.ts";
 import { mlmTask } from "../tasks/mlm_task.ts";
-import { FIXED_SETTINGS, runConfig, RunError, type RunSettings, sayer } from "../train/run.ts";
+import { runConfig, RunError, type RunSettings, sayer } from "../train/run.ts";
 import { type Job, type RunOutcome, runTraining } from "../train/runner.ts";
 
 /** The maximum length when none is given (capped by the model's positions). */
@@ -40,14 +40,6 @@ export interface MlmPretrainResult extends RunOutcome {
   modelDir: string;
   maxLength: number;
 }
-
-/** Settings a resumed run must share with the run it continues. */
-const FIXED = [
-  ...FIXED_SETTINGS,
-  "maxLength",
-  "maskProb",
-  "seed",
-];
 
 /** Writes a complete model folder: the weights and config, and the input's tokenizer files. */
 export async function saveModelFolder(
@@ -94,7 +86,6 @@ export async function mlmPretrain(o: MlmPretrainOptions): Promise<MlmPretrainRes
     const r = await runTraining({
       settings: o,
       config,
-      fixed: FIXED,
       title: "kadapter model pretrain",
       output: "model",
       build: async () => {

@@ -36,7 +36,7 @@ export async function initModel(o: InitOptions): Promise<void> {
       `${o.preset}: ${count.toLocaleString("en-US")} parameters, vocabulary ${vocab}, ` +
         `${p.layers} layers of ${p.hidden}`,
     );
-    const bar = new Progress(Math.ceil(bytes / MiB), { label: "writing MiB" });
+    const bar = new Progress(Math.ceil(bytes / MiB), { label: "writing", unit: "MiB" });
     let written = 0;
     try {
       await model.save(tmp, (_, n) => {

@@ -12,7 +12,7 @@ import { FrozenRoberta } from "../models/roberta_frozen.ts";
 import { loadCorpus, masking } from "../tasks/mlm.ts";
 import { saveProbeMlm } from "../tasks/probe_mlm_folder.ts";
 import { type ProbeMlm, ProbeMlmLayer, probeMlmTask } from "../tasks/probe_mlm_layer.ts";
-import { FIXED_SETTINGS, runConfig, type RunSettings, sayer } from "../train/run.ts";
+import { runConfig, type RunSettings, sayer } from "../train/run.ts";
 import { type Job, type RunOutcome, runTraining } from "../train/runner.ts";
 
 export interface ProbeMlmOptions extends RunSettings {
@@ -42,15 +42,6 @@ export interface ProbeMlmResult extends RunOutcome {
   mlmDir: string;
 }
 
-/** Settings a resumed run must share with the run it continues. */
-const FIXED = [
-  "adapters",
-  ...FIXED_SETTINGS,
-  "maxLength",
-  "seed",
-  "maskProbability",
-];
-
 /** `kadapter probe train-mlm`: trains the MLM layer on a frozen encoder and adapters. */
 export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult> {
   const probability = o.maskProbability ?? 0.15;
@@ -67,7 +58,6 @@ export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult>
   const r = await runTraining({
     settings: o,
     config,
-    fixed: FIXED,
     title: "kadapter probe train-mlm",
     output: "mlm",
     build: async () => {

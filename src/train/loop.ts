@@ -10,11 +10,16 @@ import { join } from "node:path";
 import { AdamW } from "../nn/optim.ts";
 import { linearWarmupDecay } from "../nn/schedule.ts";
 import { pauseProfile, profileTable, startProfile, stopProfile } from "../gpu/profile.ts";
+import { deviceName } from "../gpu/device.ts";
 import { sync } from "../gpu/queue.ts";
 import { backward, type DropoutRng, full, keep, type Tensor, tidy } from "../tensor/mod.ts";
 import { loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.ts";
-import { JsonlLog } from "./log.ts";
+import { keepCheckpoint } from "./checkpoint_history.ts";
+import { EvalTable } from "./eval_table.ts";
+import { interrupted, watchInterrupts } from "./interrupt.ts";
+import { readJsonl, RunLog } from "./log.ts";
 import { Progress, type ProgressOptions } from "./progress.ts";
+import config from "../../deno.json" with { type: "json" };
 import { EpochSampler } from "./sampler.ts";
 
 export interface TrainOptions<B> {
@@ -48,6 +53,8 @@ export interface TrainOptions<B> {
   /** Output folder: metrics.jsonl, checkpoint/, best/. */
   out: string;
   checkpointEvery?: number;
+  /** Checkpoints kept as out/checkpoint-<step>/ besides out/checkpoint/ (default 1: none). */
+  saveTotalLimit?: number;
   logEvery?: number;
   /** Steps between evaluations; the last step is always evaluated. */
   evalEvery?: number;
@@ -67,8 +74,10 @@ export interface TrainOptions<B> {
   resume?: boolean;
   /** Run settings, stored in checkpoints and the log. */
   config?: Record<string, unknown>;
-  /** Stop request, checked between steps; default: Ctrl-C (SIGINT). */
+  /** Stop request, checked between steps; default: Ctrl-C (interrupt.ts; twice: at once). */
   stop?: () => boolean;
+  /** Also log the scalars as TensorBoard events in this folder. */
+  tensorboard?: string;
   progress?: ProgressOptions;
   /**
    * Profile the kernels from the second step on (evaluations left out): the table is written
@@ -89,12 +98,19 @@ export interface TrainResult {
 export class DivergedError extends UserError {
 }
 
-/** A stop flag set by Ctrl-C, and a function that removes the handler. */
-function sigintStop(): [() => boolean, () => void] {
-  let stop = false;
-  const on = () => (stop = true);
-  Deno.addSignalListener("SIGINT", on);
-  return [() => stop, () => Deno.removeSignalListener("SIGINT", on)];
+/** What an existing log holds that the run now starting replaces (see log.ts currentRun). */
+function replaced(path: string, resumeStep: number | null): Record<string, unknown> {
+  let records: Record<string, unknown>[];
+  try {
+    records = readJsonl(path);
+  } catch {
+    return {};
+  }
+  if (resumeStep === null) {
+    return records.length ? { restart: { earlier_records: records.length } } : {};
+  }
+  const later = records.filter((r) => typeof r.step === "number" && r.step > resumeStep).length;
+  return later ? { superseded: later } : {};
 }
 
 export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
@@ -113,8 +129,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
     maxGradNorm: o.maxGradNorm ?? 0,
     ...(o.noDecay ? { noDecay: o.noDecay } : {}),
   });
-  const [stop, unlisten] = o.stop ? [o.stop, () => {}] : sigintStop();
-  const log = new JsonlLog(join(o.out, "metrics.jsonl"));
+  const logPath = join(o.out, "metrics.jsonl");
   let best: TrainState["best"] = null;
   if (o.resume) {
     const s = await loadCheckpoint(ckptDir, o.params, opt);
@@ -126,8 +141,13 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       );
     }
     streams.forEach((d, i) => Object.assign(d, s.dropout[i]));
-    best = s.best;
+    // A best kept under another metric than this run's cannot be compared: start afresh.
+    best = s.best?.metric === o.bestMetric ? s.best : null;
   }
+  const earlier = replaced(logPath, o.resume ? opt.step : null);
+  const unwatch = o.stop ? () => {} : await watchInterrupts();
+  const stop = o.stop ?? interrupted;
+  const log = new RunLog(logPath, o.tensorboard);
   const state = (): TrainState => ({
     step: opt.step,
     sampler: sampler.state,
@@ -138,10 +158,20 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
   let saved = o.resume ? opt.step : -1;
   const save = async () => {
     await saveCheckpoint(ckptDir, o.params, opt, state());
+    await keepCheckpoint(o.out, ckptDir, opt.step, o.saveTotalLimit ?? 1);
     saved = opt.step;
   };
-  log.write({ event: o.resume ? "resume" : "start", step: opt.step, total, config: o.config });
+  log.write({
+    event: o.resume ? "resume" : "start",
+    step: opt.step,
+    total,
+    version: config.version,
+    device: deviceName(),
+    ...earlier,
+    config: o.config,
+  });
   const bar = new Progress(total - opt.step, { label: "train", ...o.progress });
+  const table = new EvalTable(total);
   const losses: number[] = [];
   // Steps whose loss and norm are still on the GPU.
   let pending: { step: number; lr: number; micro: Tensor[]; norm: Tensor }[] = [];
@@ -208,6 +238,15 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
         log.write({ event: "eval", step, ...metrics });
         await o.onEval?.(step, metrics);
         const key = o.bestMetric, value = key ? metrics[key] : undefined;
+        if (key && value === undefined) {
+          await save();
+          throw new UserError(
+            `the best-checkpoint metric "${key}" is not among the dev metrics (${
+              Object.keys(metrics).join(", ")
+            }); the checkpoint at step ${step} is saved: run again with --resume and ` +
+              `--best-metric set to one of them`,
+          );
+        }
         const better = o.higherIsBetter ?? true;
         if (
           key && value !== undefined &&
@@ -218,6 +257,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
           else await saveCheckpoint(bestDir, o.params, opt, state());
           log.write({ event: "best", step, [key]: value });
         }
+        for (const line of table.lines(step, metrics, best)) bar.note(line);
       }
       if (saveNow) await save();
     }
@@ -246,7 +286,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
   } finally {
     if (o.profile) await stopProfile().catch(() => null);
     for (const p of pending) for (const t of [...p.micro, p.norm]) t.dispose();
-    unlisten();
+    unwatch();
     log.close();
     opt.dispose();
   }

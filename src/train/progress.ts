@@ -6,12 +6,16 @@ const encoder = new TextEncoder();
 export interface ProgressOptions {
   /** Text before the bar. */
   label?: string;
+  /** What is counted, shown after the count and in the rate (default: "it"). */
+  unit?: string;
   /** Seconds between plain lines when stderr is not a terminal. */
   every?: number;
   /** Override terminal detection (tests). */
   tty?: boolean;
   /** Where lines go (default: stderr). */
   write?: (text: string) => void;
+  /** Milliseconds clock (tests; default: performance.now). */
+  now?: () => number;
 }
 
 /** Seconds as m:ss or h:mm:ss. */
@@ -24,38 +28,53 @@ export function fmtDuration(s: number): string {
 
 export class Progress {
   readonly label: string;
+  readonly unit: string;
   readonly #tty: boolean;
   readonly #every: number;
   readonly #write: (text: string) => void;
-  readonly #start = performance.now();
+  readonly #now: () => number;
+  readonly #start: number;
   #done = 0;
   #lastLine = -Infinity;
   #lastDraw = -Infinity;
   #fields: Record<string, string> = {};
+  /** When the first tick came and what it counted: the rate leaves it out (compilation). */
+  #first: { at: number; done: number } | null = null;
 
   constructor(readonly total: number, opts: ProgressOptions = {}) {
     this.label = opts.label ?? "";
+    this.unit = opts.unit ?? "it";
     this.#tty = opts.tty ?? Deno.stderr.isTerminal();
     this.#every = opts.every ?? 10;
     this.#write = opts.write ?? ((t) => Deno.stderr.writeSync(encoder.encode(t)));
+    this.#now = opts.now ?? (() => performance.now());
+    this.#start = this.#now();
   }
 
-  /** Items per second since the start. */
+  /**
+   * Items per second: after the second tick, over the items since the first (the first item
+   * of a run compiles its kernels, so counting it would inflate the ETA many times over).
+   */
   get rate(): number {
-    return this.#done / Math.max(1e-9, (performance.now() - this.#start) / 1000);
+    const now = this.#now(), f = this.#first;
+    if (f && this.#done > f.done && now > f.at) {
+      return (this.#done - f.done) / ((now - f.at) / 1000);
+    }
+    return this.#done / Math.max(1e-9, (now - this.#start) / 1000);
   }
 
   get elapsed(): number {
-    return (performance.now() - this.#start) / 1000;
+    return (this.#now() - this.#start) / 1000;
   }
 
   /** Advances by n and replaces the extra fields given (numbers shown to 4 digits). */
   tick(n = 1, fields: Record<string, number | string> = {}): void {
     this.#done = Math.min(this.total, this.#done + n);
+    this.#first ??= { at: this.#now(), done: this.#done };
     for (const [k, v] of Object.entries(fields)) {
       this.#fields[k] = typeof v === "number" ? fmtNumber(v) : v;
     }
-    const now = performance.now();
+    const now = this.#now();
     const last = this.#done === this.total;
     if (this.#tty) {
       // Redrawing costs a syscall and a terminal repaint: at most ~10 per second.
@@ -66,6 +85,12 @@ export class Progress {
       this.#lastLine = now;
       this.#write(this.line(false) + "\n");
     }
+  }
+
+  /** Prints whole lines above the bar (on a terminal the bar is redrawn below them). */
+  note(text: string): void {
+    if (!this.#tty) return this.#write(text + "\n");
+    this.#write(`\r\x1b[2K${text}\n${this.line(true)}`);
   }
 
   /** Ends the bar (a newline on a terminal); call once, also when stopping early. */
@@ -83,9 +108,9 @@ export class Progress {
     const parts = [
       this.label,
       bar ? `[${"#".repeat(full)}${".".repeat(width - full)}]` : "",
-      `${this.#done}/${this.total}`,
+      `${this.#done}/${this.total}${this.unit === "it" ? "" : ` ${this.unit}`}`,
       `${(frac * 100).toFixed(0)}%`,
-      `${fmtNumber(rate)} it/s`,
+      `${fmtNumber(rate)} ${this.unit}/s`,
       `elapsed ${fmtDuration(this.elapsed)}`,
       `ETA ${fmtDuration(eta)}`,
       ...Object.entries(this.#fields).map(([k, v]) => `${k}=${v}`),

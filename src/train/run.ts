@@ -15,37 +15,90 @@ export class RunError extends UserError {
 }
 
 /**
- * Checks `out` before a run starts: without `resume` it must hold no checkpoint; with it, the
- * checkpoint's settings listed in `fixed` must equal `config`'s. Returns the checkpoint's
- * settings on resume (so a run can reuse what it derived, e.g. a label list), else null.
+ * Recorded settings a resumed run may change: the length of the run (resuming with more
+ * steps or epochs extends it), and what does not change the weights' trajectory (where dev
+ * and test data are, the memory-saving recompute). Every other recorded setting must stay.
+ */
+const MAY_CHANGE = new Set(["steps", "epochs", "recompute", "dev", "test", "devLimit"]);
+
+/** The files and folders a run writes in its folder, which --overwrite deletes. */
+const RUN_ENTRIES = [
+  /^checkpoint(-\d+)?$/,
+  /^best$/,
+  /^metrics\.jsonl$/,
+  /^curves\.svg$/,
+  /^report\.html$/,
+  /^tensorboard$/,
+  /^\.(checkpoint(-\d+)?|best)\.tmp-/,
+];
+
+/** A resumed run's recorded settings and the step its checkpoint is at. */
+export interface Prior {
+  config: Record<string, unknown>;
+  step: number;
+}
+
+/**
+ * Checks `out` before a run starts. Without `resume` it must hold no checkpoint, unless
+ * `overwrite` deletes the earlier run's files (`output` names the run's export folder). With
+ * it, the checkpoint's settings must equal `config`'s but for MAY_CHANGE (settings either
+ * side lacks are not compared: older checkpoints, or derived later). Returns the
+ * checkpoint's settings and step on resume (so a run can reuse what it derived, e.g. a label
+ * list), else null.
  */
 export async function openRun(
   out: string,
-  resume: boolean,
+  o: { resume: boolean; overwrite?: boolean; output: string },
   config: Record<string, unknown>,
-  fixed: readonly string[],
-): Promise<Record<string, unknown> | null> {
+): Promise<Prior | null> {
   const ckpt = join(out, "checkpoint");
-  if (!resume) {
-    if (await Deno.stat(ckpt).then(() => true, () => false)) {
+  if (o.resume && o.overwrite) {
+    throw new RunError("--resume continues the run in --out, --overwrite deletes it: pass one");
+  }
+  if (!o.resume) {
+    const held = await Deno.stat(ckpt).then(() => true, () => false);
+    if (o.overwrite) await removeRun(out, o.output);
+    else if (held) {
       throw new RunError(
-        `${out} already holds a run; pass --resume to continue it, or pick another --out`,
+        `${out} already holds a run; pass --resume to continue it, --overwrite to delete it ` +
+          `and start afresh, or pick another --out`,
       );
     }
     return null;
   }
-  const prior = recordedLater((await readTrainState(ckpt)).config);
+  const state = await readTrainState(ckpt);
+  const prior = recordedLater(state.config);
   const show = (v: unknown) => typeof v === "string" ? v : JSON.stringify(v);
-  const changed = fixed.filter((k) => JSON.stringify(prior[k]) !== JSON.stringify(config[k]));
+  const changed = Object.keys(config).filter((k) =>
+    !MAY_CHANGE.has(k) && Object.hasOwn(prior, k) &&
+    JSON.stringify(prior[k]) !== JSON.stringify(config[k])
+  );
   if (changed.length) {
     throw new RunError(
       `--resume: ${
         changed.map((k) => `${k} was ${show(prior[k])}, now ${show(config[k])}`)
           .join("; ")
-      }. A resumed run continues exactly only with the same settings.`,
+      }. A resumed run continues exactly only with the same settings (or --overwrite to ` +
+        `start afresh).`,
     );
   }
-  return prior;
+  return { config: prior, step: state.step };
+}
+
+/** Deletes what a run wrote in `out` (RUN_ENTRIES and its export folder), nothing else. */
+async function removeRun(out: string, output: string): Promise<void> {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(out));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
+  }
+  for (const e of entries) {
+    if (e.name === output || RUN_ENTRIES.some((r) => r.test(e.name))) {
+      await Deno.remove(join(out, e.name), { recursive: true });
+    }
+  }
 }
 
 /**
@@ -70,12 +123,9 @@ const isObject = (x: unknown): x is Record<string, unknown> =>
  * A list of strings the resumed run recorded under `key` (e.g. its label list), checked; null
  * on a fresh run.
  */
-export function priorStrings(
-  prior: Record<string, unknown> | null,
-  key: string,
-): string[] | null {
+export function priorStrings(prior: Prior | null, key: string): string[] | null {
   if (prior === null) return null;
-  const v = prior[key];
+  const v = prior.config[key];
   if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) {
     throw new RunError(
       `--resume: the checkpoint's settings hold no list of strings under "${key}" ` +
@@ -133,6 +183,16 @@ export interface RunSettings {
   logEvery?: number;
   /** Continue the run in `out` from its checkpoint. */
   resume: boolean;
+  /** Delete the run already in `out` (its checkpoints, log and outputs) and start afresh. */
+  overwrite?: boolean;
+  /** Checkpoints kept as out/checkpoint-<step>/ (default 1: out/checkpoint/ alone). */
+  saveTotalLimit?: number;
+  /** The dev metric that picks best/ (default: the task's); lower is better for losses. */
+  bestMetric?: string;
+  /** Also log to these tools: "tensorboard" writes events to out/tensorboard/. */
+  reportTo?: string[];
+  /** The warmup is the preset's, not the user's: one past half the run is cut to 10%. */
+  presetWarmup?: boolean;
   /** Also write `out`/report.html, the run as one self-contained page. */
   report?: boolean;
   /** Print where the GPU time of a step goes, per kernel family (train/loop.ts). */
@@ -143,9 +203,6 @@ export interface RunSettings {
   /** Status lines (default: console.log). */
   say?: (line: string) => void;
 }
-
-/** The shared settings a resumed run must keep (each command adds its own around them). */
-export const FIXED_SETTINGS = ["batch", "accumulate", "lr", "epochs", "steps", "warmup"];
 
 /** The shared settings as every run records them (start record, checkpoint, --resume check). */
 export function runConfig(o: RunSettings): Record<string, unknown> {
@@ -181,6 +238,8 @@ type SharedLoop = Pick<
   | "seed"
   | "out"
   | "checkpointEvery"
+  | "saveTotalLimit"
+  | "tensorboard"
   | "logEvery"
   | "evalEvery"
   | "resume"
@@ -204,8 +263,15 @@ export function loopOptions(o: RunSettings, examples: number): SharedLoop & { st
   }
   const stepsPerEpoch = Math.floor(examples / o.batch);
   const steps = o.steps ?? o.epochs * stepsPerEpoch;
-  if (o.warmup >= steps) {
-    sayer(o)(`note: warmup (${o.warmup} steps) covers the whole run (${steps} steps)`);
+  let warmup = o.warmup;
+  if (o.presetWarmup && warmup > steps / 2) {
+    warmup = Math.round(steps / 10);
+    sayer(o)(
+      `note: the preset's warmup (${o.warmup} steps) is over half of this ${steps}-step run; ` +
+        `warming up for ${warmup} steps (10%) instead (--warmup N chooses)`,
+    );
+  } else if (warmup >= steps) {
+    sayer(o)(`note: warmup (${warmup} steps) covers the whole run (${steps} steps)`);
   }
   return {
     examples,
@@ -213,13 +279,15 @@ export function loopOptions(o: RunSettings, examples: number): SharedLoop & { st
     accumulate,
     steps,
     lr: o.lr,
-    warmup: o.warmup,
+    warmup,
     weightDecay: o.weightDecay,
     maxGradNorm: o.maxGradNorm,
     noDecay: defaultNoDecay,
     seed: o.seed,
     out: o.out,
     checkpointEvery: o.checkpointEvery,
+    saveTotalLimit: o.saveTotalLimit,
+    tensorboard: o.reportTo?.includes("tensorboard") ? join(o.out, "tensorboard") : undefined,
     logEvery: o.logEvery,
     evalEvery: o.evalEvery ?? stepsPerEpoch,
     resume: o.resume,

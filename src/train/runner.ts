@@ -8,7 +8,15 @@ import { join } from "node:path";
 import type { DropoutRng, Tensor } from "../tensor/mod.ts";
 import { writeRunReport } from "../report/run_page.ts";
 import { train, type TrainResult } from "./loop.ts";
-import { EvalTracker, loopOptions, openRun, type RunSettings, sayer } from "./run.ts";
+import {
+  EvalTracker,
+  loopOptions,
+  openRun,
+  type Prior,
+  RunError,
+  type RunSettings,
+  sayer,
+} from "./run.ts";
 
 /** Where a saved export stands: the step and the dev metrics there (null if not evaluated). */
 export interface SavePoint {
@@ -51,14 +59,12 @@ export interface RunSpec {
   settings: RunSettings;
   /** The run's settings as recorded (checkpoint, log, --resume check); `build` may add to it. */
   config: Record<string, unknown>;
-  /** Settings a resumed run must share with the run it continues. */
-  fixed: readonly string[];
   /** The plot's title, e.g. "kadapter train fac". */
   title: string;
   /** The final export's folder under the run folder ("adapter", "model"). */
   output: string;
   /** Builds model and data; `prior` is the resumed run's recorded settings (else null). */
-  build(prior: Record<string, unknown> | null): Promise<Job>;
+  build(prior: Prior | null): Promise<Job>;
 }
 
 export interface RunOutcome extends TrainResult {
@@ -74,10 +80,14 @@ export interface RunOutcome extends TrainResult {
 
 export async function runTraining(spec: RunSpec): Promise<RunOutcome> {
   const o = spec.settings, say = sayer(o);
-  const prior = await openRun(o.out, o.resume, spec.config, spec.fixed);
+  const prior = await openRun(o.out, { ...o, output: spec.output }, spec.config);
   const job = await spec.build(prior);
   try {
     const shared = loopOptions(o, job.trainSize), total = shared.steps;
+    if (shared.warmup !== o.warmup) spec.config.warmupSteps = shared.warmup;
+    if (prior) extendOrRefuse(o, prior, total, job.trainSize);
+    const bestMetric = o.bestMetric ?? job.bestMetric;
+    const lowerIsBetter = o.bestMetric ? lowerIsBetterName(o.bestMetric) : job.lowerIsBetter;
     const evals = new EvalTracker(o.out, spec.title);
     const point = (step: number, dev: Record<string, number> | null) => ({
       step,
@@ -94,8 +104,8 @@ export async function runTraining(spec: RunSpec): Promise<RunOutcome> {
       evaluate: job.evaluate,
       onEval: evals.onEval,
       saveBest: (dir) => job.save(dir, point(evals.last!.step, evals.last!.metrics)),
-      bestMetric: job.bestMetric,
-      higherIsBetter: !job.lowerIsBetter,
+      bestMetric,
+      higherIsBetter: !lowerIsBetter,
       config: spec.config,
     });
     let dev = evals.at(result.step);
@@ -110,5 +120,38 @@ export async function runTraining(spec: RunSpec): Promise<RunOutcome> {
     return { ...result, dev, outputDir, bestDir, reportPath, extra };
   } finally {
     job.dispose();
+  }
+}
+
+/** Whether a metric chosen by name is a loss (lower is better), as the HF Trainer decides. */
+export function lowerIsBetterName(metric: string): boolean {
+  return /loss|perplexity/.test(metric);
+}
+
+/**
+ * A resumed run must have steps left: a finished run resumes only with a larger --steps or
+ * --epochs, which extends it (with a note: its learning-rate schedule now ends later).
+ */
+function extendOrRefuse(o: RunSettings, prior: Prior, total: number, trainSize: number): void {
+  if (prior.step >= total) {
+    throw new RunError(
+      prior.step === total
+        ? `the run in ${o.out} is finished (step ${total} of ${total}); to train it further, ` +
+          `resume with a larger --steps (or --epochs), or --overwrite to start afresh`
+        : `the checkpoint in ${o.out} is at step ${prior.step}, past this run's ${total} ` +
+          `steps; resume with --steps of at least ${prior.step + 1}`,
+    );
+  }
+  // The same data and batch (both must stay), so the same steps per epoch.
+  const { steps, epochs } = prior.config;
+  const before = typeof steps === "number"
+    ? steps
+    : (epochs as number) * Math.floor(trainSize / o.batch);
+  if (before !== total) {
+    sayer(o)(
+      `note: the run had ${before} steps, now ${total}: continuing from step ${prior.step} ` +
+        `with the learning-rate schedule of a ${total}-step run (so the result differs from ` +
+        `a run started with ${total} steps)`,
+    );
   }
 }

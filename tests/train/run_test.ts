@@ -15,7 +15,7 @@ async function runWith(config: Record<string, unknown>): Promise<string> {
   return out;
 }
 
-const FIXED = ["task", "settings", "lr", "tokenization"];
+const RESUME = { resume: true, output: "model" }, FRESH = { resume: false, output: "model" };
 
 Deno.test("recordedLater: tokenization hf, TACRED's cap 0, nothing else invented", () => {
   assert.deepEqual(recordedLater({ task: "relation", settings: {}, lr: 1 }), {
@@ -34,20 +34,51 @@ Deno.test("recordedLater: tokenization hf, TACRED's cap 0, nothing else invented
 });
 
 Deno.test("openRun: an older checkpoint resumes as it ran; a changed setting is refused", async () => {
-  const old = { task: "relation", settings: {}, lr: 0.001 };
+  const old = { task: "relation", settings: {}, lr: 0.001, seed: 1, steps: 5, dev: "a" };
   const out = await runWith(old);
   try {
-    const same = { task: "relation", settings: { maxNegatives: 0 }, lr: 0.001, tokenization: "hf" };
-    assert.equal((await openRun(out, true, same, FIXED))?.tokenization, "hf");
+    const same = { ...old, settings: { maxNegatives: 0 }, tokenization: "hf" };
+    const prior = await openRun(out, RESUME, same);
+    assert.equal(prior?.config.tokenization, "hf");
+    assert.equal(prior?.step, 3);
     await assert.rejects(
-      openRun(out, true, { ...same, tokenization: "original" }, FIXED),
+      openRun(out, RESUME, { ...same, tokenization: "original" }),
       /--resume: tokenization was hf, now original/,
     );
     await assert.rejects(
-      openRun(out, true, { ...same, settings: { maxNegatives: 45000 } }, FIXED),
+      openRun(out, RESUME, { ...same, settings: { maxNegatives: 45000 } }),
       /settings was \{"maxNegatives":0\}, now \{"maxNegatives":45000\}/,
     );
-    await assert.rejects(openRun(out, false, same, FIXED), /already holds a run; pass --resume/);
+    // Every recorded setting is compared, not a list: the seed too.
+    await assert.rejects(openRun(out, RESUME, { ...same, seed: 2 }), /seed was 1, now 2/);
+    // The run's length and where dev data is may change; a setting the checkpoint predates
+    // is not compared.
+    await openRun(out, RESUME, { ...same, steps: 9, dev: "b", weightDecay: 0.1 });
+    await assert.rejects(openRun(out, FRESH, same), /already holds a run; pass --resume/);
+    await assert.rejects(
+      openRun(out, { ...RESUME, overwrite: true }, same),
+      /--resume continues the run in --out, --overwrite deletes it/,
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("openRun --overwrite deletes the earlier run's files and nothing else", async () => {
+  const out = await runWith({ lr: 1 });
+  try {
+    for (const d of ["best", "model", "checkpoint-4", ".checkpoint.tmp-1234", "tensorboard"]) {
+      await Deno.mkdir(join(out, d));
+    }
+    for (const f of ["metrics.jsonl", "curves.svg", "report.html", "notes.txt"]) {
+      await Deno.writeTextFile(join(out, f), "x");
+    }
+    await Deno.mkdir(join(out, "data"));
+    assert.equal(await openRun(out, { ...FRESH, overwrite: true }, { lr: 2 }), null);
+    const left = (await Array.fromAsync(Deno.readDir(out))).map((e) => e.name).sort();
+    assert.deepEqual(left, ["data", "notes.txt"]);
+    // An empty or missing folder is fine.
+    assert.equal(await openRun(join(out, "new"), { ...FRESH, overwrite: true }, {}), null);
   } finally {
     await Deno.remove(out, { recursive: true });
   }
