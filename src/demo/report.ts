@@ -1,9 +1,12 @@
-// OUT/report.html of the demo: the results tables, what the paper reports for scale, and one
-// section per stage with its command, time, curves and links to its folders. One file, no
-// network: the curves are inline SVG.
+// OUT/report.html of the demo: the results tables (scores in percent, as the paper prints them),
+// a chart comparing the adapter combinations, what the paper reports for scale, and one section
+// per stage with its command, time, curves and links to its folders. One file, no network: the
+// charts are inline SVG.
 import { join, relative } from "node:path";
 import { writeTextAtomic } from "../formats/atomic.ts";
-import { esc, link, page, table } from "../report/html.ts";
+import { groupedBars } from "../report/bars.ts";
+import { esc, keyValues, link, page, table } from "../report/html.ts";
+import { duration } from "../report/run_info.ts";
 import { runSection } from "../report/run_page.ts";
 import { inputsDir, type PlanOptions, type Stage } from "./plan.ts";
 import { pct, type ResultTable } from "./results.ts";
@@ -24,26 +27,68 @@ export interface ReportInfo {
 }
 
 /** The paper's roberta-large numbers on the real datasets, for scale (reference section 5/6). */
-const PAPER = table(
-  ["task (metric)", "RoBERTa-large", "K-Adapter"],
-  [
-    ["OpenEntity (Mi-F1)", "76.23", "77.61 (F+L)"],
-    ["FIGER (accuracy / Ma-F1 / Mi-F1)", "56.31 / 82.43 / 77.83", "61.81 / 84.87 / 80.54 (F+L)"],
-    ["TACRED (F1)", "71.25", "72.04 (F+L)"],
-    ["LAMA T-REx (P@1)", "27.1", "29.1 (F)"],
-    ["LAMA Google-RE (P@1)", "4.8", "7.0 (F)"],
-  ],
-  "What the paper reports with roberta-large on the real datasets (test sets)",
-);
+const PAPER = `<h3 class="tt">What the paper reports with roberta-large on the real datasets ` +
+  `(test sets)</h3>` + table(
+    ["task (metric)", "RoBERTa-large", "K-Adapter"],
+    [
+      ["OpenEntity (Mi-F1)", "76.23", "77.61 (F+L)"],
+      ["FIGER (accuracy / Ma-F1 / Mi-F1)", "56.31 / 82.43 / 77.83", "61.81 / 84.87 / 80.54 (F+L)"],
+      ["TACRED (F1)", "71.25", "72.04 (F+L)"],
+      ["LAMA T-REx (P@1)", "27.1", "29.1 (F)"],
+      ["LAMA Google-RE (P@1)", "4.8", "7.0 (F)"],
+    ],
+    undefined,
+    true,
+  ) + `<p class="note">Scores in percent.</p>`;
+
+const UNITS = "Scores in percent (the paper's convention), here and in every stage below; " +
+  "losses and perplexity are plain numbers.";
 
 function resultTable(t: ResultTable): string {
-  return table(t.head, t.rows.map(([name, ...xs]) => [name, ...xs.map(pct)]), t.title, true) +
-    `<p class="note">${esc(t.note)}</p>`;
+  const rows = t.rows.map(([name, ...xs]) => [name, ...xs.map(pct)]);
+  return `<h3 class="tt">${esc(t.title)}</h3>` +
+    `<div class="scroll">${table(t.head, rows, undefined, true)}</div>` +
+    `<p class="note">${esc(t.note)} Scores in percent.</p>`;
+}
+
+/** The results tables, the comparison chart after the last table it draws from. */
+function results(tables: ResultTable[]): string[] {
+  const last = tables.findLastIndex((t) => t.main !== undefined);
+  return tables.flatMap((t, i) =>
+    i === last ? [resultTable(t), comboChart(tables)] : [resultTable(t)]
+  );
+}
+
+/** A command line, its flags kept whole when it wraps (values may break anywhere). */
+function command(args: string[]): string {
+  return `<code>kadapter ${
+    args.map((a) => a.startsWith("-") ? `<span class="flag">${esc(a)}</span>` : esc(a)).join(" ")
+  }</code>`;
+}
+
+/** The main score of each table with a row per adapter combination, as grouped bars. */
+export function comboChart(tables: ResultTable[]): string {
+  const combos = tables.filter((t) => t.main !== undefined && t.rows.length);
+  if (!combos.length) return "";
+  const series = combos[0].rows.map((r) => r[0]);
+  const groups = combos.map((t) => ({
+    label: `${t.title.split(" (")[0].toLowerCase()} (${t.head[t.main!]})`,
+    values: series.map((name) => {
+      const v = t.rows.find((r) => r[0] === name)?.[t.main!];
+      return typeof v === "number" ? v * 100 : null;
+    }),
+  }));
+  return `<figure class="scroll">${
+    groupedBars("adapter combinations compared (dev, %)", series, groups)
+  }` +
+    `<figcaption class="note">The main score of each fine-tuning table above per adapter ` +
+    `combination (one seed).</figcaption></figure>`;
 }
 
 function stageSection(s: Stage, rec: StageRecord | undefined, out: string): string {
-  const took = rec?.seconds == null ? "done by an earlier run" : `${rec.seconds.toFixed(1)} s`;
-  const head = `<p><code>kadapter ${esc(s.args.join(" "))}</code> (${esc(took)})</p>`;
+  const earlier = rec?.seconds == null ? " (done by an earlier run)" : "";
+  const took = s.run || rec?.seconds == null ? earlier : ` (${duration(rec.seconds)})`;
+  const head = `<p>${command(s.args)}${esc(took)}</p>`;
   if (s.run) return runSection(s.run, s.title, out, 3, head);
   const output = relative(out, s.output);
   return `<h3>${esc(s.title)}</h3>${head}<p>output: ${link(output, output).html}</p>`;
@@ -58,18 +103,19 @@ export async function writeDemoReport(o: PlanOptions, info: ReportInfo): Promise
     `<p>K-Adapter end to end on bundled data with a tiny RoBERTa (2 layers, hidden 64): the ` +
     `factual and linguistic adapters infused into the frozen encoder, fine-tuning with each ` +
     `adapter combination, and LAMA probing. Every number below comes from this run's folders.</p>`,
-    table(["", ""], [
+    keyValues([
       ["kadapter", info.version],
       ["device", info.device],
       [
         "settings",
-        `seed ${o.seed}${o.quick ? ", --quick" : ""}${o.pretrain ? ", --pretrain" : ""}`,
+        `--seed ${o.seed}${o.quick ? " --quick" : ""}${o.pretrain ? " --pretrain" : ""}`,
       ],
-      ["time", `${info.seconds.toFixed(0)} s`],
+      ["time", duration(info.seconds)],
       ["inputs", link("inputs", "inputs/")],
     ]),
     `<h2>Results</h2>`,
-    ...info.tables.map(resultTable),
+    `<p class="note">${UNITS}</p>`,
+    ...results(info.tables),
     PAPER,
     `<h2>Stages</h2>`,
     `<p>The encoder: ${esc(encoder)}</p>`,

@@ -1,7 +1,8 @@
 // The demo's results, read back from its run folders (never from memory, so a resumed demo
-// reports the same), shaped like the paper's tables: one row per model, scores in percent.
+// reports the same), shaped like the paper's tables: one row per model, scores in [0, 1] here and
+// printed in percent (pct) in the terminal and the report alike.
 import { join } from "node:path";
-import { readJsonl } from "../train/log.ts";
+import { readRunLog } from "../train/log.ts";
 import { COMBOS, type PlanOptions } from "./plan.ts";
 
 export interface ResultTable {
@@ -10,13 +11,18 @@ export interface ResultTable {
   /** A row: the model's name, then scores in [0, 1] (null: not measured). */
   rows: [string, ...(number | null)[]][];
   note: string;
+  /**
+   * Tables with a row per adapter combination: the column (index into `head`) of the main score,
+   * compared across combinations in the report's chart.
+   */
+  main?: number;
 }
 
 /** The metrics of a run's last dev evaluation (null when it has none). */
 export function lastEval(run: string): Record<string, number> | null {
   let records;
   try {
-    records = readJsonl(join(run, "metrics.jsonl"));
+    records = readRunLog(join(run, "metrics.jsonl"));
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
@@ -69,12 +75,14 @@ export function demoTables(o: PlanOptions): ResultTable[] {
       title: "Entity typing (bundled OpenEntity-style sample, dev)",
       head: ["model", "P", "R", "Mi-F1", "Strict", "Ma-F1"],
       rows: perCombo("entity_typing", ["micro_p", "micro_r", "micro_f1", "strict", "macro_f1"]),
+      main: 3,
       note: "Loose micro P/R/F1, strict accuracy and loose macro F1 as in the paper's Table 2.",
     },
     {
       title: "Relation classification (bundled TACRED-style sample, dev)",
       head: ["model", "P", "R", "F1"],
       rows: perCombo("relation", ["precision", "recall", "f1"]),
+      main: 3,
       note: "Micro P/R/F1 without no_relation, as TACRED's scorer (paper Table 4).",
     },
     {

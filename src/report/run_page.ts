@@ -1,11 +1,13 @@
-// One training run as HTML, from its folder alone: settings, the last dev evaluation and the
-// best one, the loss/metric curves, and links to its checkpoint and output folders. `--report`
-// writes it as OUT/report.html; the demo's report puts one section per stage.
+// One training run as HTML, from its folder alone: version, device and time spent, the last dev
+// evaluation and the best one (scores in percent), the loss/metric curves, the settings under
+// their flag names, and links to its checkpoint and output folders. `--report` writes it as
+// OUT/report.html; the demo's report puts one section per stage.
 import { join, relative } from "node:path";
 import { writeTextAtomic } from "../formats/atomic.ts";
-import { readJsonl } from "../train/log.ts";
+import { readRunLog } from "../train/log.ts";
 import { curvesSvg } from "../train/plot.ts";
-import { esc, Html, link, page, table } from "./html.ts";
+import { esc, Html, keyValues, link, page } from "./html.ts";
+import { metricValue, runFacts, settingsPairs } from "./run_info.ts";
 
 /** The folders and files a run may leave, in the order they are linked. */
 const OUTPUTS = [
@@ -17,11 +19,14 @@ const OUTPUTS = [
   "checkpoint",
   "metrics.jsonl",
   "curves.svg",
+  "tensorboard",
   "results.json",
   "predictions.jsonl",
 ];
 
 const f4 = (x: unknown) => (x as number).toFixed(4);
+/** Kept on one line (a metric and its value). */
+const nowrap = (s: string) => s.replace(/ /g, "\u00a0");
 const present = (p: string) => {
   try {
     Deno.statSync(p);
@@ -30,13 +35,6 @@ const present = (p: string) => {
     return false;
   }
 };
-
-/** The settings of a run's start record as table rows (nested values as JSON). */
-function settingsRows(config: Record<string, unknown>): [string, string][] {
-  return Object.entries(config).filter(([, v]) => v !== null && v !== undefined).map((
-    [k, v],
-  ) => [k, typeof v === "string" ? v : JSON.stringify(v)]);
-}
 
 /** Links to what `dir` holds, relative to the folder of the page (`from`). */
 export function outputLinks(dir: string, from: string): Html {
@@ -59,13 +57,14 @@ export function runSection(
   const heading = `<h${level}>${esc(title)}</h${level}>${intro}`;
   const path = join(dir, "metrics.jsonl");
   if (!present(path)) return `${heading}<p class="note">no metrics.jsonl in ${esc(dir)}</p>`;
-  const records = readJsonl(path);
-  const start = records.findLast((r) => r.event === "start");
+  const records = readRunLog(path);
+  const start = records.findLast((r) => r.event === "start" || r.event === "resume");
   const evals = records.filter((r) => r.event === "eval");
   const train = records.filter((r) => r.event === "train" && typeof r.loss === "number");
   const done = records.findLast((r) => r.event === "done");
   const lastEval = evals.at(-1);
   const rows: [string, string | Html][] = [
+    ...runFacts(records),
     ["folder", outputLinks(dir, from)],
     [
       "steps",
@@ -79,24 +78,32 @@ export function runSection(
       `${f4(train.at(-1)!.loss)} at step ${train.at(-1)!.step}`,
     ]);
   }
+  const settings = start?.config as Record<string, unknown> | undefined;
   if (lastEval) {
     const metrics = Object.entries(lastEval).filter(([k, v]) =>
       typeof v === "number" && k !== "step"
-    ).map(([k, v]) => `${k} ${f4(v)}`);
+    ).map(([k, v]) => nowrap(`${k} ${metricValue(k, v as number)}`));
     rows.push([`dev at step ${lastEval.step}`, metrics.join(", ")]);
-  }
+  } else if (settings && "dev" in settings && settings.dev == null) {
+    rows.push(["dev", "no dev set given (not evaluated)"]);
+  } else rows.push(["dev", done ? "not evaluated" : "no evaluations yet"]);
   const best = done?.best as { metric: string; value: number; step: number } | undefined;
-  if (best) rows.push(["best", `${best.metric} ${f4(best.value)} at step ${best.step}`]);
-  const settings = start?.config as Record<string, unknown> | undefined;
+  if (best) {
+    rows.push([
+      "best",
+      `${best.metric} ${metricValue(best.metric, best.value)} at step ${best.step}`,
+    ]);
+  }
   return [
     heading,
-    table(["", ""], rows),
-    curvesSvg(records, { title }),
+    keyValues(rows),
+    // Two panels a row on wide screens; stacked, one a row, on narrow ones (CSS picks).
+    `<div class="chart wide-only">${curvesSvg(records, { title })}</div>`,
+    `<div class="chart narrow-only">${curvesSvg(records, { title: "", columns: 1 })}</div>`,
     settings
-      ? `<details><summary>settings</summary>${
-        table(["setting", "value"], settingsRows(settings))
-      }` +
-        `</details>`
+      ? `<details${level === 1 ? " open" : ""}><summary>settings (as flags)</summary>${
+        keyValues(settingsPairs(settings, start?.total), true)
+      }</details>`
       : "",
   ].join("\n");
 }

@@ -2,10 +2,13 @@
 // self-contained SVG written beside the run, so its loss and dev metrics can be looked at in
 // any browser without a plotting stack. Pure string building with deterministic output.
 import { writeTextAtomic } from "../formats/atomic.ts";
-import { readJsonl } from "./log.ts";
+import { readRunLog } from "./log.ts";
 
 export interface CurvesOptions {
+  /** The chart's title (default "training curves"; "": none). */
   title?: string;
+  /** Panels per row: 2 (default, 1000 wide) or 1 (500 wide, panels stacked: narrow screens). */
+  columns?: 1 | 2;
 }
 
 type Point = [step: number, value: number];
@@ -27,7 +30,7 @@ interface Axis {
   values: number[];
 }
 
-const WIDTH = 1000, HEIGHT = 440, PANEL_W = WIDTH / 2;
+const ROW_H = 440, PANEL_W = 500;
 const MARGIN = { left: 76, right: 24, bottom: 54 };
 const TITLE_Y = 26, PANEL_TITLE_Y = 56, LEGEND_Y = 76, LEGEND_ROW = 18;
 const LOSS_COLOR = "#1f77b4";
@@ -43,6 +46,19 @@ const COLORS = [
   "#bcbd22",
 ];
 const NOT_METRICS = new Set(["time", "event", "step"]);
+
+/**
+ * What a dev metric measures, so that each unit gets its own axis: a score is a fraction in
+ * [0, 1] (accuracy, P/R/F1, UAS, MRR; drawn and reported in percent), a loss is in nats, and
+ * perplexity is exp(loss).
+ */
+export type MetricUnit = "score" | "loss" | "perplexity";
+
+export function metricUnit(name: string): MetricUnit {
+  if (/perplexity|^ppl$/i.test(name)) return "perplexity";
+  if (/loss/i.test(name)) return "loss";
+  return "score";
+}
 
 /** Escapes text for XML content and attribute values. */
 function esc(s: string): string {
@@ -102,13 +118,18 @@ function smooth(points: Point[]): { points: Point[]; window: number } {
 }
 
 /** Legend entries laid out in rows across a panel; returns their SVG and the row count. */
-function legend(series: Series[], x0: number, width: number): { svg: string[]; rows: number } {
+function legend(
+  series: Series[],
+  x0: number,
+  y0: number,
+  width: number,
+): { svg: string[]; rows: number } {
   const svg: string[] = [];
   let x = x0, row = 0;
   for (const s of series) {
     const w = 34 + 7 * s.label.length;
     if (x > x0 && x + w > x0 + width) [x, row] = [x0, row + 1];
-    const y = LEGEND_Y + row * LEGEND_ROW;
+    const y = y0 + LEGEND_Y + row * LEGEND_ROW;
     svg.push(
       `<g class="legend-entry" data-label="${esc(s.label)}">` +
         `<line x1="${num(x)}" y1="${y - 4}" x2="${num(x + 22)}" y2="${
@@ -126,6 +147,7 @@ function legend(series: Series[], x0: number, width: number): { svg: string[]; r
 /** One panel: frame, axes with ticks, series, or `empty` centred when there is nothing. */
 function panel(
   x0: number,
+  y0: number,
   top: number,
   title: string,
   yTitle: string,
@@ -134,9 +156,9 @@ function panel(
   empty: string,
 ): string[] {
   const left = x0 + MARGIN.left, right = x0 + PANEL_W - MARGIN.right;
-  const bottom = HEIGHT - MARGIN.bottom, w = right - left, h = bottom - top;
+  const bottom = y0 + ROW_H - MARGIN.bottom, w = right - left, h = bottom - top;
   const out = [
-    `<text class="panel-title" x="${num((left + right) / 2)}" y="${PANEL_TITLE_Y}" ` +
+    `<text class="panel-title" x="${num((left + right) / 2)}" y="${y0 + PANEL_TITLE_Y}" ` +
     `text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`,
     `<rect class="plot-area" x="${num(left)}" y="${num(top)}" width="${num(w)}" ` +
     `height="${num(h)}" fill="none" stroke="#999"/>`,
@@ -192,26 +214,50 @@ function panel(
   return out;
 }
 
+interface PanelSpec {
+  cls: string;
+  title: string;
+  yTitle: string;
+  series: Series[];
+  empty: string;
+}
+
+/** The text of an empty dev panel: no dev set, not evaluated, or not evaluated yet. */
+function noEvals(records: Record<string, unknown>[]): string {
+  const start = records.findLast((r) => r.event === "start" || r.event === "resume");
+  const config = start?.config as Record<string, unknown> | undefined;
+  if (config && "dev" in config && (config.dev === null || config.dev === undefined)) {
+    return "no dev set given";
+  }
+  const done = records.findLastIndex((r) => r.event === "done");
+  return done >= 0 && done > records.findLastIndex((r) => r.event === "resume")
+    ? "not evaluated"
+    : "no evaluations yet";
+}
+
 /**
- * SVG text: left panel training loss vs step (raw as a thin light line plus a moving average),
- * right panel each dev metric vs step (one line with markers per metric, legend).
+ * SVG text: a grid of panels two wide sharing the step axis. The first row: training loss vs
+ * step (raw as a thin light line plus a moving average) and the dev scores in percent (one line
+ * with markers per metric, legend); dev losses and perplexity, when logged, get panels (and
+ * axes) of their own below, so no two units share an axis.
  */
 export function curvesSvg(records: Record<string, unknown>[], opts: CurvesOptions = {}): string {
   const loss: Point[] = lastPerStep(records, "train")
     .filter(([, r]) => finite(r.loss)).map(([step, r]) => [step, r.loss as number]);
   const lossSeries: Series[] = [];
   if (loss.length) {
+    // The raw line is drawn light under a moving average; alone (too few points to smooth), full.
+    const smoothed = smooth(loss), alone = smoothed.window === 1;
     lossSeries.push({
       label: "raw",
       cls: "loss-raw",
       color: LOSS_COLOR,
       points: loss,
-      width: 1,
-      opacity: 0.3,
+      width: alone ? 1.5 : 1,
+      opacity: alone ? 1 : 0.3,
       markers: loss.length === 1,
     });
-    const smoothed = smooth(loss);
-    if (smoothed.window > 1) {
+    if (!alone) {
       lossSeries.push({
         label: `moving average (${smoothed.window} points)`,
         cls: "loss-smooth",
@@ -228,39 +274,90 @@ export function curvesSvg(records: Record<string, unknown>[], opts: CurvesOption
     for (const [key, v] of Object.entries(r)) {
       if (NOT_METRICS.has(key) || !finite(v)) continue;
       if (!metrics.has(key)) metrics.set(key, []);
-      metrics.get(key)!.push([step, v]);
+      metrics.get(key)!.push([step, metricUnit(key) === "score" ? v * 100 : v]);
     }
   }
-  const metricSeries = [...metrics].map(([label, points], i): Series => ({
-    label,
-    cls: "metric",
-    color: COLORS[i % COLORS.length],
-    points,
-    width: 1.5,
-    opacity: 1,
-    markers: true,
-  }));
-  // Both panels share the step axis and the plot top (below the taller legend).
-  const steps = [...loss, ...metricSeries.flatMap((s) => s.points)];
+  const byUnit = (unit: MetricUnit) =>
+    [...metrics].filter(([key]) => metricUnit(key) === unit).map((
+      [label, points],
+      i,
+    ): Series => ({
+      label,
+      cls: "metric",
+      color: COLORS[i % COLORS.length],
+      points,
+      width: 1.5,
+      opacity: 1,
+      markers: true,
+    }));
+  const scores = byUnit("score"), devLoss = byUnit("loss"), ppl = byUnit("perplexity");
+  const empty = noEvals(records);
+  const panels: PanelSpec[] = [
+    {
+      cls: "loss-legend",
+      title: "training loss",
+      yTitle: "training loss",
+      series: lossSeries,
+      empty: "no training steps yet",
+    },
+  ];
+  if (scores.length || !metrics.size) {
+    panels.push({
+      cls: "metric-legend",
+      title: "dev metrics",
+      yTitle: "dev metric (%)",
+      series: scores,
+      empty,
+    });
+  }
+  if (devLoss.length) {
+    panels.push({
+      cls: "dev-loss-legend",
+      title: "dev loss",
+      yTitle: "dev loss",
+      series: devLoss,
+      empty,
+    });
+  }
+  if (ppl.length) {
+    panels.push({
+      cls: "perplexity-legend",
+      title: "dev perplexity",
+      yTitle: "perplexity",
+      series: ppl,
+      empty,
+    });
+  }
+  // Every panel shares the step axis; a row's panels share the plot top (below the taller
+  // legend).
+  const steps = [...loss, ...[...metrics.values()].flat()];
   const xAxis = steps.length ? niceAxis(...extent(steps, 0)) : null;
   const legendWidth = PANEL_W - MARGIN.left - MARGIN.right;
-  const lossLegend = legend(lossSeries, MARGIN.left, legendWidth);
-  const metricLegend = legend(metricSeries, PANEL_W + MARGIN.left, legendWidth);
-  const top = LEGEND_Y + Math.max(lossLegend.rows, metricLegend.rows, 1) * LEGEND_ROW;
+  const cols = opts.columns ?? 2, width = cols * PANEL_W;
+  const rows = Math.ceil(panels.length / cols), height = rows * ROW_H;
   const title = opts.title ?? "training curves";
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" ` +
-    `viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`,
-    `<text class="title" x="${WIDTH / 2}" y="${TITLE_Y}" text-anchor="middle" font-size="18" ` +
-    `font-weight="bold">${esc(title)}</text>`,
-    ...panel(0, top, "training loss", "training loss", lossSeries, xAxis, "no training steps yet"),
-    `<g class="legend loss-legend">${lossLegend.svg.join("")}</g>`,
-    ...panel(PANEL_W, top, "dev metrics", "dev metric", metricSeries, xAxis, "no evaluations yet"),
-    `<g class="legend metric-legend">${metricLegend.svg.join("")}</g>`,
-    `</svg>`,
-    "",
-  ].join("\n");
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
+    `viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    title
+      ? `<text class="title" x="${width / 2}" y="${TITLE_Y}" text-anchor="middle" ` +
+        `font-size="18" font-weight="bold">${esc(title)}</text>`
+      : "",
+  ].filter((l) => l);
+  for (let row = 0; row < rows; row++) {
+    const y0 = row * ROW_H, inRow = panels.slice(cols * row, cols * row + cols);
+    const legends = inRow.map((p, i) =>
+      legend(p.series, i * PANEL_W + MARGIN.left, y0, legendWidth)
+    );
+    const top = y0 + LEGEND_Y + Math.max(...legends.map((l) => l.rows), 1) * LEGEND_ROW;
+    inRow.forEach((p, i) => {
+      out.push(...panel(i * PANEL_W, y0, top, p.title, p.yTitle, p.series, xAxis, p.empty));
+      out.push(`<g class="legend ${p.cls}">${legends[i].svg.join("")}</g>`);
+    });
+  }
+  out.push(`</svg>`, "");
+  return out.join("\n");
 }
 
 /** Reads `metricsPath` (jsonl) and writes `svgPath` atomically. */
@@ -269,5 +366,5 @@ export async function writeCurves(
   svgPath: string,
   opts?: CurvesOptions,
 ): Promise<void> {
-  await writeTextAtomic(svgPath, curvesSvg(readJsonl(metricsPath), opts));
+  await writeTextAtomic(svgPath, curvesSvg(readRunLog(metricsPath), opts));
 }

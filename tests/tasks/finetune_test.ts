@@ -78,6 +78,11 @@ Deno.test("entity typing with F+L learns; model/ reloads to the same predictions
     const { output: again } = await m.score(TYPING.dev, { progress: quiet }, 64);
     assert.deepEqual(again.predictions, r.devPredictions);
     assert.deepEqual(again.metrics, r.dev);
+    // The adapters attend to padding (mask "all"); laid out as the released code lays them out,
+    // a row's scores do not depend on the rows it is batched with, so no eval batch size
+    // changes the metrics.
+    const { output: small } = await m.score(TYPING.dev, { progress: quiet }, 7);
+    assert.deepEqual(small.metrics, r.dev);
   } finally {
     m.dispose();
   }

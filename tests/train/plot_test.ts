@@ -105,9 +105,50 @@ Deno.test("plot: each eval metric gets a labelled series, markers and a legend e
   assert.doesNotMatch(svg, /no evaluations yet/);
   // Too few loss points for a smoothing window (2% of 3 rounds to 1): no smoothed line.
   assert.doesNotMatch(svg, /loss-smooth/);
-  for (const t of ["step", "training loss", "dev metric", "dev metrics", "training curves"]) {
-    assert.match(svg, new RegExp(`>${t}</text>`));
+  for (const t of ["step", "training loss", "dev metric (%)", "dev metrics", "training curves"]) {
+    assert.ok(svg.includes(`>${t}</text>`), t);
   }
+});
+
+Deno.test("plot: scores (in percent), dev losses and perplexity each get an axis of their own", () => {
+  const records: Rec[] = [train(1, 3), train(2, 2)];
+  records.push(evalAt(1, { mlm_loss: 2, mlm_accuracy: 0.4, perplexity: Math.exp(2) }));
+  records.push(evalAt(2, { mlm_loss: 1, mlm_accuracy: 0.6, perplexity: Math.exp(1) }));
+  const svg = curvesSvg(records);
+  assertWellFormed(svg);
+  const areas = plotAreas(svg);
+  assert.equal(areas.length, 4, "training loss, dev scores, dev loss, dev perplexity");
+  assertInside(series(svg, "metric", "mlm_accuracy"), areas[1]);
+  assertInside(series(svg, "metric", "mlm_loss"), areas[2]);
+  assertInside(series(svg, "metric", "perplexity"), areas[3]);
+  for (const t of ["dev metric (%)", "dev loss", "perplexity", "dev perplexity"]) {
+    assert.ok(svg.includes(`>${t}</text>`), t);
+  }
+  // Each legend names only its panel's metrics.
+  const legend = (cls: string) => svg.match(new RegExp(`<g class="legend ${cls}">(.*?)</g>\n`))![1];
+  assert.match(legend("metric-legend"), />mlm_accuracy</);
+  assert.doesNotMatch(legend("metric-legend"), /perplexity|mlm_loss/);
+  assert.match(legend("perplexity-legend"), />perplexity</);
+  // The score axis is in percent: ticks cover 40..60.
+  const yticks = [...svg.matchAll(/<text class="ytick" x="([\d.]+)"[^>]*>([^<]*)<\/text>/g)]
+    .filter((m) => Number(m[1]) > areas[1].x - 10 && Number(m[1]) < areas[1].x + 1)
+    .map((m) => Number(m[2]));
+  assert.ok(Math.min(...yticks) <= 40 && Math.max(...yticks) >= 60, yticks.join(" "));
+  // Only scores: the two panels as before.
+  assert.equal(plotAreas(curvesSvg([train(1, 1), evalAt(1, { f1: 0.5 })])).length, 2);
+  // Only a dev loss: no empty score panel.
+  const lossOnly = curvesSvg([train(1, 1), evalAt(1, { mlm_loss: 0.5 })]);
+  assert.equal(plotAreas(lossOnly).length, 2);
+  assert.doesNotMatch(lossOnly, /no evaluations yet/);
+});
+
+Deno.test("plot: a run without a dev set says so; a finished run never evaluated too", () => {
+  const start = (dev: string | null): Rec => ({ event: "start", step: 0, config: { dev } });
+  const done: Rec = { event: "done", step: 2, best: null };
+  assert.match(curvesSvg([start(null), train(1, 1), done]), />no dev set given</);
+  assert.match(curvesSvg([start(null), train(1, 1)]), />no dev set given</);
+  assert.match(curvesSvg([start("d.arrow"), train(1, 1), done]), />not evaluated</);
+  assert.match(curvesSvg([start("d.arrow"), train(1, 1)]), />no evaluations yet</);
 });
 
 Deno.test("plot: ticks are nice round numbers covering the data", () => {
