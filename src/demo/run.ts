@@ -4,10 +4,11 @@
 // an interrupted one resumed, Ctrl-C handled; then the paper-shaped tables and OUT/report.html.
 import { join } from "node:path";
 import config from "../../deno.json" with { type: "json" };
-import { initGpu } from "../gpu/device.ts";
+import { deviceName, initGpu } from "../gpu/device.ts";
 import { writeTextAtomic } from "../formats/atomic.ts";
 import { checkMatmul, describeCheck } from "../runs/selftest.ts";
 import { readJsonl } from "../train/log.ts";
+import { interrupted, watchInterrupts } from "../train/interrupt.ts";
 import { fmtDuration } from "../train/progress.ts";
 import { RunError } from "../train/run.ts";
 import { demoStages, inputsDir, type PlanOptions, type Stage } from "./plan.ts";
@@ -52,8 +53,8 @@ export async function runDemo(
   run: (args: string[]) => Promise<number>,
 ): Promise<number> {
   const started = performance.now();
-  const g = await initGpu();
-  const device = g.adapterInfo.description || g.adapterInfo.vendor || "unknown adapter";
+  await initGpu();
+  const device = deviceName() ?? "unknown adapter";
   console.log(`GPU: ${device}`);
   const check = await checkMatmul(256, 256, 256, true, 0.2);
   console.log(describeCheck(check));
@@ -66,12 +67,10 @@ export async function runDemo(
   const { writeBundled } = await import("./bundled.ts");
   await writeBundled(inputsDir(o.out));
 
-  let interrupts = 0;
-  const onInterrupt = () => {
-    if (++interrupts > 1) Deno.exit(130);
-    console.error("\nkadapter demo: stopping after the current step (Ctrl-C again: now)");
-  };
-  Deno.addSignalListener("SIGINT", onInterrupt);
+  // The stages' loops see the same press (interrupt.ts: one watcher for the process).
+  const unwatch = await watchInterrupts(
+    "kadapter demo: stopping after the current step (Ctrl-C again quits at once)",
+  );
   const stages = demoStages(o);
   const records = new Map<string, StageRecord>();
   try {
@@ -87,7 +86,7 @@ export async function runDemo(
       console.log(`\n${head}\n$ kadapter ${args.join(" ")}`);
       const t0 = performance.now();
       const code = await run(args);
-      if (code === 130 || interrupts > 0) {
+      if (code === 130 || interrupted()) {
         console.error(
           `kadapter: demo interrupted in stage ${s.id}; run the same command again to continue`,
         );
@@ -97,7 +96,7 @@ export async function runDemo(
       records.set(s.id, { id: s.id, seconds: (performance.now() - t0) / 1000 });
     }
   } finally {
-    Deno.removeSignalListener("SIGINT", onInterrupt);
+    unwatch();
   }
 
   const tables = demoTables(o);
