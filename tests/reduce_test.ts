@@ -65,6 +65,24 @@ test("reduce: sumAll of 300k elements and of one", async (rng) => {
   assertClose(one, [3], { atol: 0 }, "sumAll [1]");
 });
 
+test("reduce: nonFiniteCount counts NaN and ±Inf across tensors, large and small", async (rng) => {
+  const big = rng.randn([300, 1000]).data, small = rng.randn([7]).data;
+  const bad = [17, 4096, 299_999], values = [NaN, Infinity, -Infinity];
+  bad.forEach((i, k) => (big[i] = values[k]));
+  small[3] = NaN;
+  // The largest finite f32 and subnormals are finite.
+  big[5] = 3.4028234663852886e38;
+  big[6] = -1e-40;
+  const expected = [...big, ...small].filter((v) => !Number.isFinite(Math.fround(v))).length;
+  const [n, none] = await run(() => [
+    op.nonFiniteCount([op.Tensor.from(big, [300, 1000]), op.Tensor.from(small, [7])]),
+    op.nonFiniteCount([op.Tensor.from(rng.randn([64]).data, [64])]),
+  ]);
+  assert.equal(expected, 4);
+  assert.deepEqual([...n], [4]);
+  assert.deepEqual([...none], [0]);
+});
+
 test("reduce: sumTo undoes broadcasting", async (rng) => {
   const g = rng.randn([2, 3, 4]);
   const cases: number[][] = [[3, 4], [1, 4], [2, 1, 4], [3, 1], [1], [2, 3, 4]];

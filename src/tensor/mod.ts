@@ -6,7 +6,7 @@ export { backward, checkpoint, gradEnabled, noGrad } from "./autograd.ts";
 export type { CheckpointOptions } from "./autograd.ts";
 // Kernel launches that record no gradient.
 export { broadcastShapes, full, mapRaw, ones, zeros } from "./kernels/elementwise.ts";
-export { sumOfSquares, sumTo } from "./kernels/reduce.ts";
+export { nonFiniteCount, sumOfSquares, sumTo } from "./kernels/reduce.ts";
 export { copyInto, pad6 } from "./kernels/shape.ts";
 export { matmulRaw } from "./kernels/matmul.ts";
 export {

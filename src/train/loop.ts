@@ -12,7 +12,15 @@ import { linearWarmupDecay } from "../nn/schedule.ts";
 import { pauseProfile, profileTable, startProfile, stopProfile } from "../gpu/profile.ts";
 import { deviceName } from "../gpu/device.ts";
 import { sync } from "../gpu/queue.ts";
-import { backward, type DropoutRng, full, keep, type Tensor, tidy } from "../tensor/mod.ts";
+import {
+  backward,
+  type DropoutRng,
+  full,
+  keep,
+  nonFiniteCount,
+  type Tensor,
+  tidy,
+} from "../tensor/mod.ts";
 import { loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.ts";
 import { keepCheckpoint } from "./checkpoint_history.ts";
 import { EvalTable } from "./eval_table.ts";
@@ -156,7 +164,25 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
     config: o.config ?? {},
   });
   let saved = o.resume ? opt.step : -1;
+  const kept = () =>
+    saved >= 0
+      ? `the last checkpoint (${ckptDir}, step ${saved}) is intact`
+      : "no checkpoint was saved yet";
+  // The loss and gradient norm can be finite while a parameter or moment is not (a parameter
+  // without gradient, an overflowing moment): nothing non-finite is ever written.
+  const checkFinite = async () => {
+    const t = nonFiniteCount([...o.params.map(([, p]) => p), ...opt.m, ...opt.v]);
+    const n = await t.data().then((d) => d[0]).finally(() => t.dispose());
+    if (n > 0) {
+      throw new DivergedError(
+        `training diverged by step ${opt.step}: the parameters or optimizer state hold ${n} ` +
+          `non-finite values, so nothing was saved; ${kept()}. Lower the learning rate or ` +
+          `check the data.`,
+      );
+    }
+  };
   const save = async () => {
+    await checkFinite();
     await saveCheckpoint(ckptDir, o.params, opt, state());
     await keepCheckpoint(o.out, ckptDir, opt.step, o.saveTotalLimit ?? 1);
     saved = opt.step;
@@ -189,12 +215,9 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
         for (const l of v.slice(0, -1)) loss += l / p.micro.length;
         const gradNorm = v.at(-1)!;
         if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
-          const kept = saved >= 0
-            ? `the last checkpoint (${ckptDir}, step ${saved}) is intact`
-            : "no checkpoint was saved yet";
           throw new DivergedError(
             `training diverged at step ${p.step}: loss ${loss}, gradient norm ${gradNorm}; ` +
-              `${kept}. Lower the learning rate or check the data.`,
+              `${kept()}. Lower the learning rate or check the data.`,
           );
         }
         losses.push(loss);
@@ -253,6 +276,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
           (!best || (better ? value > best.value : value < best.value))
         ) {
           best = { metric: key, value, step };
+          await checkFinite();
           if (o.saveBest) await o.saveBest(bestDir);
           else await saveCheckpoint(bestDir, o.params, opt, state());
           log.write({ event: "best", step, [key]: value });

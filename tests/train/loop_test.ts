@@ -8,7 +8,7 @@ import { readJsonl } from "../../src/train/log.ts";
 import { train, type TrainOptions } from "../../src/train/loop.ts";
 import { AdamW } from "../../src/nn/optim.ts";
 import { linearWarmupDecay } from "../../src/nn/schedule.ts";
-import { full, mul, type Tensor } from "../../src/tensor/mod.ts";
+import { full, mul, Tensor } from "../../src/tensor/mod.ts";
 import { test } from "../setup.ts";
 import { type Batch, tinySetup } from "./tiny.ts";
 
@@ -111,6 +111,42 @@ test("a NaN loss stops with the step and leaves the last checkpoint loadable", (
       }
     } finally {
       s.model.dispose();
+    }
+  }));
+
+test("a non-finite parameter with a finite loss is never saved; the last checkpoint stays", () =>
+  tmp(async (dir) => {
+    const s = tinySetup(5, 0);
+    // A parameter the loss does not use: no gradient, so the loss and the norm stay finite.
+    const unused = Tensor.from([1, 2, 3], [3]);
+    let calls = 0;
+    const poisonAt6 = (b: Batch): Tensor => {
+      if (++calls === 6) unused.write(new Float32Array([1, Infinity, 3]));
+      return s.loss(b);
+    };
+    try {
+      await assert.rejects(
+        train<Batch>({
+          params: [...s.params, ["unused", unused]],
+          examples: 32,
+          makeBatch: s.makeBatch,
+          loss: poisonAt6,
+          batchSize: 4,
+          steps: 12,
+          lr: 0.05,
+          seed: 1,
+          out: dir,
+          checkpointEvery: 4,
+          progress: quiet,
+          stop: () => false,
+        }),
+        /diverged by step 8: the parameters or optimizer state hold 1 non-finite values, so nothing was saved; the last checkpoint \(.*step 4\) is intact/,
+      );
+      const state = JSON.parse(await Deno.readTextFile(join(dir, "checkpoint/trainer_state.json")));
+      assert.equal(state.step, 4);
+    } finally {
+      s.model.dispose();
+      unused.dispose();
     }
   }));
 

@@ -102,12 +102,26 @@ export function reduceRaw(x: Tensor, axis: number, kind: keyof typeof OPS, scale
 
 /** Sum of squares over all elements of dense f32 tensors, as a [1] tensor (gradient norms). */
 export function sumOfSquares(xs: Tensor[]): Tensor {
+  return sumMapped(xs, "v * v", "squared norms");
+}
+
+/**
+ * How many elements of dense f32 tensors are NaN or infinite, as a [1] f32 tensor. The test
+ * reads the exponent bits (all ones), since WGSL lets compilers assume no NaN or infinity and
+ * fold `v != v` away.
+ */
+export function nonFiniteCount(xs: Tensor[]): Tensor {
+  return sumMapped(xs, "f32((bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u)", "non-finite");
+}
+
+/** The sum of `expr` of every element `v` of `xs`: one pass per tensor, then one over those. */
+function sumMapped(xs: Tensor[], expr: string, what: string): Tensor {
   const slots = xs.reduce((s, x) => s + Math.ceil(x.size / ROW_CHUNK), 0);
-  const partial = Tensor.empty([Math.max(1, slots)], "f32", "squared norms");
+  const partial = Tensor.empty([Math.max(1, slots)], "f32", what);
   let at = 0;
   for (const x of xs) {
-    if (!x.isContiguous() || x.dtype !== "f32") throw new Error("sumOfSquares needs dense f32");
-    at += rowsInto(x, 1, x.size, partial, at, "sum", "v * v", 1);
+    if (!x.isContiguous() || x.dtype !== "f32") throw new Error(`${what} needs dense f32`);
+    at += rowsInto(x, 1, x.size, partial, at, "sum", expr, 1);
   }
   const total = slots === 0 ? full([1], 0) : reduceRaw(partial, 0, "sum", 1);
   partial.dispose();
