@@ -80,13 +80,54 @@ export async function readTrainState(dir: string): Promise<TrainState> {
   } catch (e) {
     throw new CheckpointError(dir, `${STATE_FILE} is not JSON (${(e as Error).message})`);
   }
-  if (
-    s?.format !== FORMAT || !Number.isInteger(s.step) || !s.sampler || !Array.isArray(s.dropout)
-  ) {
+  if (!isObject(s) || s.format !== FORMAT) {
     throw new CheckpointError(dir, `${STATE_FILE} is not a ${FORMAT} file`);
+  }
+  const problems = stateProblemsOf(s);
+  if (problems.length) {
+    throw new CheckpointError(
+      dir,
+      `${STATE_FILE} is damaged: ${problems.join("; ")}. Resume from an intact checkpoint ` +
+        `(checkpoint-<step>/ with --save-total-limit) or start afresh with --overwrite`,
+    );
   }
   const { format: _, ...state } = s;
   return state;
+}
+
+const isObject = (x: unknown): x is Record<string, unknown> =>
+  typeof x === "object" && x !== null && !Array.isArray(x);
+const intIn = (x: unknown, max: number) =>
+  Number.isSafeInteger(x) && (x as number) >= 0 && (x as number) <= max;
+const U32 = 2 ** 32 - 1, I31 = 2 ** 31 - 1;
+
+/** What is wrong in a state file's fields, each as `field: what it must be, got what`. */
+function stateProblemsOf(s: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const need = (ok: boolean, field: string, what: string, v: unknown) => {
+    if (!ok) out.push(`${field} must be ${what}, got ${JSON.stringify(v) ?? "nothing"}`);
+  };
+  need(intIn(s.step, I31), "step", `an integer in [0, ${I31}]`, s.step);
+  const sm = s.sampler;
+  need(isObject(sm), "sampler", "an object {seed, epoch, position}", sm);
+  if (isObject(sm)) {
+    for (const k of ["seed", "epoch", "position"]) {
+      need(intIn(sm[k], k === "seed" ? U32 : I31), `sampler.${k}`, "a non-negative integer", sm[k]);
+    }
+  }
+  need(Array.isArray(s.dropout), "dropout", "a list of {seed, counter}", s.dropout);
+  if (Array.isArray(s.dropout)) {
+    s.dropout.forEach((d, i) => {
+      const ok = isObject(d) && intIn(d.seed, U32) && intIn(d.counter, Number.MAX_SAFE_INTEGER);
+      need(ok, `dropout[${i}]`, "{seed, counter} of non-negative integers", d);
+    });
+  }
+  const b = s.best;
+  const bestOk = b === null || (isObject(b) && typeof b.metric === "string" &&
+    Number.isFinite(b.value) && intIn(b.step, I31) && (b.step as number) <= (s.step as number));
+  need(bestOk, "best", "null or {metric, value, step} with a finite value and a past step", b);
+  need(isObject(s.config), "config", "an object", s.config);
+  return out;
 }
 
 /**
@@ -104,6 +145,16 @@ export async function loadCheckpoint(dir: string, params: Named, opt: AdamW): Pr
       } catch (e) {
         throw new CheckpointError(dir, (e as Error).message);
       }
+    }
+    // The moments' file records the step it was saved at: a state file edited or swapped in
+    // from another save would resume the moments at the wrong bias correction.
+    const momentStep = files[1].metadata.step;
+    if (momentStep !== undefined && momentStep !== String(state.step)) {
+      throw new CheckpointError(
+        dir,
+        `${STATE_FILE} says step ${state.step}, ${OPTIMIZER_FILE} was saved at step ` +
+          `${momentStep}: the files are from different saves`,
+      );
     }
     // The files' side first, as these messages always listed it.
     const problems = parts.flatMap(([, named], i) =>

@@ -21,7 +21,7 @@ import {
   type Tensor,
   tidy,
 } from "../tensor/mod.ts";
-import { loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.ts";
+import { CheckpointError, loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.ts";
 import { keepCheckpoint } from "./checkpoint_history.ts";
 import { EvalTable } from "./eval_table.ts";
 import { interrupted, watchInterrupts } from "./interrupt.ts";
@@ -144,8 +144,10 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
     sampler.state = s.sampler;
     const streams = o.dropout ?? [];
     if (s.dropout.length !== streams.length) {
-      throw new Error(
-        `${ckptDir} holds ${s.dropout.length} dropout streams, the model has ${streams.length}`,
+      throw new CheckpointError(
+        ckptDir,
+        `holds ${s.dropout.length} dropout streams, the model has ${streams.length}: it is ` +
+          `from another model or damaged`,
       );
     }
     streams.forEach((d, i) => Object.assign(d, s.dropout[i]));

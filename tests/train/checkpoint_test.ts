@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AdamW } from "../../src/nn/optim.ts";
 import {
+  CheckpointError,
   loadCheckpoint,
   OPTIMIZER_FILE,
   saveCheckpoint,
@@ -18,7 +19,7 @@ const state: TrainState = {
   step: 0,
   sampler: { seed: 7, epoch: 2, position: 12 },
   dropout: [{ seed: 99, counter: 41 }],
-  best: { metric: "f1", value: 0.5, step: 3 },
+  best: { metric: "f1", value: 0.5, step: 1 },
   config: { lr: 1e-3 },
 };
 
@@ -96,6 +97,45 @@ test("missing, interrupted, corrupt or mismatched checkpoints are reported", asy
     await saveCheckpoint(ck, a.params, a.opt, state);
     Deno.removeSync(join(ck, OPTIMIZER_FILE));
     await assert.rejects(loadCheckpoint(ck, a.params, a.opt), /optimizer.safetensors.*cannot open/);
+  } finally {
+    a.done();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+test("a damaged trainer_state.json is refused field by field; a swapped one by its step", async () => {
+  const dir = await Deno.makeTempDir(), ck = join(dir, "ck");
+  const a = await trained(1);
+  try {
+    await saveCheckpoint(ck, a.params, a.opt, state);
+    const good = JSON.parse(Deno.readTextFileSync(join(ck, STATE_FILE)));
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ step: "2" }, /step must be an integer in \[0, 2147483647\], got "2"/],
+      [{ step: 1e12 }, /step must be an integer/],
+      [{ sampler: { seed: "7", epoch: 2, position: 12 } }, /sampler.seed must be a non-negative/],
+      [{ sampler: null }, /sampler must be an object/],
+      [{ dropout: [{ seed: 99, counter: -1 }] }, /dropout\[0\] must be \{seed, counter\}/],
+      [{ dropout: {} }, /dropout must be a list/],
+      [{ best: { metric: "f1", value: "x", step: 1 } }, /best must be null or/],
+      [{ best: { metric: "f1", value: 0.5, step: 9 } }, /a past step/],
+      [{ config: [] }, /config must be an object/],
+    ];
+    for (const [change, expected] of cases) {
+      Deno.writeTextFileSync(join(ck, STATE_FILE), JSON.stringify({ ...good, ...change }));
+      await assert.rejects(
+        loadCheckpoint(ck, a.params, a.opt),
+        (e: Error) =>
+          e instanceof CheckpointError && expected.test(e.message) &&
+          /is damaged: .*--overwrite/.test(e.message),
+        JSON.stringify(change),
+      );
+    }
+    // A well-formed state file from another save: its step disagrees with the moments'.
+    Deno.writeTextFileSync(join(ck, STATE_FILE), JSON.stringify({ ...good, step: 1 }));
+    await assert.rejects(
+      loadCheckpoint(ck, a.params, a.opt),
+      /says step 1, optimizer.safetensors was saved at step 2/,
+    );
   } finally {
     a.done();
     await Deno.remove(dir, { recursive: true });
