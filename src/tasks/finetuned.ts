@@ -12,11 +12,7 @@ import { join } from "node:path";
 import { recover, writeFolderAtomic, writeTextAtomic } from "../formats/atomic.ts";
 import type { SchemaName } from "../formats/schemas.ts";
 import { loadState, saveState } from "../formats/state.ts";
-import {
-  type Tokenization,
-  TOKENIZATIONS,
-  UNRECORDED_TOKENIZATION,
-} from "../formats/tokenization.ts";
+import { type Tokenization, UNRECORDED_TOKENIZATION } from "../formats/tokenization.ts";
 import { copyTokenizerFiles, RobertaTokenizer } from "../formats/tokenizer.ts";
 import type { AdapterConfig } from "../models/adapter_config.ts";
 import { type AdapterMeta, loadAdapter, saveAdapterFolder } from "../models/adapter_folder.ts";
@@ -28,6 +24,7 @@ import type { Module } from "../nn/module.ts";
 import { RunError } from "../train/run.ts";
 import type { FinetuneTask, Finetuning, TaskHead, TaskSettings } from "./finetune_task.ts";
 import { finetuneTask } from "./finetune_tasks.ts";
+import { checkFinetuneConfig } from "./finetuned_config.ts";
 import {
   type LoadOptions,
   loadSplit,
@@ -173,19 +170,20 @@ export async function finetunedFolder(dir: string): Promise<string> {
 /** Rebuilds a fine-tuned model (eval mode) from a folder `FinetunedModel.save` wrote. */
 export async function loadFinetuned(dir: string): Promise<Finetuned> {
   const root = await finetunedFolder(dir);
-  const c = JSON.parse(await Deno.readTextFile(join(root, FINETUNE_CONFIG))) as FinetuneConfig;
-  if (c.format !== FINETUNE_FORMAT) {
-    throw new RunError(
-      `${join(root, FINETUNE_CONFIG)}: format must be ${FINETUNE_FORMAT}, not ${c.format}`,
-    );
+  const path = join(root, FINETUNE_CONFIG);
+  let c: FinetuneConfig;
+  try {
+    c = JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    if (!(e instanceof SyntaxError)) throw e;
+    throw new RunError(`${path} is not JSON (${e.message}); the folder is damaged`);
   }
+  const format = (c as { format?: unknown } | null)?.format;
+  if (format !== FINETUNE_FORMAT) {
+    throw new RunError(`${path}: format must be ${FINETUNE_FORMAT}, not ${JSON.stringify(format)}`);
+  }
+  checkFinetuneConfig(path, c);
   c.tokenization ??= UNRECORDED_TOKENIZATION;
-  if (!TOKENIZATIONS.includes(c.tokenization)) {
-    throw new RunError(
-      `${join(root, FINETUNE_CONFIG)}: tokenization must be ${TOKENIZATIONS.join(" or ")}, ` +
-        `not ${JSON.stringify(c.tokenization)}`,
-    );
-  }
   return await finetuneTask(c.task, c.settings ?? {}).use<Promise<Finetuned>>((kind) =>
     rebuild(kind, root, c)
   );
