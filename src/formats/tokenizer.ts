@@ -2,6 +2,13 @@
 // special tokens, truncation, padding and batching are done here, on id lists.
 import { Tokenizer } from "@huggingface/tokenizers";
 import { dirname, join } from "node:path";
+import { UserError } from "../errors.ts";
+
+/** A tokenizer file that is malformed or not a RoBERTa (byte-level BPE) tokenizer. */
+export class TokenizerError extends UserError {}
+
+/** Ids beyond this are refused: a vocabulary this large is a damaged file, not a model. */
+const MAX_ID = 2 ** 24;
 
 /**
  * How a multi-segment input is cut to maxLength. `longest_first`: drop the last token of the
@@ -86,17 +93,14 @@ export class RobertaTokenizer {
 
   /** Builds from parsed JSON; `source` names the file in error messages. */
   constructor(tokenizerJson: unknown, config: unknown = {}, source = "tokenizer.json") {
-    if (!isObject(tokenizerJson) || !isObject(tokenizerJson.model)) {
-      throw new Error(`${source}: not a tokenizer.json (no "model" object)`);
+    checkTokenizerJson(tokenizerJson, source);
+    if (!isObject(config)) {
+      throw new TokenizerError(`${source}: tokenizer config must be a JSON object`);
     }
-    if (!Array.isArray(tokenizerJson.added_tokens)) {
-      throw new Error(`${source}: "added_tokens" must be an array`);
-    }
-    if (!isObject(config)) throw new Error(`${source}: tokenizer config must be a JSON object`);
     try {
       this.#tok = new Tokenizer(tokenizerJson, config);
     } catch (e) {
-      throw new Error(`${source}: cannot build the tokenizer: ${(e as Error).message}`);
+      throw new TokenizerError(`${source}: cannot build the tokenizer: ${(e as Error).message}`);
     }
     let size = 0;
     for (const i of this.#tok.get_vocab(true).values()) size = Math.max(size, i + 1);
@@ -109,7 +113,7 @@ export class RobertaTokenizer {
       const name = typeof v === "string" ? v : isObject(v) ? String(v.content) : fallback;
       const found = this.#tok.token_to_id(name);
       if (found === undefined) {
-        throw new Error(`${source}: ${key} '${name}' is not in the vocabulary`);
+        throw new TokenizerError(`${source}: ${key} '${name}' is not in the vocabulary`);
       }
       return found;
     };
@@ -242,9 +246,57 @@ async function readJson(path: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new Error(`${path}: malformed JSON: ${(e as Error).message}`);
+    throw new TokenizerError(`${path}: malformed JSON: ${(e as Error).message}`);
   }
 }
+
+/**
+ * The structure the tokenizer library would otherwise fail on with its own traces, or accept
+ * and misbehave with: a BPE model with a non-empty vocabulary of non-empty tokens and bounded
+ * integer ids, merges as "a b" strings or [a, b] pairs, and added tokens with ids.
+ */
+function checkTokenizerJson(j: unknown, source: string): asserts j is Json {
+  const fail = (what: string) =>
+    new TokenizerError(
+      `${source}: not a tokenizer.json of a RoBERTa model (${what}); use the tokenizer.json ` +
+        `of the model's Hugging Face folder`,
+    );
+  if (!isObject(j) || !isObject(j.model)) throw fail('no "model" object');
+  const m = j.model;
+  if (m.type !== "BPE") {
+    throw fail(`model.type must be "BPE" (byte-level BPE), got ${show(m.type)}`);
+  }
+  if (!isObject(m.vocab)) throw fail("model.vocab must be an object of token: id");
+  let n = 0;
+  for (const [token, id] of Object.entries(m.vocab)) {
+    if (token === "") throw fail("model.vocab holds an empty token");
+    if (!Number.isInteger(id) || (id as number) < 0 || (id as number) >= MAX_ID) {
+      throw fail(
+        `model.vocab[${show(token)}] must be an integer id in [0, ${MAX_ID}), got ${show(id)}`,
+      );
+    }
+    n++;
+  }
+  if (n === 0) throw fail("model.vocab is empty");
+  if (!Array.isArray(m.merges)) throw fail("model.merges must be a list");
+  m.merges.forEach((x, i) => {
+    const ok = typeof x === "string"
+      ? x.split(" ").length === 2 && !x.startsWith(" ") && !x.endsWith(" ")
+      : Array.isArray(x) && x.length === 2 && x.every((t) => typeof t === "string" && t !== "");
+    if (!ok) throw fail(`model.merges[${i}] must be "a b" or ["a", "b"], got ${show(x)}`);
+  });
+  if (!Array.isArray(j.added_tokens)) throw fail('"added_tokens" must be an array');
+  j.added_tokens.forEach((t, i) => {
+    const ok = isObject(t) && Number.isInteger(t.id) && (t.id as number) >= 0 &&
+      (t.id as number) < MAX_ID && typeof t.content === "string" && t.content !== "";
+    if (!ok) throw fail(`added_tokens[${i}] must be {id, content, ...}, got ${show(t)}`);
+  });
+}
+
+const show = (x: unknown) => {
+  const s = JSON.stringify(x) ?? String(x);
+  return s.length > 60 ? s.slice(0, 57) + "..." : s;
+};
 
 /** The tokenizer files a model folder may hold, copied beside every model kadapter saves. */
 const TOKENIZER_FILES = [

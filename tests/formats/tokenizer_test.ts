@@ -8,7 +8,8 @@ import {
   loadGpt2Bpe,
   writeRobertaTokenizer,
 } from "../../src/formats/bpe_vocab.ts";
-import { padSequences, RobertaTokenizer } from "../../src/formats/tokenizer.ts";
+import { padSequences, RobertaTokenizer, TokenizerError } from "../../src/formats/tokenizer.ts";
+import { UserError } from "../../src/errors.ts";
 
 const bpe = await loadGpt2Bpe();
 const fullFiles = buildRobertaTokenizer(bpe);
@@ -200,7 +201,37 @@ Deno.test("files: written folder loads; missing and malformed files name the pat
       path,
       JSON.stringify({ ...json, model: { ...json.model, merges: null } }),
     );
-    await assert.rejects(RobertaTokenizer.fromFile(path), /cannot build the tokenizer/);
+    await assert.rejects(RobertaTokenizer.fromFile(path), /model.merges must be a list/);
+    // Structures the library would take or fail on with its own trace are refused by name.
+    const broken: [unknown, RegExp][] = [
+      [{ ...json.model, type: "WordPiece" }, /model.type must be "BPE".*got "WordPiece"/],
+      [{ ...json.model, vocab: {} }, /model.vocab is empty/],
+      [
+        { ...json.model, vocab: { ...json.model.vocab, "a": "7" } },
+        /model.vocab\["a"\] must be an integer id/,
+      ],
+      [{ ...json.model, vocab: { ...json.model.vocab, "": 3 } }, /empty token/],
+      [
+        { ...json.model, vocab: { ...json.model.vocab, "b": 2 ** 40 } },
+        /integer id in \[0, 16777216\)/,
+      ],
+      [{ ...json.model, merges: ["a b c"] }, /model.merges\[0\] must be "a b" or \["a", "b"\]/],
+      [{ ...json.model, merges: [["a", 7]] }, /model.merges\[0\]/],
+    ];
+    for (const [model, expected] of broken) {
+      await Deno.writeTextFile(path, JSON.stringify({ ...json, model }));
+      await assert.rejects(
+        RobertaTokenizer.fromFile(path),
+        (e: Error) =>
+          e instanceof TokenizerError && e instanceof UserError && expected.test(e.message),
+        String(expected),
+      );
+    }
+    await Deno.writeTextFile(path, JSON.stringify({ ...json, added_tokens: [{ id: "1" }] }));
+    await assert.rejects(
+      RobertaTokenizer.fromFile(path),
+      /added_tokens\[0\] must be \{id, content/,
+    );
     const noPad = {
       ...json,
       added_tokens: json.added_tokens.filter((t: { id: number }) => t.id !== 1),
