@@ -2,12 +2,57 @@
 // disk, then renamed over it, so a crash or a concurrent reader sees the old one or the whole
 // new one, never half.
 import { basename, dirname, join } from "node:path";
+import { UserError } from "../errors.ts";
+
+/** A write the system refused (disk full, read-only, not a folder); nothing existing changed. */
+export class OutputError extends UserError {}
+
+/** The system's answers that refuse a write (a missing input stays a NotFound of its own). */
+const WRITE_REFUSALS = new Set([
+  "ENOSPC",
+  "EDQUOT",
+  "EFBIG",
+  "EROFS",
+  "EACCES",
+  "EPERM",
+  "ENOTDIR",
+  "EISDIR",
+  "EIO",
+  "EEXIST",
+]);
+
+/** The system's refusal as an OutputError naming `path`; anything else (a bug) as it is. */
+export function refused(path: string, e: unknown): unknown {
+  const code = (e as { code?: unknown })?.code;
+  if (!(e instanceof Error) || !WRITE_REFUSALS.has(code as string)) return e;
+  const hint = code === "ENOSPC"
+    ? "free some disk space or write elsewhere"
+    : code === "EROFS" || code === "EACCES" || code === "EPERM"
+    ? "the folder is not writable: choose another output folder"
+    : "check the output path";
+  return new OutputError(
+    `cannot write ${path}: ${e.message.replace(/:.*$/, "")} (${code}); ${hint}. Nothing ` +
+      `that existed was changed.`,
+    { cause: e },
+  );
+}
 
 /**
  * Creates `path` (and its folder) through a temporary file in the same directory that `fill`
  * writes.
  */
 export async function writeFileAtomic(
+  path: string,
+  fill: (file: Deno.FsFile) => Promise<void>,
+): Promise<void> {
+  try {
+    await writeFileAtomicRaw(path, fill);
+  } catch (e) {
+    throw refused(path, e);
+  }
+}
+
+async function writeFileAtomicRaw(
   path: string,
   fill: (file: Deno.FsFile) => Promise<void>,
 ): Promise<void> {
@@ -75,6 +120,17 @@ export async function recover(dir: string): Promise<void> {
  * first repairs a cut write and removes stale temporaries of `dir`.
  */
 export async function writeFolderAtomic(
+  dir: string,
+  fill: (tmp: string) => Promise<void>,
+): Promise<void> {
+  try {
+    await writeFolderAtomicRaw(dir, fill);
+  } catch (e) {
+    throw refused(dir, e);
+  }
+}
+
+async function writeFolderAtomicRaw(
   dir: string,
   fill: (tmp: string) => Promise<void>,
 ): Promise<void> {

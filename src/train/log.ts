@@ -3,6 +3,7 @@
 // A run folder's log can hold earlier attempts: a run killed before its first checkpoint and
 // started again, or records a killed run logged past the checkpoint it resumes from.
 // `currentRun` gives the records of the run as it now stands.
+import { refused } from "../formats/atomic.ts";
 import { TensorBoardWriter } from "./tensorboard.ts";
 
 const encoder = new TextEncoder();
@@ -13,8 +14,12 @@ export class JsonlLog {
   /** Opens `path` for appending (created with its folder if missing). */
   constructor(readonly path: string) {
     const dir = path.replace(/[/\\][^/\\]*$/, "");
-    if (dir !== path) Deno.mkdirSync(dir, { recursive: true });
-    this.#file = Deno.openSync(path, { append: true, create: true });
+    try {
+      if (dir !== path) Deno.mkdirSync(dir, { recursive: true });
+      this.#file = Deno.openSync(path, { append: true, create: true });
+    } catch (e) {
+      throw refused(path, e);
+    }
   }
 
   /** Writes one record with the wall-clock time added. */
@@ -22,7 +27,11 @@ export class JsonlLog {
     const line = JSON.stringify({ time: new Date().toISOString(), ...record }) + "\n";
     const bytes = encoder.encode(line);
     let at = 0;
-    while (at < bytes.length) at += this.#file.writeSync(bytes.subarray(at));
+    try {
+      while (at < bytes.length) at += this.#file.writeSync(bytes.subarray(at));
+    } catch (e) {
+      throw refused(this.path, e);
+    }
   }
 
   close(): void {

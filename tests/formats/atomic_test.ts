@@ -2,9 +2,12 @@
 // stale temporaries are cleaned and a cut swap is repaired.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { errorText } from "../../src/errors.ts";
 import {
   leftoverTemps,
+  OutputError,
   recover,
+  writeFileAtomic,
   writeFolderAtomic,
   writeTextAtomic,
 } from "../../src/formats/atomic.ts";
@@ -61,6 +64,52 @@ Deno.test("writeFolderAtomic: a failing fill keeps the old folder and leaves no 
     assert.deepEqual(await names(dir), ["old.txt"]);
     assert.deepEqual(await leftoverTemps(dir), []);
     assert.deepEqual(await names(root), ["out"]);
+  }));
+
+Deno.test("a refused write (disk full, not a folder) is an OutputError naming the path; the old output stays", () =>
+  withTemp(async (root) => {
+    const file = join(root, "out.txt"), dir = join(root, "out");
+    await writeTextAtomic(file, "old");
+    await writeFolderAtomic(dir, (tmp) => Deno.writeTextFile(join(tmp, "old.txt"), "old"));
+    // What Deno throws when the disk is full (as writing /dev/full shows), from inside a write.
+    const full = () =>
+      Object.assign(new Error("No space left on device (os error 28): write '/x'"), {
+        code: "ENOSPC",
+      });
+    const check = (e: unknown, path: string) => {
+      assert.ok(e instanceof OutputError, String(e));
+      assert.match(
+        e.message,
+        new RegExp(
+          `cannot write ${path}: No space left on device \\(os error 28\\) \\(ENOSPC\\); free some disk space`,
+        ),
+      );
+      assert.ok(!errorText(e).includes("    at "), "no stack trace");
+      return true;
+    };
+    await assert.rejects(
+      writeFolderAtomic(dir, () => Promise.reject(full())),
+      (e) => check(e, dir),
+    );
+    await assert.rejects(
+      writeFileAtomic(file, () => Promise.reject(full())),
+      (e) => check(e, file),
+    );
+    assert.equal(await Deno.readTextFile(file), "old");
+    assert.deepEqual(await names(dir), ["old.txt"]);
+    assert.deepEqual(await names(root), ["out", "out.txt"]);
+    // A path through a file: the system's own refusal, named.
+    await assert.rejects(
+      writeTextAtomic(join(file, "x.txt"), "new"),
+      (e) =>
+        e instanceof OutputError &&
+        /cannot write .*x\.txt: (Not a directory|File exists) .*(ENOTDIR|EEXIST)/.test(e.message),
+    );
+    // A bug inside a write is not dressed up as the system's refusal.
+    await assert.rejects(
+      writeFolderAtomic(dir, () => Promise.reject(new TypeError("bug"))),
+      (e) => e instanceof TypeError,
+    );
   }));
 
 Deno.test("writeFolderAtomic: stale temporaries are removed, a cut swap repaired", () =>
