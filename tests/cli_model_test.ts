@@ -114,7 +114,7 @@ Deno.test("encode: clear errors for a missing model folder and an empty input", 
     out,
   );
   assert.equal(noModel.code, 1);
-  assert.match(noModel.err, /config\.json: not found/);
+  assert.match(noModel.err, /nope: no such folder/);
   assert.doesNotMatch(noModel.err, /\bat /); // a message, not a stack trace
   const noText = await kadapter("encode", "--model", model, "--input", empty, "--out", out);
   assert.equal(noText.code, 1);

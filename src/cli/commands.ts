@@ -2,7 +2,9 @@
 // rest to src/cli/<command>.ts. The demo is handed runCli, so it runs its stages through here,
 // as a user would.
 import { parseArgs } from "node:util";
-import { type Command, parseCommand, UsageError } from "./options.ts";
+import { type Command, parseCommand, UsageError, type Values } from "./options.ts";
+import { didYouMean } from "./suggest.ts";
+import { checkModelFolder } from "../formats/hf_folder.ts";
 import { doctor } from "./doctor.ts";
 import { demoCommand } from "./demo.ts";
 import { encode } from "./encode.ts";
@@ -88,7 +90,8 @@ export async function runCli(args: string[]): Promise<number> {
       console.log(t.name === "help" ? usage() : config.version);
       return 0;
     }
-    throw new UsageError(`unknown option ${t.rawName}`);
+    const hint = didYouMean(t.name, ["help", "version"], (n) => `--${n}`);
+    throw new UsageError(`unknown option ${t.rawName}${hint}`);
   }
   if (!first) {
     console.log(usage());
@@ -97,18 +100,59 @@ export async function runCli(args: string[]): Promise<number> {
   let name = first.value, rest = args.slice(first.index + 1);
   const subcommands = Object.keys(COMMANDS).filter((n) => n.startsWith(`${name} `));
   if (subcommands.length > 0) {
-    name = `${name} ${rest[0] ?? ""}`;
-    rest = rest.slice(1);
-    if (!COMMANDS[name]) {
+    const sub = rest[0];
+    if (sub === "--help" || sub === "-h") {
+      console.log(groupHelp(name, subcommands));
+      return 0;
+    }
+    if (sub === undefined || sub.startsWith("-")) {
+      throw new UsageError(`"${name}" needs a subcommand:\n${subcommandList(subcommands)}`);
+    }
+    if (!COMMANDS[`${name} ${sub}`]) {
+      const subs = subcommands.map((n) => n.split(" ")[1]);
       throw new UsageError(
-        `"${first.value}" needs a subcommand: ${
-          subcommands.map((n) => n.split(" ")[1]).join(", ")
-        }`,
+        `unknown subcommand "${name} ${sub}"${didYouMean(sub, subs, (n) => `"${name} ${n}"`)}` +
+          `\n"${name}" has:\n${subcommandList(subcommands)}`,
       );
     }
+    name = `${name} ${sub}`;
+    rest = rest.slice(1);
   }
   const command = COMMANDS[name];
-  if (!command) throw new UsageError(`unknown command "${first.value}"`);
+  if (!command) {
+    const names = new Set(Object.keys(COMMANDS).map((n) => n.split(" ")[0]));
+    throw new UsageError(
+      `unknown command "${first.value}"${didYouMean(first.value, names, (n) => `"${n}"`)}`,
+    );
+  }
   const values = parseCommand(command.spec, rest);
-  return values ? await command.run(values) : 0;
+  if (!values) return 0;
+  await checkModelFolders(command, values);
+  return await command.run(values);
+}
+
+/** The model folders a command is given, checked before it starts (and the GPU with it). */
+async function checkModelFolders(command: Command, values: Values): Promise<void> {
+  for (const flag of ["model", "uhn-model"]) {
+    const v = values[flag];
+    if (command.spec.options[flag]?.arg === "DIR" && typeof v === "string" && v !== "") {
+      await checkModelFolder(v, `--${flag}`);
+    }
+  }
+}
+
+function subcommandList(names: string[]): string {
+  const width = Math.max(...names.map((n) => n.length)) + 2;
+  return names.map((n) => `  ${n.padEnd(width)}${COMMANDS[n].spec.summary}`).join("\n");
+}
+
+function groupHelp(group: string, names: string[]): string {
+  return [
+    `Usage: kadapter ${group} <subcommand> [options]`,
+    "",
+    "Subcommands:",
+    subcommandList(names),
+    "",
+    `kadapter ${group} <subcommand> --help: the subcommand's options`,
+  ].join("\n");
 }

@@ -1,7 +1,13 @@
 // kadapter data convert: the released K-Adapter JSON files and CoNLL-U treebanks to the
 // documented Arrow schemas, which training reads batch by batch.
 import { convert, type Format, FORMATS } from "../formats/convert/convert.ts";
-import { type Command, requiredOption, UsageError } from "./options.ts";
+import {
+  type Command,
+  overwriteFlag,
+  refuseOverwrite,
+  requiredOption,
+  UsageError,
+} from "./options.ts";
 
 export const dataConvert: Command = {
   spec: {
@@ -16,8 +22,14 @@ export const dataConvert: Command = {
           "entity-typing-json (OpenEntity/FIGER -> entity-typing), tacred-json (-> relation), " +
           "cosmosqa-jsonl (-> multiple-choice), searchqa-json (SearchQA/Quasar-T -> span-qa)",
       },
-      in: { type: "string", arg: "PATH", help: "the source file (LAMA: or a folder of .jsonl)" },
+      input: {
+        type: "string",
+        arg: "PATH",
+        help: "the source file (LAMA: or a folder of .jsonl)",
+        aliases: ["in"],
+      },
       out: { type: "string", arg: "FILE", help: "the Arrow IPC file to write (.arrow)" },
+      ...overwriteFlag,
       relations: {
         type: "string",
         arg: "FILE",
@@ -59,11 +71,12 @@ export const dataConvert: Command = {
     if (!Object.hasOwn(FORMATS, format)) {
       throw new UsageError(`--format must be one of ${Object.keys(FORMATS).join(", ")}`);
     }
-    const input = requiredOption(values, "in"), out = requiredOption(values, "out");
+    const input = requiredOption(values, "input"), out = requiredOption(values, "out");
     const relations = values.relations as string | undefined;
     if (FORMATS[format].needsRelations && relations === undefined) {
       throw new UsageError(`--format ${format} needs --relations FILE (relations.jsonl)`);
     }
+    await refuseOverwrite(values, [out], `--out ${out}`);
     const { rows, skipped } = await convert(format as Format, input, out, {
       skipBad: values["skip-bad"] === true,
       relations,

@@ -6,7 +6,9 @@ import {
   forceFlag,
   numberOption,
   optionalNumber,
+  overwriteFlag,
   parseAdapters,
+  refuseOverwrite,
   requiredOption,
 } from "./options.ts";
 
@@ -20,8 +22,14 @@ export const encode: Command = {
         arg: "DIR",
         help: "a model folder (config.json, weights, tokenizer)",
       },
-      input: { type: "string", arg: "FILE", help: "text, one example per line" },
+      input: {
+        type: "string",
+        arg: "FILE",
+        help: "text, one example per line",
+        aliases: ["in"],
+      },
       out: { type: "string", arg: "FILE", help: "the safetensors file to write" },
+      ...overwriteFlag,
       "max-length": {
         type: "string",
         arg: "N",
@@ -60,6 +68,7 @@ export const encode: Command = {
       adapters: parseAdapters(values),
       force: values.force === true,
     };
+    await refuseOverwrite(values, [o.out], `--out ${o.out}`);
     await initGpu();
     await encodeLines(o);
     return 0;

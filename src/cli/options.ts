@@ -2,6 +2,7 @@
 // defaults and the --help text, so the three never disagree.
 import { UserError } from "../errors.ts";
 import { parseArgs } from "node:util";
+import { didYouMean } from "./suggest.ts";
 
 export interface OptionSpec {
   type: "string" | "boolean";
@@ -10,6 +11,8 @@ export interface OptionSpec {
   /** Placeholder shown in help for string options (e.g. DIR, N). */
   arg?: string;
   short?: string;
+  /** Other names this option answers to, left out of --help (older spellings). */
+  aliases?: string[];
 }
 
 export interface CommandSpec {
@@ -51,13 +54,64 @@ export function helpText(spec: CommandSpec): string {
   return lines.join("\n");
 }
 
+type ParseOptions = Record<string, { type: "string" | "boolean"; short?: string }>;
+
+/**
+ * `--batch -4` as `--batch=-4`: parseArgs takes a token starting with "-" for an option, so a
+ * negative number after a string option would never reach the option's own range check.
+ */
+function joinNegativeValues(args: string[], options: ParseOptions): string[] {
+  const byShort = new Map(
+    Object.entries(options).filter(([, o]) => o.short).map(([n, o]) => [o.short!, n]),
+  );
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i], next = args[i + 1];
+    if (a === "--") {
+      out.push(...args.slice(i));
+      break;
+    }
+    const name = /^--[^=]+$/.test(a) ? a.slice(2) : /^-[^-]$/.test(a) ? byShort.get(a[1]) : null;
+    const takesValue = name != null && Object.hasOwn(options, name) &&
+      options[name].type === "string";
+    if (takesValue && next !== undefined && /^-\.?\d/.test(next)) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 /** Parses a command's arguments; returns null after printing help. */
 export function parseCommand(spec: CommandSpec, args: string[]): Values | null {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
-    help: { type: "boolean", short: "h" },
-  };
+  const options: ParseOptions = { help: { type: "boolean", short: "h" } };
+  const aliasOf = new Map<string, string>();
   for (const [name, o] of Object.entries(spec.options)) {
     options[name] = o.short ? { type: o.type, short: o.short } : { type: o.type };
+    for (const a of o.aliases ?? []) {
+      options[a] = { type: o.type };
+      aliasOf.set(a, name);
+    }
+  }
+  args = joinNegativeValues(args, options);
+  // A first, lenient pass finds unknown options and stray words, to name the nearest option.
+  const { tokens } = parseArgs({
+    args,
+    options,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  for (const t of tokens) {
+    if (t.kind === "option" && !Object.hasOwn(options, t.name)) {
+      const hint = didYouMean(t.name, [...Object.keys(spec.options), "help"], (n) => `--${n}`);
+      throw new UsageError(`${spec.name}: unknown option ${t.rawName}${hint}`);
+    }
+    if (t.kind === "positional") {
+      throw new UsageError(
+        `${spec.name}: unexpected argument "${t.value}" (every value follows its --option)`,
+      );
+    }
   }
   let values: Values;
   try {
@@ -68,6 +122,14 @@ export function parseCommand(spec: CommandSpec, args: string[]): Values | null {
   if (values.help) {
     console.log(helpText(spec));
     return null;
+  }
+  for (const [alias, name] of aliasOf) {
+    if (values[alias] === undefined) continue;
+    if (values[name] !== undefined) {
+      throw new UsageError(`${spec.name}: --${alias} and --${name} are the same option; give one`);
+    }
+    values[name] = values[alias];
+    delete values[alias];
   }
   for (const [name, o] of Object.entries(spec.options)) {
     if (values[name] === undefined && o.default !== undefined) values[name] = o.default;
@@ -134,6 +196,39 @@ export const forceFlag: Record<string, OptionSpec> = {
       "another kind than their name says (fac=, lin=), with a warning instead of an error",
   },
 };
+
+/**
+ * `--overwrite` of the commands that write a file or a folder of results (data convert, encode,
+ * probe lama); the training commands' own (run_options.ts) deletes a previous run instead.
+ */
+export const overwriteFlag: Record<string, OptionSpec> = {
+  overwrite: {
+    type: "boolean",
+    help: "replace what --out names when it exists (default: refuse)",
+  },
+};
+
+/** An output kadapter will not replace without --overwrite. */
+export class OutputExistsError extends UserError {}
+
+/**
+ * Throws OutputExistsError for the first of `paths` that exists, unless --overwrite is given.
+ * `what` names them in the message ("--out x.arrow", "results.json in runs/lama").
+ */
+export async function refuseOverwrite(values: Values, paths: string[], what?: string) {
+  if (values.overwrite === true) return;
+  for (const p of paths) {
+    try {
+      await Deno.lstat(p);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      throw e;
+    }
+    throw new OutputExistsError(
+      `${what ?? p} already exists; pass --overwrite to replace it, or pick another --out`,
+    );
+  }
+}
 
 const ADAPTER_NAME = /^[A-Za-z0-9_.-]+$/;
 

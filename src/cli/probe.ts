@@ -2,6 +2,7 @@
 // of the encoder (+ --adapters) through a trained MLM layer, side by side
 // (src/runs/lama.ts). kadapter probe train-mlm: trains that MLM layer
 // (src/runs/probe_mlm.ts). Here only their options are read.
+import { join } from "node:path";
 import { initGpu } from "../gpu/device.ts";
 import { ENCODER, runLama, WITH_ADAPTERS, WITH_LAYER } from "../runs/lama.ts";
 import { SKIP_UHN_NAME, UHN_TOP_K } from "../tasks/lama_uhn.ts";
@@ -11,7 +12,9 @@ import {
   forceFlag,
   numberOption,
   optionalNumber as optional,
+  overwriteFlag,
   parseAdapters,
+  refuseOverwrite,
   requiredOption,
   stringOption as s,
   UsageError,
@@ -73,6 +76,7 @@ export const probeLama: Command = {
         arg: "DIR",
         help: "output folder: results.json and predictions.jsonl",
       },
+      ...overwriteFlag,
     },
     details: "Only facts whose object is one token after a space are probed (and with " +
       "--common-vocab, one of its words); the rest are counted by reason. results.json holds " +
@@ -122,6 +126,9 @@ export const probeLama: Command = {
       throw new UsageError(
         "--adapters goes with --mlm: adapters are probed through the MLM layer trained with them",
       );
+    }
+    for (const file of ["results.json", "predictions.jsonl"]) {
+      await refuseOverwrite(values, [join(out, file)], `${file} in --out ${out}`);
     }
     await runLama({
       model: modelDir,

@@ -124,8 +124,9 @@ export function demoStages(o: PlanOptions): Stage[] {
   stages.push({
     id: "lama-data",
     title: "LAMA queries from the world's facts and relation templates",
-    args: ["data", "convert", "--format", "lama-trex", "--in", join(world, "facts.jsonl")]
-      .concat(["--relations", join(world, "relations.jsonl"), "--out", lama]),
+    // --overwrite: a stage reruns only when it did not finish, so what it left goes.
+    args: ["data", "convert", "--format", "lama-trex", "--input", join(world, "facts.jsonl")]
+      .concat(["--relations", join(world, "relations.jsonl"), "--out", lama, "--overwrite"]),
     run: null,
     output: lama,
   });
@@ -150,7 +151,8 @@ export function demoStages(o: PlanOptions): Stage[] {
       args: ["probe", "lama", "--model", encoder]
         .concat(withFac ? ["--adapters", `fac=${join(o.out, "fac", "adapter")}`] : [])
         .concat(["--mlm", join(o.out, withFac ? "mlm_fac" : "mlm_encoder", "mlm")])
-        .concat(["--data", lama, "--common-vocab", join(world, "words.txt"), "--out", out]),
+        .concat(["--data", lama, "--common-vocab", join(world, "words.txt"), "--out", out])
+        .concat(["--overwrite"]),
       run: null,
       output: join(out, "results.json"),
     });

@@ -5,6 +5,8 @@
 import * as A from "apache-arrow";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
+import { UserError } from "../errors.ts";
+import { convertHint } from "./convert_hint.ts";
 import { checkSchema, DataError, PROBLEM, type Rows, type SchemaName } from "./schemas.ts";
 
 const FILE_MAGIC = "ARROW1";
@@ -24,18 +26,54 @@ export async function splits(path: string): Promise<string[] | null> {
   }
 }
 
+/** A file given as a dataset that is not Arrow (JSON, text): what it looks like, what to run. */
+export class NotArrowError extends UserError {}
+
+/**
+ * Throws NotArrowError unless `path` starts as an Arrow IPC file ("ARROW1"), a stream (the
+ * continuation marker) or a pre-1.0 stream (a small metadata length, so a zero byte).
+ * `schema`, when known, picks the data convert format the message names.
+ */
+async function checkArrowStart(path: string, schema?: SchemaName): Promise<void> {
+  using f = await Deno.open(path);
+  const head = new Uint8Array(8), n = (await f.read(head)) ?? 0, size = (await f.stat()).size;
+  const b = head.subarray(0, n), length = n >= 4 ? new DataView(head.buffer).getInt32(0, true) : 0;
+  if (n >= 6 && new TextDecoder().decode(b.subarray(0, 6)) === FILE_MAGIC) return;
+  if (n >= 4 && (length === -1 || (length > 0 && length <= size - 4 && b[3] === 0))) return;
+  const start = new TextDecoder().decode(b).trimStart();
+  const kind = n === 0
+    ? "it is empty"
+    : /^[[{]/.test(start)
+    ? "it starts like JSON"
+    : b.includes(0)
+    ? "it is binary"
+    : "it starts like text";
+  throw new NotArrowError(
+    `${path} is not an Arrow file (${kind}): datasets are Arrow IPC files or save_to_disk ` +
+      `folders; ${convertHint(schema ?? null, path)}`,
+  );
+}
+
 /**
  * The Arrow files behind `path`: itself for a file; the shards of a save_to_disk folder in
- * state.json's order; for a DatasetDict, those of `split` (which it then requires).
+ * state.json's order; for a DatasetDict, those of `split` (which it then requires). A file
+ * that is not Arrow is refused here, with the data convert line for `schema`.
  */
-export async function datasetFiles(path: string, split?: string): Promise<string[]> {
-  if ((await Deno.stat(path)).isFile) return [path];
+export async function datasetFiles(
+  path: string,
+  split?: string,
+  schema?: SchemaName,
+): Promise<string[]> {
+  if ((await Deno.stat(path)).isFile) {
+    await checkArrowStart(path, schema);
+    return [path];
+  }
   const names = await splits(path);
   if (names) {
     if (split === undefined || !names.includes(split)) {
       throw new DataError(path, "dataset_dict.json", "splits", "split", `pick one of: ${names}`);
     }
-    return datasetFiles(join(path, split));
+    return datasetFiles(join(path, split), undefined, schema);
   }
   const state = await readJson(join(path, "state.json"));
   const files = state._data_files as { filename: string }[] | undefined;
@@ -72,8 +110,9 @@ export async function* fileBatches(path: string): AsyncGenerator<A.RecordBatch> 
 export async function* readBatches(
   path: string,
   split?: string,
+  schema?: SchemaName,
 ): AsyncGenerator<{ file: string; batch: A.RecordBatch }> {
-  for (const file of await datasetFiles(path, split)) {
+  for (const file of await datasetFiles(path, split, schema)) {
     for await (const batch of fileBatches(file)) yield { file, batch };
   }
 }
@@ -96,7 +135,7 @@ export async function* readRows<S extends SchemaName>(
   split?: string,
 ): AsyncGenerator<Rows[S][]> {
   let current = "", row = 0;
-  for await (const { file, batch } of readBatches(path, split)) {
+  for await (const { file, batch } of readBatches(path, split, name)) {
     if (file !== current) {
       checkSchema(batch.schema, name, file);
       current = file;
@@ -119,9 +158,13 @@ export async function* readRows<S extends SchemaName>(
  * Rows in a dataset, from the IPC messages' metadata alone: record batch bodies are
  * skipped by seeking, so counting 5.5M rows reads kilobytes, not gigabytes.
  */
-export async function countRows(path: string, split?: string): Promise<number> {
+export async function countRows(
+  path: string,
+  split?: string,
+  schema?: SchemaName,
+): Promise<number> {
   let total = 0;
-  for (const file of await datasetFiles(path, split)) total += await countFileRows(file);
+  for (const file of await datasetFiles(path, split, schema)) total += await countFileRows(file);
   return total;
 }
 

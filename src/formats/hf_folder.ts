@@ -49,6 +49,38 @@ export interface ModelFolder {
   weights: FolderWeights;
 }
 
+// A name as the Hugging Face hub spells models: `name` or `org/name`, of a model family.
+const HUB_NAME = /^[A-Za-z0-9][\w.-]*(\/[A-Za-z0-9][\w.-]*)?$/;
+const FAMILY = /roberta|bert|gpt|xlm|electra|albert|t5|llama|-(base|large|small|cased|uncased)/i;
+
+/**
+ * Throws a ModelFolderError unless `dir` is a folder, saying what to do: a hub name
+ * (roberta-large, FacebookAI/roberta-base) is not downloaded, so it says how to get one.
+ */
+export async function checkModelFolder(dir: string, flag = "--model"): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(dir);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw new ModelFolderError(dir, [String(e)]);
+    const hub = HUB_NAME.test(dir) && (dir.includes("/") || FAMILY.test(dir));
+    throw new ModelFolderError(dir, [
+      hub
+        ? `no such folder, and kadapter does not download Hugging Face hub names: get the ` +
+          `model folder first (git lfs install && git clone https://huggingface.co/${dir}, ` +
+          `or huggingface-cli download ${dir} --local-dir ${basename(dir)}) and pass its ` +
+          `path, ${flag} ./${basename(dir)}`
+        : `no such folder (${flag} takes a model folder: config.json, the weights and ` +
+          `tokenizer.json; \`kadapter model init --preset tiny --out DIR\` makes one)`,
+    ]);
+  }
+  if (!info.isDirectory) {
+    throw new ModelFolderError(dir, [
+      `is a file; ${flag} takes a model folder (config.json, the weights, tokenizer.json)`,
+    ]);
+  }
+}
+
 /** Reads config.json and opens the weights; close `weights` when done. */
 export async function openModelFolder(dir: string): Promise<ModelFolder> {
   const config = await readConfig(dir);

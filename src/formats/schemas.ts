@@ -3,6 +3,7 @@
 // narrow types. Every problem names file, row and field, so a bad row in millions is findable.
 import { UserError } from "../errors.ts";
 import * as A from "apache-arrow";
+import { convertHint } from "./convert_hint.ts";
 
 /** facAdapter data: inclusive word indices of subject and object, a Wikidata relation id. */
 export interface TrexRow {
@@ -189,16 +190,24 @@ const MATCHES: Record<Kind, (t: A.DataType) => boolean> = {
   "list<int>": (t) => isList(t) && A.DataType.isInt(t.children[0].type),
 };
 
+const fits = (schema: A.Schema, name: SchemaName) =>
+  (Object.entries(COLUMNS[name]) as [string, Kind][]).every(([field, kind]) => {
+    const f = schema.fields.find((f) => f.name === field);
+    return f !== undefined && MATCHES[kind](f.type);
+  });
+
 /** Throws a DataError for a missing column or one of the wrong type; extra columns are fine. */
 export function checkSchema(schema: A.Schema, name: SchemaName, file: string): void {
+  const fail = (field: string, reason: string, detail: string): never => {
+    const has = (Object.keys(COLUMNS) as SchemaName[]).filter((n) => fits(schema, n));
+    const what = has.length > 0 ? `: the file holds the ${has.join(" or ")} schema` : "";
+    const want = `${what}, not ${name} (${Object.keys(COLUMNS[name]).join(", ")})`;
+    throw new DataError(file, "schema", field, reason, `${detail}${want}; ${convertHint(name)}`);
+  };
   for (const [field, kind] of Object.entries(COLUMNS[name]) as [string, Kind][]) {
     const f = schema.fields.find((f) => f.name === field);
-    if (!f) {
-      throw new DataError(file, "schema", field, "missing column", `missing ${kind} column`);
-    }
-    if (!MATCHES[kind](f.type)) {
-      throw new DataError(file, "schema", field, "wrong type", `is ${f.type}, expected ${kind}`);
-    }
+    if (!f) fail(field, "missing column", `missing ${kind} column`);
+    else if (!MATCHES[kind](f.type)) fail(field, "wrong type", `is ${f.type}, expected ${kind}`);
   }
 }
 
@@ -370,8 +379,16 @@ function outOfRange(field: string, v: number, range: string, key = field): Probl
   return { field, reason: `${key} out of range`, detail: `${v} is outside ${range}` };
 }
 
+// trex-rc and relation have the same columns; TACRED's labels tell relation data apart.
+function notTacred(row: Record<string, unknown>): Problem | null {
+  if (!/^(per|org):|^no_relation$/.test(String(row.relation))) return null;
+  const detail = `${JSON.stringify(row.relation)} is a TACRED label: this is relation-schema ` +
+    `data (finetune relation), not trex-rc (Wikidata ids, P19); ${convertHint("trex-rc")}`;
+  return { field: "relation", reason: "TACRED relation", detail };
+}
+
 export const PROBLEM: { [S in SchemaName]: (row: Record<string, unknown>) => Problem | null } = {
-  "trex-rc": trexProblem,
+  "trex-rc": (row) => trexProblem(row) ?? notTacred(row),
   dependency: depProblem,
   text: textProblem,
   lama: lamaProblem,

@@ -5,7 +5,7 @@
 // F32, exact shape) before uploading any: the released code silently kept random weights on a
 // shape mismatch.
 import { UserError } from "../errors.ts";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { recover, writeFolderAtomic, writeTextAtomic } from "../formats/atomic.ts";
 import { ModelFolderError } from "../formats/hf_config.ts";
 import { parseJsonStrict } from "../formats/json.ts";
@@ -260,6 +260,13 @@ async function readJson(path: string, optional: boolean): Promise<unknown> {
     text = await Deno.readTextFile(path);
   } catch (e) {
     if (optional && e instanceof Deno.errors.NotFound) return null;
+    const dir = dirname(path);
+    if (e instanceof Deno.errors.NotFound && !await Deno.stat(dir).then(() => true, () => false)) {
+      throw new AdapterFolderError(dir, [
+        "no such folder (an adapter folder holds " +
+        `${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS}, as \`kadapter train fac|lin\` writes it)`,
+      ]);
+    }
     const why = e instanceof Deno.errors.NotFound ? "missing (not an adapter folder?)" : String(e);
     throw new AdapterFolderError(path, [why]);
   }

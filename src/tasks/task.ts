@@ -110,7 +110,7 @@ export async function loadSplit<S extends SchemaName, E, St extends Store<E>>(
     dropped: new Map(),
     altered: new Map(),
   };
-  const total = Math.min(await countRows(path, opts.split), opts.limit ?? Infinity);
+  const total = Math.min(await countRows(path, opts.split, task.schema), opts.limit ?? Infinity);
   const bar = new Progress(total, { label: opts.label ?? "encode", ...opts.progress });
   const report: LoadReport = { rows: 0, kept: 0, skipped: new Map(), altered: ctx.altered };
   try {

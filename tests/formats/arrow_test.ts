@@ -114,7 +114,13 @@ Deno.test("schema errors name the file and the column", async () => {
   await writeArrow(p, "dependency", DEP);
   await assert.rejects(all(readRows(p, "trex-rc")), (e: DataError) => {
     assert.ok(e instanceof DataError);
-    assert.equal(e.message, `${p}: schema, field token: missing list<string> column`);
+    assert.equal(
+      e.message,
+      `${p}: schema, field token: missing list<string> column: the file holds the dependency ` +
+        "schema, not trex-rc (token, subj_start, subj_end, obj_start, obj_end, relation); the " +
+        "trex-rc schema comes from `kadapter data convert --format trex-rc-json --input SOURCE " +
+        "--out X.arrow`",
+    );
     return true;
   });
   const wrong = join(dir, "wrong_type.arrow");

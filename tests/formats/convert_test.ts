@@ -145,7 +145,7 @@ Deno.test("conllu: ranges and empty nodes skipped, bad sentences stopped or skip
 Deno.test("kadapter data convert as a subprocess", async () => {
   const input = await file("cli.conllu", CONLLU), out = join(dir, "cli.arrow");
   const run = (...extra: string[]) =>
-    kadapter("data", "convert", "--format", "conllu", "--in", input, "--out", out, ...extra);
+    kadapter("data", "convert", "--format", "conllu", "--input", input, "--out", out, ...extra);
   const failed = await run();
   assert.equal(failed.code, 1);
   assert.match(failed.err, /cli\.conllu: line 10, field heads\[1\]: 9 is outside \[0, 2\]/);

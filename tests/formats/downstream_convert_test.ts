@@ -352,7 +352,7 @@ Deno.test("kadapter data convert --format cosmosqa-jsonl as a subprocess", async
       "convert",
       "--format",
       "cosmosqa-jsonl",
-      "--in",
+      "--input",
       input,
       "--out",
       out,

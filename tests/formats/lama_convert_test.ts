@@ -249,7 +249,7 @@ Deno.test("kadapter data convert --format lama-trex --relations, as a subprocess
   const input = await file("cli/P19.jsonl", jsonl(trex("Ann", "Paris"), trex("Ann", "Paris")));
   const out = join(dir, "cli.arrow");
   const r = await kadapter(
-    ...["data", "convert", "--format", "lama-trex", "--in", input],
+    ...["data", "convert", "--format", "lama-trex", "--input", input],
     ...["--out", out, "--relations", relations],
   );
   const text = r.out;

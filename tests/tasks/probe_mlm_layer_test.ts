@@ -455,7 +455,7 @@ test("probe lama: a folder without lm_head probes the adapter model only; flag c
   const said: string[] = [];
   const log = console.log;
   console.log = (...x: unknown[]) => said.push(x.join(" "));
-  const run = (over: Record<string, string>) =>
+  const run = (over: Record<string, string | boolean>) =>
     probeLama.run({
       model: modelDir,
       data: lamaFile,
@@ -469,7 +469,8 @@ test("probe lama: a folder without lm_head probes the adapter model only; flag c
     const mlm = join(root, "learn", "mlm");
     assert.equal(await run({ adapters: `fac=${facDir},lin=${linDir}`, mlm }), 0);
     await assert.rejects(
-      run({ adapters: `fac=${facDir}`, mlm }),
+      // The same --out again: --overwrite, or it is refused before anything loads.
+      run({ adapters: `fac=${facDir}`, mlm, overwrite: true }),
       /trained on 2 adapter\(s\) \(fac,lin\); 1 given \(fac\)/,
     );
   } finally {

@@ -54,7 +54,7 @@ kadapter probe train-mlm --model "$encoder" --adapters "fac=$out/fac/adapter" "$
 kadapter probe train-mlm --model "$encoder" --adapters "fac=$out/untrained/adapter" "${mlm[@]}" \
   --out "$out/mlm_untrained"
 for half in unseen seen; do
-  kadapter data convert --format lama-trex --in "data/world/facts_$half.jsonl" \
+  kadapter data convert --format lama-trex --input "data/world/facts_$half.jsonl" \
     --relations data/world/relations.jsonl --out "$out/lama_$half.arrow"
   for model in encoder fac untrained; do
     adapters=()
