@@ -110,7 +110,7 @@ export async function writeDemoReport(o: PlanOptions, info: ReportInfo): Promise
         "settings",
         `--seed ${o.seed}${o.quick ? " --quick" : ""}${o.pretrain ? " --pretrain" : ""}`,
       ],
-      ["time", duration(info.seconds)],
+      ["time", duration(info.seconds) + keptNote(info)],
       ["inputs", link("inputs", "inputs/")],
     ]),
     `<h2>Results</h2>`,
@@ -130,4 +130,13 @@ export async function writeDemoReport(o: PlanOptions, info: ReportInfo): Promise
   const path = join(o.out, "report.html");
   await writeTextAtomic(path, page("kadapter demo", body));
   return path;
+}
+
+/** Says which stages an earlier run did, whose time the total leaves out. */
+function keptNote(info: ReportInfo): string {
+  const kept = info.stages.filter((s) => info.records.get(s.id)?.seconds == null).length;
+  if (kept === 0) return "";
+  return kept === info.stages.length
+    ? " (this run; every stage was done by an earlier run)"
+    : ` (this run; ${kept} of ${info.stages.length} stages were done by an earlier run)`;
 }

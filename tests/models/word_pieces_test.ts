@@ -86,10 +86,19 @@ test("word table in pieces: same weights, outputs, MLM logits and gradients", as
     assert.deepEqual(b.h, a.h, "last hidden state");
     assertClose(b.logits, a.logits, { atol: 1e-6, rtol: 1e-6 }, "MLM logits");
     assert.deepEqual([...b.grads.keys()], [...a.grads.keys()]);
-    // The tied decoder's products run over the pieces, so logits differ in the last bits and
-    // gradients summed over all 27 positions (token-type, LayerNorm) by a few 1e-5 relative.
+    // The tied decoder's products run over the pieces, so logits differ in the last bits, and
+    // gradients summed over positions (token-type, positions, LayerNorm) differ by rounding of
+    // sums whose terms cancel: an element's relative error is unbounded there, so the bound is
+    // normwise, relative to the gradient's largest element (a seed gave 2.2e-4 relative on a
+    // position-embedding element at 0.4% of the maximum).
     for (const [name, g] of a.grads) {
-      assertClose(b.grads.get(name)!, g, { atol: 1e-5, rtol: 1e-4 }, `gradient of ${name}`);
+      const scale = g.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+      assertClose(
+        b.grads.get(name)!,
+        g,
+        { atol: Math.max(1e-5, 1e-4 * scale), rtol: 1e-4 },
+        `gradient of ${name}`,
+      );
     }
   } finally {
     for (const t of [w, r]) t.dispose();

@@ -10,7 +10,15 @@ import { openRun, recordedLater } from "../../src/train/run.ts";
 async function runWith(config: Record<string, unknown>): Promise<string> {
   const out = await Deno.makeTempDir({ prefix: "kadapter_run_" });
   await Deno.mkdir(join(out, "checkpoint"));
-  const state = { format: "kadapter-train-state/2", step: 3, sampler: {}, dropout: [], config };
+  const sampler = { seed: 0, epoch: 0, position: 0 };
+  const state = {
+    format: "kadapter-train-state/2",
+    step: 3,
+    sampler,
+    dropout: [],
+    best: null,
+    config,
+  };
   await Deno.writeTextFile(join(out, "checkpoint", STATE_FILE), JSON.stringify(state));
   return out;
 }
