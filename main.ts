@@ -1,8 +1,7 @@
 // kadapter: K-Adapter knowledge adapters on a frozen RoBERTa, on WebGPU.
 // This file only runs the command line (src/cli/commands.ts) and turns errors into exit codes.
 import { runCli } from "./src/cli/commands.ts";
-import { UsageError } from "./src/cli/options.ts";
-import { errorText } from "./src/errors.ts";
+import { failure } from "./src/cli/failure.ts";
 import { fileURLToPath } from "node:url";
 
 // `deno task` runs in the folder of deno.json (this one); INIT_CWD is where the user typed it,
@@ -31,10 +30,7 @@ try {
   enterInitCwd();
   Deno.exit(await runCli(Deno.args));
 } catch (e) {
-  if (e instanceof UsageError) {
-    console.error(`kadapter: ${e.message}\nRun 'kadapter --help' for usage.`);
-    Deno.exit(2);
-  }
-  console.error(`kadapter: ${errorText(e)}`);
-  Deno.exit(1);
+  const { code, text } = failure(e);
+  console.error(text);
+  Deno.exit(code);
 }

@@ -18,3 +18,9 @@ export function errorText(e: unknown): string {
   if (user) return (e as Error).message;
   return e instanceof Error ? e.stack ?? String(e) : String(e);
 }
+
+/** A value as an error message shows it: JSON (or "nothing"), cut to `max` characters. */
+export function brief(v: unknown, max = 60): string {
+  const t = v === undefined ? "nothing" : JSON.stringify(v) ?? String(v);
+  return t.length > max ? `${t.slice(0, max - 3)}...` : t;
+}

@@ -2,7 +2,7 @@
 // special tokens, truncation, padding and batching are done here, on id lists.
 import { Tokenizer } from "@huggingface/tokenizers";
 import { dirname, join } from "node:path";
-import { UserError } from "../errors.ts";
+import { brief, UserError } from "../errors.ts";
 
 /** A tokenizer file that is malformed or not a RoBERTa (byte-level BPE) tokenizer. */
 export class TokenizerError extends UserError {}
@@ -264,7 +264,7 @@ function checkTokenizerJson(j: unknown, source: string): asserts j is Json {
   if (!isObject(j) || !isObject(j.model)) throw fail('no "model" object');
   const m = j.model;
   if (m.type !== "BPE") {
-    throw fail(`model.type must be "BPE" (byte-level BPE), got ${show(m.type)}`);
+    throw fail(`model.type must be "BPE" (byte-level BPE), got ${brief(m.type)}`);
   }
   if (!isObject(m.vocab)) throw fail("model.vocab must be an object of token: id");
   let n = 0;
@@ -272,7 +272,7 @@ function checkTokenizerJson(j: unknown, source: string): asserts j is Json {
     if (token === "") throw fail("model.vocab holds an empty token");
     if (!Number.isInteger(id) || (id as number) < 0 || (id as number) >= MAX_ID) {
       throw fail(
-        `model.vocab[${show(token)}] must be an integer id in [0, ${MAX_ID}), got ${show(id)}`,
+        `model.vocab[${brief(token)}] must be an integer id in [0, ${MAX_ID}), got ${brief(id)}`,
       );
     }
     n++;
@@ -283,20 +283,15 @@ function checkTokenizerJson(j: unknown, source: string): asserts j is Json {
     const ok = typeof x === "string"
       ? x.split(" ").length === 2 && !x.startsWith(" ") && !x.endsWith(" ")
       : Array.isArray(x) && x.length === 2 && x.every((t) => typeof t === "string" && t !== "");
-    if (!ok) throw fail(`model.merges[${i}] must be "a b" or ["a", "b"], got ${show(x)}`);
+    if (!ok) throw fail(`model.merges[${i}] must be "a b" or ["a", "b"], got ${brief(x)}`);
   });
   if (!Array.isArray(j.added_tokens)) throw fail('"added_tokens" must be an array');
   j.added_tokens.forEach((t, i) => {
     const ok = isObject(t) && Number.isInteger(t.id) && (t.id as number) >= 0 &&
       (t.id as number) < MAX_ID && typeof t.content === "string" && t.content !== "";
-    if (!ok) throw fail(`added_tokens[${i}] must be {id, content, ...}, got ${show(t)}`);
+    if (!ok) throw fail(`added_tokens[${i}] must be {id, content, ...}, got ${brief(t)}`);
   });
 }
-
-const show = (x: unknown) => {
-  const s = JSON.stringify(x) ?? String(x);
-  return s.length > 60 ? s.slice(0, 57) + "..." : s;
-};
 
 /** The tokenizer files a model folder may hold, copied beside every model kadapter saves. */
 const TOKENIZER_FILES = [

@@ -1,6 +1,7 @@
 // The checks of a fine-tuned folder's finetune_config.json before anything is built from it:
 // every field's type and range, adapter names that stay inside the folder, and head sizes
 // that bound what gets allocated. A damaged file is refused with each problem named.
+import { brief } from "../errors.ts";
 import { RunError } from "../train/run.ts";
 import { TOKENIZATIONS } from "../formats/tokenization.ts";
 
@@ -15,7 +16,7 @@ const ADAPTER_NAME = /^[A-Za-z0-9_.-]+$/;
 export function checkFinetuneConfig(path: string, c: unknown): void {
   const out: string[] = [];
   const need = (ok: boolean, field: string, what: string, v: unknown) => {
-    if (!ok) out.push(`${field} must be ${what}, got ${JSON.stringify(v) ?? "nothing"}`);
+    if (!ok) out.push(`${field} must be ${what}, got ${brief(v)}`);
   };
   if (!isObject(c)) throw new RunError(`${path}: must be a JSON object`);
   need(typeof c.task === "string", "task", "a task name", c.task);

@@ -2,7 +2,7 @@
 // loop state (data position, dropout counter, best metric). A checkpoint folder is written
 // whole into a temporary sibling, flushed, then swapped in, so `dir` always holds either the
 // previous complete checkpoint or the new complete one.
-import { UserError } from "../errors.ts";
+import { brief, UserError } from "../errors.ts";
 import { join } from "node:path";
 import type { AdamW } from "../nn/optim.ts";
 import { openSafetensors, type SafetensorsFile } from "../formats/safetensors.ts";
@@ -105,7 +105,7 @@ const U32 = 2 ** 32 - 1, I31 = 2 ** 31 - 1;
 function stateProblemsOf(s: Record<string, unknown>): string[] {
   const out: string[] = [];
   const need = (ok: boolean, field: string, what: string, v: unknown) => {
-    if (!ok) out.push(`${field} must be ${what}, got ${JSON.stringify(v) ?? "nothing"}`);
+    if (!ok) out.push(`${field} must be ${what}, got ${brief(v)}`);
   };
   need(intIn(s.step, I31), "step", `an integer in [0, ${I31}]`, s.step);
   const sm = s.sampler;

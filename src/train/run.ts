@@ -1,7 +1,7 @@
 // What every training command does around the loop: the settings they share and the loop
 // options made from them, refusing to overwrite a run without --resume or to resume with
 // settings that would change it, and keeping the last dev evaluation and the plot up to date.
-import { UserError } from "../errors.ts";
+import { brief, UserError } from "../errors.ts";
 import { join } from "node:path";
 import { UNRECORDED_TOKENIZATION } from "../formats/tokenization.ts";
 import { defaultNoDecay } from "../nn/optim.ts";
@@ -68,7 +68,7 @@ export async function openRun(
   }
   const state = await readTrainState(ckpt);
   const prior = recordedLater(state.config);
-  const show = (v: unknown) => typeof v === "string" ? v : JSON.stringify(v);
+  const show = (v: unknown) => typeof v === "string" && v.length <= 80 ? v : brief(v, 80);
   const changed = Object.keys(config).filter((k) =>
     !MAY_CHANGE.has(k) && Object.hasOwn(prior, k) &&
     JSON.stringify(prior[k]) !== JSON.stringify(config[k])
