@@ -1,7 +1,7 @@
 // Seeded corruptions of a JSON document, the way configs and state files go wrong by hand or
 // by a damaged copy: a field deleted, given another type, an absurd number, a list where an
 // object was, text cut short. Each variant names what it changed.
-import { Rng } from "../../src/nn/init.ts";
+import type { Rng } from "../../src/nn/init.ts";
 
 export interface Variant {
   name: string;
