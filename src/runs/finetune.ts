@@ -104,6 +104,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     tokenization: o.tokenization,
     headDropout: o.headDropout,
     limit: o.limit ?? null,
+    trainSplit: o.trainSplit ?? null,
+    untrainedConfig: o.untrainedConfig ?? null,
   };
   const extras: {
     test: Record<string, number> | null;

@@ -76,6 +76,8 @@ export async function infuse(o: InfuseOptions): Promise<InfuseResult> {
     limit: o.limit ?? null,
     adapter: o.adapter,
     headDropout: o.headDropout,
+    trainSplit: o.trainSplit ?? null,
+    f16: o.f16,
   };
   const r = await runTraining({
     settings: o,

@@ -54,6 +54,7 @@ export async function trainProbeMlm(o: ProbeMlmOptions): Promise<ProbeMlmResult>
     maxLength: o.maxLength,
     maskProbability: probability,
     limit: o.limit ?? null,
+    f16: o.f16,
   };
   const r = await runTraining({
     settings: o,

@@ -59,6 +59,32 @@ Deno.test("openRun: an older checkpoint resumes as it ran; a changed setting is 
     );
     // Every recorded setting is compared, not a list: the seed too.
     await assert.rejects(openRun(out, RESUME, { ...same, seed: 2 }), /seed was 1, now 2/);
+    // What the issue found accepted: a changed training file, limit, dropout, clipping, decay.
+    const old2 = {
+      ...same,
+      train: "a.arrow",
+      limit: 8,
+      adapter: { dropout: 0.1 },
+      headDropout: 0.1,
+    };
+    const out2 = await runWith({ ...old2, weightDecay: 0, maxGradNorm: 1 });
+    try {
+      for (
+        const [change, said] of [
+          [{ train: "b.arrow" }, /train was a.arrow, now b.arrow/],
+          [{ limit: 9 }, /limit was 8, now 9/],
+          [{ adapter: { dropout: 0.2 } }, /adapter was \{"dropout":0.1\}/],
+          [{ headDropout: 0 }, /headDropout was 0.1, now 0/],
+          [{ weightDecay: 0.01 }, /weightDecay was 0, now 0.01/],
+          [{ maxGradNorm: 0 }, /maxGradNorm was 1, now 0/],
+        ] as const
+      ) {
+        const now = { ...old2, weightDecay: 0, maxGradNorm: 1, ...change };
+        await assert.rejects(openRun(out2, RESUME, now), said);
+      }
+    } finally {
+      await Deno.remove(out2, { recursive: true });
+    }
     // The run's length and where dev data is may change; a setting the checkpoint predates
     // is not compared.
     await openRun(out, RESUME, { ...same, steps: 9, dev: "b", weightDecay: 0.1 });
