@@ -1,6 +1,7 @@
 // kadapter encode: feature extraction (src/runs/encode.ts) from the command line.
 import { initGpu } from "../gpu/device.ts";
 import { encodeLines } from "../runs/encode.ts";
+import { allowNonFinite, allowNonFiniteFlag } from "./nonfinite_flag.ts";
 import {
   type Command,
   forceFlag,
@@ -43,6 +44,7 @@ export const encode: Command = {
         help: "also run these adapter folders on the encoder's states (tensors adapter.NAME)",
       },
       ...forceFlag,
+      ...allowNonFiniteFlag,
     },
     details: "Blank lines are skipped. The file holds, for N examples padded to the longest " +
       "(T tokens): input_ids and attention_mask [N, T] I64 (as transformers' tokenizers " +
@@ -67,6 +69,7 @@ export const encode: Command = {
       f16: values.f16 === true,
       adapters: parseAdapters(values),
       force: values.force === true,
+      allowNonFinite: allowNonFinite(values),
     };
     await refuseOverwrite(values, [o.out], `--out ${o.out}`);
     await initGpu();

@@ -1,6 +1,7 @@
 // kadapter finetune TASK / eval TASK / predict TASK: downstream fine-tuning with knowledge
 // adapters (reference section 5), and metrics or JSON-lines predictions of a fine-tuned run.
 // Presets hold the paper's settings (appendix C); any flag given overrides them.
+import { allowNonFinite, allowNonFiniteFlag } from "./nonfinite_flag.ts";
 import { initGpu } from "../gpu/device.ts";
 import { writeTextAtomic } from "../formats/atomic.ts";
 import type { FusionMode } from "../models/fusion.ts";
@@ -261,6 +262,7 @@ function useSpec(task: string, what: "eval" | "predict"): CommandSpec {
         ? "also write the metrics there as JSON"
         : "JSON lines: one prediction per row with gold, predicted and logits",
     ),
+    ...allowNonFiniteFlag,
   };
   return {
     name: `${what} ${task}`,
@@ -287,7 +289,7 @@ export function useCommand(task: string, what: "eval" | "predict"): Command {
       const batch = numberOption(v, "batch", { min: 1 });
       const limit = optional(v, "limit", { min: 1 });
       await initGpu();
-      const model = await loadFinetuned(run);
+      const model = await loadFinetuned(run, { allowNonFinite: allowNonFinite(v) });
       try {
         if (model.config.task !== task) {
           throw new RunError(

@@ -8,6 +8,7 @@ import type { ReleasedHead } from "../models/released_head.ts";
 import { TREX_RELATIONS } from "../models/trex_relations.ts";
 import { checkOut } from "./model.ts";
 import { type Command, requiredOption, UsageError } from "./options.ts";
+import { allowNonFinite, allowNonFiniteFlag } from "./nonfinite_flag.ts";
 
 export const modelConvert: Command = {
   spec: {
@@ -25,6 +26,7 @@ export const modelConvert: Command = {
         arg: "NAME",
         help: "the adapter's name (default: fac or lin; adapter without a head)",
       },
+      ...allowNonFiniteFlag,
     },
     details: "The adapter's sizes are read from its tensors; adapter_list is the released " +
       "scripts' (0,11,22 for roberta-large), with 12 inner heads, adapter_skip_layers 0 and " +
@@ -47,6 +49,7 @@ export const modelConvert: Command = {
     await initGpu();
     const { adapter, config, task, base, head } = await loadReleased(dir, undefined, {
       head: true,
+      allowNonFinite: allowNonFinite(values),
     });
     try {
       const name = typeof values.name === "string"

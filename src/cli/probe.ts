@@ -2,6 +2,7 @@
 // of the encoder (+ --adapters) through a trained MLM layer, side by side
 // (src/runs/lama.ts). kadapter probe train-mlm: trains that MLM layer
 // (src/runs/probe_mlm.ts). Here only their options are read.
+import { allowNonFinite, allowNonFiniteFlag } from "./nonfinite_flag.ts";
 import { join } from "node:path";
 import { initGpu } from "../gpu/device.ts";
 import { ENCODER, runLama, WITH_ADAPTERS, WITH_LAYER } from "../runs/lama.ts";
@@ -77,6 +78,7 @@ export const probeLama: Command = {
         help: "output folder: results.json and predictions.jsonl",
       },
       ...overwriteFlag,
+      ...allowNonFiniteFlag,
     },
     details: "Only facts whose object is one token after a space are probed (and with " +
       "--common-vocab, one of its words); the rest are counted by reason. results.json holds " +
@@ -144,6 +146,7 @@ export const probeLama: Command = {
       maxLength: (limit) => optional(values, "max-length", { min: 3, max: limit }),
       f16: values.f16 === true,
       force: values.force === true,
+      allowNonFinite: allowNonFinite(values),
     });
     return 0;
   },

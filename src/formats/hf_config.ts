@@ -45,6 +45,25 @@ const COUNTS = [
   "max_position_embeddings",
   "type_vocab_size",
 ] as const;
+/**
+ * The largest value of each size: far above every released RoBERTa-family model (roberta-large:
+ * 24 layers, hidden 1024, 16 heads, intermediate 4096, vocab 50265, 514 positions, 1 token
+ * type; XLM-R XXL: 48 layers, hidden 4096, intermediate 16384, vocab 250002), yet small
+ * enough that a corrupted config.json is refused before it sizes an absurd allocation.
+ * max_position_embeddings may exceed its bound by pad_token_id + 1 (RoBERTa's offset).
+ */
+export const CONFIG_BOUNDS: Record<(typeof COUNTS)[number], number> = {
+  vocab_size: 2 ** 24,
+  hidden_size: 16384,
+  num_hidden_layers: 256,
+  num_attention_heads: 1024,
+  intermediate_size: 131072,
+  max_position_embeddings: 65536,
+  type_vocab_size: 1024,
+};
+/** What to do about a size out of bounds. */
+const FIX = "fix the field, or use the config.json that came with the weights";
+
 /** transformers' RobertaConfig defaults for the fields checkpoints may leave out. */
 const DEFAULTS = {
   hidden_dropout_prob: 0.1,
@@ -65,6 +84,14 @@ export function parseConfig(json: unknown, where: string): RobertaConfig {
     if (!has(k)) problems.push(`missing ${k}`);
     else if (!Number.isSafeInteger(c[k]) || (c[k] as number) < 1) {
       problems.push(`${k} must be a positive integer, not ${show(k)}`);
+    } else {
+      const pad = Number.isSafeInteger(c.pad_token_id) ? c.pad_token_id as number : 1;
+      const max = CONFIG_BOUNDS[k] + (k === "max_position_embeddings" ? Math.max(0, pad) + 1 : 0);
+      if ((c[k] as number) > max) {
+        problems.push(
+          `${k} ${show(k)} is above ${max}, more than any RoBERTa-family model has: ${FIX}`,
+        );
+      }
     }
   }
   const { hidden_size: h, num_attention_heads: heads, vocab_size: vocab } = c;
@@ -103,8 +130,12 @@ export function parseConfig(json: unknown, where: string): RobertaConfig {
     const p = c[k];
     if (typeof p !== "number" || !(p >= 0 && p < 1)) problems.push(`${k} must be in [0, 1)`);
   }
-  if (typeof c.initializer_range !== "number" || !(c.initializer_range > 0)) {
-    problems.push(`initializer_range must be a positive number, not ${show("initializer_range")}`);
+  if (
+    typeof c.initializer_range !== "number" || !(c.initializer_range > 0 && c.initializer_range < 1)
+  ) {
+    problems.push(
+      `initializer_range must be a small positive number, not ${show("initializer_range")}`,
+    );
   }
   if (has("model_type") && c.model_type !== "roberta") {
     problems.push(`model_type ${show("model_type")}: kadapter loads RoBERTa ("roberta") models`);

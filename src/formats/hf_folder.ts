@@ -10,6 +10,7 @@ import { basename, join } from "node:path";
 import { UserError } from "../errors.ts";
 import { writeTextAtomic } from "./atomic.ts";
 import { ModelFolderError, parseConfig, readConfig, type RobertaConfig } from "./hf_config.ts";
+import { robertaDims, robertaShapes } from "../models/roberta_config.ts";
 import { parseJsonStrict } from "./json.ts";
 import {
   entryBytes,
@@ -18,7 +19,9 @@ import {
   type SafetensorsEntry,
   writeSafetensors,
 } from "./safetensors.ts";
-import { type Shapes, shapesOf, type State, tensorWriter } from "./state.ts";
+import { piecesOf, type Shapes, shapesOf, type State, tensorWriter } from "./state.ts";
+import { FiniteCheck, type FiniteOptions } from "./finite.ts";
+import { checkConfigFits } from "./model_check.ts";
 import { openTorchBin, type TorchBinFile } from "./torch_bin.ts";
 
 export const WEIGHTS_FILE = "model.safetensors";
@@ -81,10 +84,21 @@ export async function checkModelFolder(dir: string, flag = "--model"): Promise<v
   }
 }
 
-/** Reads config.json and opens the weights; close `weights` when done. */
+/**
+ * Reads config.json and opens the weights, checked against each other (layer count, every
+ * encoder tensor's shape) before anything is allocated; close `weights` when done.
+ */
 export async function openModelFolder(dir: string): Promise<ModelFolder> {
   const config = await readConfig(dir);
-  return { config, weights: await openWeights(dir) };
+  const weights = await openWeights(dir);
+  try {
+    checkConfigFits(config, join(dir, "config.json"), weights.tensors);
+    resolveWeights(weights, robertaShapes(robertaDims(config), false));
+  } catch (e) {
+    weights.close();
+    throw e;
+  }
+  return { config, weights };
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -305,15 +319,24 @@ export async function loadWeights(
  * Loads into existing dense f32 or f16 GPU tensors, such as a model's namedParameters(). A
  * name may map to several tensors: pieces of consecutive rows of the one stored tensor (a
  * table larger than a storage binding). Host memory holds one tensor (and a bounded amount
- * of queued writes, see tensorWriter) at a time.
+ * of queued writes, see tensorWriter) at a time. NaN/Inf values are then refused, naming the
+ * tensors (finite.ts), unless `opts.allowNonFinite` (a warning).
  */
-export async function loadIntoTensors(weights: FolderWeights, params: State): Promise<WeightPlan> {
-  const targets = new Map(params), write = tensorWriter();
-  return await loadWeights(
-    weights,
-    shapesOf(params),
-    (name, data) => write(targets.get(name)!, data),
-  );
+export async function loadIntoTensors(
+  weights: FolderWeights,
+  params: State,
+  opts: FiniteOptions = {},
+): Promise<WeightPlan> {
+  const targets = new Map(params), finite = new FiniteCheck(), write = tensorWriter();
+  const plan = resolveWeights(weights, shapesOf(params));
+  for (const { name, source } of plan.sources) {
+    const { file } = weights.tensors.get(source)!, target = targets.get(name)!;
+    const data = await file.readF32(source);
+    finite.add(file.path, source, piecesOf(target), data);
+    await write(target, data);
+  }
+  await finite.verify((f, p) => new ModelFolderError(f, p), opts);
+  return plan;
 }
 
 export interface FolderWriteOptions {

@@ -6,6 +6,7 @@
 // Only F32 loads here: every file kadapter writes is F32. Hugging Face folders (hf_folder.ts)
 // resolve their own names and widen F16/BF16, then write through tensorWriter.
 import { UserError } from "../errors.ts";
+import { FiniteCheck, type FiniteOptions } from "./finite.ts";
 import { BYTES, type Tensor } from "../tensor/tensor.ts";
 import {
   openSafetensors,
@@ -25,7 +26,7 @@ export type State = readonly (readonly [string, Target])[];
 /** Each stored tensor's name and shape, as a state expects them. */
 export type Shapes = readonly (readonly [string, readonly number[]])[];
 
-const piecesOf = (t: Target): readonly Tensor[] => Array.isArray(t) ? t : [t as Tensor];
+export const piecesOf = (t: Target): readonly Tensor[] => Array.isArray(t) ? t : [t as Tensor];
 const storedShape = (pieces: readonly Tensor[]): readonly number[] =>
   pieces.length === 1
     ? pieces[0].shape
@@ -58,10 +59,13 @@ const STAGING_BYTES = 256 << 20;
  * A writer of stored values into targets (split over pieces in order) that keeps at most
  * STAGING_BYTES of queued writes, so a large model loads with one tensor in host memory.
  */
-export function tensorWriter(): (target: Target, values: Float32Array) => Promise<void> {
+export function tensorWriter(
+  check?: { finite: FiniteCheck; file: string },
+): (target: Target, values: Float32Array, name?: string) => Promise<void> {
   let queued = 0;
-  return async (target, values) => {
+  return async (target, values, name = "?") => {
     let at = 0;
+    check?.finite.add(check.file, name, piecesOf(target), values);
     for (const t of piecesOf(target)) {
       t.write(values.subarray(at, at += t.size));
       queued += t.size * BYTES[t.dtype];
@@ -131,10 +135,20 @@ export async function openChecked(
   return file;
 }
 
-/** Reads every name of `state` from a file (checked against it) into its tensors. */
-export async function readInto(file: SafetensorsFile, state: State): Promise<void> {
-  const write = tensorWriter();
-  for (const [name, target] of state) await write(target, await file.readF32(name));
+/**
+ * Reads every name of `state` from a file (checked against it) into its tensors, then refuses
+ * NaN/Inf values (FiniteCheck, as `error`) unless `opts.allowNonFinite`.
+ */
+export async function readInto(
+  file: SafetensorsFile,
+  state: State,
+  opts: FiniteOptions = {},
+  error: StateErrorMaker = stateError,
+): Promise<void> {
+  const finite = new FiniteCheck();
+  const write = tensorWriter({ finite, file: file.path });
+  for (const [name, target] of state) await write(target, await file.readF32(name), name);
+  await finite.verify(error, opts);
 }
 
 /** Strict load: checks the whole file against `state` (openChecked), then reads it in. */
@@ -142,10 +156,11 @@ export async function loadState(
   path: string,
   state: State,
   error: StateErrorMaker = stateError,
+  opts: FiniteOptions = {},
 ): Promise<void> {
   const file = await openChecked(path, shapesOf(state), error);
   try {
-    await readInto(file, state);
+    await readInto(file, state, opts, error);
   } finally {
     file.close();
   }

@@ -1,5 +1,6 @@
 // Shape and behaviour of a K-Adapter adapter model (kadapter-reference.md section 3), with the
 // released code's choices as defaults and the paper's as options.
+import { UserError } from "../errors.ts";
 import type { TransformerConfig } from "../nn/config.ts";
 
 export interface AdapterConfig {
@@ -81,13 +82,73 @@ export function adapterConfig(
     combine: "sum",
     ...over,
   };
-  for (const i of c.adapterList) {
-    if (!Number.isInteger(i) || i < 0 || i > encoderLayers) {
-      throw new Error(`adapter_list entry ${i} is not a hidden state (0 .. ${encoderLayers})`);
+  const problems = adapterProblems(c, encoderLayers);
+  if (problems.length > 0) throw new AdapterConfigError(problems);
+  return c;
+}
+
+/** An adapter shape out of bounds (adapterProblems), before anything is built. */
+export class AdapterConfigError extends UserError {
+  constructor(readonly problems: string[]) {
+    super(`adapter config: ${problems.join("; ")}`);
+  }
+}
+
+/**
+ * The largest adapter sizes: far above the released adapters' (adapter_size 768, 12 heads,
+ * feed-forward 3072, 2 inner layers, 3 adapter layers), yet small enough that a corrupted
+ * adapter_config.json is refused before it sizes an absurd allocation.
+ */
+export const ADAPTER_BOUNDS = {
+  project_hidden_size: 16384,
+  adapter_size: 16384,
+  num_attention_heads: 1024,
+  intermediate_size: 131072,
+  adapter_transformer_layers: 64,
+  adapter_list: 64,
+} as const;
+
+/**
+ * Every problem of an adapter shape, under adapter_config.json's names: sizes positive
+ * integers within ADAPTER_BOUNDS, adapter_size a multiple of the heads, adapter_list 1 to 64
+ * distinct hidden states of an `encoderLayers`-layer encoder (0 .. encoderLayers).
+ */
+export function adapterProblems(c: AdapterConfig, encoderLayers: number): string[] {
+  const out: string[] = [];
+  const sizes: [keyof typeof ADAPTER_BOUNDS, unknown][] = [
+    ["project_hidden_size", c.hidden],
+    ["adapter_size", c.adapterHidden],
+    ["num_attention_heads", c.heads],
+    ["intermediate_size", c.intermediate],
+    ["adapter_transformer_layers", c.layers],
+  ];
+  for (const [k, v] of sizes) {
+    if (!Number.isSafeInteger(v) || (v as number) < 1) {
+      out.push(`${k} must be a positive integer, not ${JSON.stringify(v)}`);
+    } else if ((v as number) > ADAPTER_BOUNDS[k]) {
+      out.push(`${k} ${v} is above ${ADAPTER_BOUNDS[k]}, more than any adapter needs`);
     }
   }
-  if (c.adapterList.length === 0) throw new Error("adapter_list is empty");
-  return c;
+  if (out.length === 0 && c.adapterHidden % c.heads !== 0) {
+    out.push(`adapter_size ${c.adapterHidden} is not a multiple of num_attention_heads ${c.heads}`);
+  }
+  const list: unknown = c.adapterList;
+  if (!Array.isArray(list) || list.length === 0) {
+    out.push("adapter_list must be a non-empty array of hidden-state indices");
+  } else if (list.length > ADAPTER_BOUNDS.adapter_list) {
+    out.push(`adapter_list holds ${list.length} entries, more than ${ADAPTER_BOUNDS.adapter_list}`);
+  } else {
+    const bad = list.filter((i) => !(Number.isInteger(i) && i >= 0 && i <= encoderLayers));
+    if (bad.length) {
+      out.push(
+        `adapter_list entries ${JSON.stringify(bad)} are not hidden states of a ` +
+          `${encoderLayers}-layer encoder (0 .. ${encoderLayers})`,
+      );
+    } else if (new Set(list).size !== list.length) {
+      out.push(`adapter_list ${JSON.stringify(list)} repeats a hidden state`);
+    }
+  }
+  return out;
 }
 
 /** The inner transformer layers' config; initRange is unused (they get PyTorch's init). */

@@ -7,7 +7,7 @@
 import { UserError } from "../errors.ts";
 import { dirname, join } from "node:path";
 import { recover, writeFolderAtomic, writeTextAtomic } from "../formats/atomic.ts";
-import { ModelFolderError } from "../formats/hf_config.ts";
+import { CONFIG_BOUNDS, ModelFolderError } from "../formats/hf_config.ts";
 import { parseJsonStrict } from "../formats/json.ts";
 import {
   type Tokenization,
@@ -15,8 +15,14 @@ import {
   UNRECORDED_TOKENIZATION,
 } from "../formats/tokenization.ts";
 import { loadState, openChecked, readInto, saveState } from "../formats/state.ts";
+import type { FiniteOptions } from "../formats/finite.ts";
 import type { Module } from "../nn/module.ts";
-import { type AdapterConfig, adapterConfig, adapterShapes } from "./adapter_config.ts";
+import {
+  type AdapterConfig,
+  adapterConfig,
+  adapterProblems,
+  adapterShapes,
+} from "./adapter_config.ts";
 import type { HeadConfig } from "./kadapter_heads.ts";
 import { type BaseModelInfo, SHA256_HEX } from "./encoder_identity.ts";
 import { AdapterModel } from "./kadapter.ts";
@@ -94,7 +100,11 @@ class Fields {
     return this.#get(key, (v) => typeof v === "number" && v >= 0 && v < 1, "in [0, 1)");
   }
   positive(key: string): number {
-    return this.#get(key, (v) => typeof v === "number" && v > 0, "a positive number");
+    return this.#get(
+      key,
+      (v) => typeof v === "number" && v > 0 && v < 1,
+      "a small positive number",
+    );
   }
   /** An absent key reads as null. */
   nullable<T>(key: string, ok: (v: unknown) => boolean, want: string): T | null {
@@ -171,17 +181,6 @@ function parseAdapterJson(
     combine: f.oneOf("combine", ["sum", "concat"] as const),
   };
   const list = json.adapter_list, layers = isObject(base) ? base.num_hidden_layers : NaN;
-  if (!Array.isArray(list) || list.length === 0) {
-    f.problems.push("adapter_list must be a non-empty array of hidden-state indices");
-  } else if (isCount(layers)) {
-    const bad = list.filter((i) => !(Number.isInteger(i) && i >= 0 && i <= layers));
-    if (bad.length) {
-      f.problems.push(
-        `adapter_list entries ${JSON.stringify(bad)} are not hidden states of a ` +
-          `${layers}-layer encoder (0 .. ${layers})`,
-      );
-    }
-  }
   if (
     isCount(hidden) && isObject(base) && isCount(base.hidden_size) && hidden !== base.hidden_size
   ) {
@@ -189,11 +188,22 @@ function parseAdapterJson(
       `project_hidden_size ${hidden} differs from base_model.hidden_size ${base.hidden_size}`,
     );
   }
-  if (isCount(adapterHidden) && isCount(heads) && adapterHidden % heads !== 0) {
-    f.problems.push(
-      `adapter_size ${adapterHidden} is not a multiple of num_attention_heads ${heads}`,
-    );
+  if (isObject(base)) {
+    for (const k of ["hidden_size", "num_hidden_layers", "vocab_size"] as const) {
+      const v = base[k];
+      if (isCount(v) && v > CONFIG_BOUNDS[k]) {
+        f.problems.push(`base_model.${k} ${v} is above ${CONFIG_BOUNDS[k]}`);
+      }
+    }
   }
+  // Bounds, heads and adapter_list (the type problems are already listed).
+  const shape = { hidden, ...over, adapterList: list } as AdapterConfig;
+  f.problems.push(
+    ...adapterProblems(shape, isCount(layers) ? layers : Infinity).filter((p) =>
+      !p.includes("must be a positive integer") &&
+      !(p.includes("are not hidden states") && !isCount(layers))
+    ),
+  );
   const tokenization = Object.hasOwn(json, "tokenization")
     ? f.oneOf("tokenization", TOKENIZATIONS)
     : UNRECORDED_TOKENIZATION;
@@ -337,9 +347,10 @@ export async function loadReleased(
 export async function loadAdapter(
   dir: string,
   base?: { hidden: number; layers: number },
+  opts: FiniteOptions = {},
 ): Promise<{ adapter: AdapterModel; meta: AdapterMeta; config: AdapterConfig }> {
   if (await isReleasedAdapterFolder(dir, ADAPTER_CONFIG)) {
-    const { adapter, config, task, base: b } = await loadReleased(dir, base);
+    const { adapter, config, task, base: b } = await loadReleased(dir, base, opts);
     return { adapter, config, meta: { name: task, task, base: b, tokenization: "original" } };
   }
   const { config, meta } = await readAdapterConfig(dir);
@@ -355,7 +366,7 @@ export async function loadAdapter(
   // Built only once the file is known to fit; its random init is then overwritten.
   const adapter = new AdapterModel(config, 0).eval();
   try {
-    await readInto(file, adapter.namedParameters());
+    await readInto(file, adapter.namedParameters(), opts, folderError);
   } catch (e) {
     adapter.dispose();
     throw e;
@@ -366,7 +377,11 @@ export async function loadAdapter(
 }
 
 /** Loads model_head.safetensors into an already-built head module (built from HeadMeta). */
-export async function loadHeadWeights(dir: string, head: Module): Promise<void> {
+export async function loadHeadWeights(
+  dir: string,
+  head: Module,
+  opts: FiniteOptions = {},
+): Promise<void> {
   await recover(dir);
-  await loadState(join(dir, HEAD_WEIGHTS), head.namedParameters(), folderError);
+  await loadState(join(dir, HEAD_WEIGHTS), head.namedParameters(), folderError, opts);
 }

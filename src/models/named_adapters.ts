@@ -3,6 +3,7 @@
 // is only ever loaded with the adapters it was trained on. Each folder must fit the encoder
 // (encoder_identity.ts checkAdapterFits).
 import type { AdapterConfig } from "./adapter_config.ts";
+import type { FiniteOptions } from "../formats/finite.ts";
 import { AdapterFolderError, loadAdapter } from "./adapter_folder.ts";
 import { type AdapterFit, checkAdapterFits } from "./encoder_identity.ts";
 import type { AdapterModel } from "./kadapter.ts";
@@ -58,6 +59,7 @@ export async function loadAdapters(
   specs: readonly { name: string; dir: string }[],
   encoder: FrozenRoberta,
   fit: AdapterFit,
+  finite: FiniteOptions = {},
 ): Promise<NamedAdapter[]> {
   const out: NamedAdapter[] = [], d = encoder.dims;
   try {
@@ -66,7 +68,7 @@ export async function loadAdapters(
         const { adapter, meta, config } = await loadAdapter(dir, {
           hidden: d.hidden,
           layers: d.layers,
-        });
+        }, finite);
         out.push({ name, dir, adapter, summary: adapterSummary(name, dir, meta.task, config) });
         checkAdapterFits(name, dir, meta, fit);
       } catch (e) {

@@ -13,8 +13,16 @@ import {
   loadIntoTensors,
   openWeights,
   PICKLE_FILE,
+  resolveWeights,
 } from "../formats/hf_folder.ts";
-import { type AdapterConfig, adapterConfig, defaultAdapterList } from "./adapter_config.ts";
+import type { FiniteOptions } from "../formats/finite.ts";
+import {
+  type AdapterConfig,
+  adapterConfig,
+  adapterProblems,
+  adapterShapes,
+  defaultAdapterList,
+} from "./adapter_config.ts";
 import { type BaseModelInfo, baseModelInfo } from "./encoder_identity.ts";
 import { AdapterModel } from "./kadapter.ts";
 import { hasReleasedHead, loadReleasedHead, type ReleasedHead } from "./released_head.ts";
@@ -66,13 +74,19 @@ function inferConfig(dir: string, w: FolderWeights, hidden: number, layers: numb
   if (adapterHidden % RELEASED_HEADS !== 0) {
     throw fail(`adapter_size ${adapterHidden} is not a multiple of the released 12 heads`);
   }
-  return adapterConfig(hidden, layers, {
+  const shape: AdapterConfig = {
+    ...adapterConfig(hidden, layers),
     adapterHidden,
     heads: RELEASED_HEADS,
     intermediate: ffn.info.shape[0],
     layers: inner,
     adapterList,
-  });
+  };
+  const problems = adapterProblems(shape, layers);
+  if (problems.length > 0) throw new ModelFolderError(dir, problems);
+  // Every tensor's shape, before the adapter is built.
+  resolveWeights(w, adapterShapes(shape));
+  return shape;
 }
 
 /**
@@ -83,7 +97,7 @@ function inferConfig(dir: string, w: FolderWeights, hidden: number, layers: numb
 export async function loadReleasedAdapter(
   dir: string,
   base?: { hidden: number; layers: number },
-  opts: { head?: boolean } = {},
+  opts: { head?: boolean } & FiniteOptions = {},
 ): Promise<ReleasedAdapter> {
   const c = await readConfig(dir);
   if (base && (base.hidden !== c.hidden_size || base.layers !== c.num_hidden_layers)) {
@@ -98,7 +112,7 @@ export async function loadReleasedAdapter(
     const config = inferConfig(dir, weights, c.hidden_size, c.num_hidden_layers);
     const adapter = new AdapterModel(config, 0).eval();
     try {
-      await loadIntoTensors(weights, adapter.namedParameters());
+      await loadIntoTensors(weights, adapter.namedParameters(), opts);
     } catch (e) {
       adapter.dispose();
       throw e;

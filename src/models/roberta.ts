@@ -45,6 +45,8 @@ export interface RobertaOptions {
 export interface LoadOptions extends RobertaOptions {
   /** Load the weights as f16 (needs shader-f16), for hiddenStates() only. */
   f16?: boolean;
+  /** Load NaN/Inf weights with a warning instead of refusing them (--allow-nonfinite). */
+  allowNonFinite?: boolean;
 }
 
 /** The word table's name in model folders, whether or not it is kept in pieces. */
@@ -98,7 +100,9 @@ export class RobertaModel extends Module {
         dtype,
       );
       try {
-        await loadIntoTensors(weights, model.folderTensors());
+        await loadIntoTensors(weights, model.folderTensors(), {
+          allowNonFinite: opts.allowNonFinite,
+        });
       } catch (e) {
         model.dispose();
         throw e;

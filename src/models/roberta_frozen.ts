@@ -16,6 +16,8 @@ export interface FrozenOptions {
   lmHead?: boolean;
   /** Rows per piece of the word-embedding table (default: what one storage binding holds). */
   tableRows?: number;
+  /** Load NaN/Inf weights with a warning instead of refusing them (--allow-nonfinite). */
+  allowNonFinite?: boolean;
 }
 
 export class FrozenRoberta {
@@ -34,8 +36,9 @@ export class FrozenRoberta {
 
   /** Loads a model folder straight into the compute type. */
   static async fromFolder(dir: string, opts: FrozenOptions = {}): Promise<FrozenRoberta> {
-    const { f16, lmHead, tableRows: rowsPerPiece } = opts;
-    return new FrozenRoberta(await RobertaModel.load(dir, { f16, lmHead, rowsPerPiece }), true);
+    const { f16, lmHead, tableRows: rowsPerPiece, allowNonFinite } = opts;
+    const model = await RobertaModel.load(dir, { f16, lmHead, rowsPerPiece, allowNonFinite });
+    return new FrozenRoberta(model, true);
   }
 
   /** The model's current weights: cast once when f16 is asked of an f32 model, else shared. */

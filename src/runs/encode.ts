@@ -26,6 +26,8 @@ export interface EncodeOptions {
   adapters: { name: string; dir: string }[];
   /** --force: use adapters trained on another vocabulary or of another kind, with a warning. */
   force?: boolean;
+  /** --allow-nonfinite: load a model holding NaN/Inf weights, with a warning. */
+  allowNonFinite?: boolean;
 }
 
 /** The non-blank lines of a file, with their 1-based line numbers. */
@@ -53,6 +55,7 @@ export async function encodeLines(o: EncodeOptions): Promise<void> {
   const model = await FrozenRoberta.fromFolder(o.model, {
     f16: o.f16,
     lmHead: false,
+    allowNonFinite: o.allowNonFinite,
   });
   let adapters: NamedAdapter[] = [];
   try {
@@ -63,7 +66,7 @@ export async function encodeLines(o: EncodeOptions): Promise<void> {
       base: baseModelInfo(d, tokenizer),
       force: o.force,
       say: (line) => console.log(line),
-    });
+    }, { allowNonFinite: o.allowNonFinite });
     const limit = maxSequence(d);
     if (o.maxLength !== undefined) checkMaxLength(o.maxLength, d);
     const maxLength = o.maxLength ?? Math.min(limit, tokenizer.modelMaxLength ?? limit);

@@ -64,15 +64,22 @@ export interface LamaRunOptions {
   f16: boolean;
   /** --force: use adapters trained on another vocabulary or of another kind, with a warning. */
   force?: boolean;
+  /** --allow-nonfinite: load models holding NaN/Inf weights, with a warning. */
+  allowNonFinite?: boolean;
 }
 
 const lacksHead = (e: unknown): e is ModelFolderError =>
-  e instanceof ModelFolderError && e.problems.some((p) => p.includes("lm_head."));
+  e instanceof ModelFolderError &&
+  e.problems.some((p) => p.includes("lm_head.") && !p.includes("NaN/Inf"));
 
 /** Loads the folder with its masked-LM head; a folder without one gets a clear error. */
-async function loadWithHead(dir: string, f16: boolean): Promise<FrozenRoberta> {
+async function loadWithHead(
+  dir: string,
+  f16: boolean,
+  allowNonFinite?: boolean,
+): Promise<FrozenRoberta> {
   try {
-    return await FrozenRoberta.fromFolder(dir, { f16, lmHead: true });
+    return await FrozenRoberta.fromFolder(dir, { f16, lmHead: true, allowNonFinite });
   } catch (e) {
     if (!lacksHead(e)) throw e;
     throw new ModelFolderError(e.where, [
@@ -90,10 +97,14 @@ async function loadWithHead(dir: string, f16: boolean): Promise<FrozenRoberta> {
  */
 async function loadEncoder(o: LamaRunOptions): Promise<{ model: FrozenRoberta; plain: boolean }> {
   try {
-    return { model: await loadWithHead(o.model, o.f16), plain: true };
+    return { model: await loadWithHead(o.model, o.f16, o.allowNonFinite), plain: true };
   } catch (e) {
     if (o.mlm === null || !lacksHead(e)) throw e;
-    const model = await FrozenRoberta.fromFolder(o.model, { f16: o.f16, lmHead: false });
+    const model = await FrozenRoberta.fromFolder(o.model, {
+      f16: o.f16,
+      lmHead: false,
+      allowNonFinite: o.allowNonFinite,
+    });
     console.log(
       `${o.model} has no masked-LM head (lm_head.*): probing only the ` +
         (o.adapters.length > 0 ? "encoder + adapters" : "encoder through the MLM layer"),
@@ -109,15 +120,16 @@ async function loadEncoder(o: LamaRunOptions): Promise<{ model: FrozenRoberta; p
 async function uhnNameFilter(
   dir: string,
   f16: boolean,
-  { queries, vocabWords, batchSize, model }: {
+  { queries, vocabWords, batchSize, model, allowNonFinite }: {
     queries: LamaQuery[];
     vocabWords: string[] | null;
     batchSize: number;
     model: { model: FrozenRoberta; tok: RobertaTokenizer } | null;
+    allowNonFinite?: boolean;
   },
 ) {
   const tok = model?.tok ?? await RobertaTokenizer.fromFolder(dir);
-  const m = model?.model ?? await loadWithHead(dir, f16);
+  const m = model?.model ?? await loadWithHead(dir, f16, allowNonFinite);
   try {
     checkTokenizer(tok, m.dims, dir);
     const candidates = vocabWords === null ? null : commonVocab(tok, vocabWords).ids;
@@ -183,7 +195,7 @@ export async function runLama(o: LamaRunOptions): Promise<void> {
         base: baseModelInfo(d, tok),
         force: o.force,
         say: (line) => console.log(line),
-      });
+      }, { allowNonFinite: o.allowNonFinite });
       const probe = await loadProbeMlm(o.mlm, d, adapters.map((a) => a.summary));
       layer = probe.layer;
       const t = probe.meta.training?.maxLength;
@@ -222,6 +234,7 @@ export async function runLama(o: LamaRunOptions): Promise<void> {
       );
     } else if (o.uhnModel !== null) {
       const r = await uhnNameFilter(o.uhnModel, o.f16, {
+        allowNonFinite: o.allowNonFinite,
         queries,
         vocabWords,
         batchSize: o.batchSize,

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { recover, writeFolderAtomic, writeTextAtomic } from "../formats/atomic.ts";
 import type { SchemaName } from "../formats/schemas.ts";
 import { loadState, saveState } from "../formats/state.ts";
+import type { FiniteOptions } from "../formats/finite.ts";
 import { type Tokenization, UNRECORDED_TOKENIZATION } from "../formats/tokenization.ts";
 import { copyTokenizerFiles, RobertaTokenizer } from "../formats/tokenizer.ts";
 import type { AdapterConfig } from "../models/adapter_config.ts";
@@ -145,11 +146,12 @@ export class FinetunedModel<S extends SchemaName, E, St extends Store<E>, H exte
 }
 
 /** Loads a weight file into a module; every tensor must be there with its exact shape. */
-function loadWeights(path: string, m: Module): Promise<void> {
+function loadWeights(path: string, m: Module, opts: FiniteOptions): Promise<void> {
   return loadState(
     path,
     m.namedParameters(),
     (p, problems) => new RunError(`${p}: ${problems.join("; ")}`),
+    opts,
   );
 }
 
@@ -168,7 +170,7 @@ export async function finetunedFolder(dir: string): Promise<string> {
 }
 
 /** Rebuilds a fine-tuned model (eval mode) from a folder `FinetunedModel.save` wrote. */
-export async function loadFinetuned(dir: string): Promise<Finetuned> {
+export async function loadFinetuned(dir: string, opts: FiniteOptions = {}): Promise<Finetuned> {
   const root = await finetunedFolder(dir);
   const path = join(root, FINETUNE_CONFIG);
   let c: FinetuneConfig;
@@ -185,7 +187,7 @@ export async function loadFinetuned(dir: string): Promise<Finetuned> {
   checkFinetuneConfig(path, c);
   c.tokenization ??= UNRECORDED_TOKENIZATION;
   return await finetuneTask(c.task, c.settings ?? {}).use<Promise<Finetuned>>((kind) =>
-    rebuild(kind, root, c)
+    rebuild(kind, root, c, opts)
   );
 }
 
@@ -193,9 +195,11 @@ async function rebuild<S extends SchemaName, E, St extends Store<E>, H extends T
   kind: FinetuneTask<S, E, St, H>,
   root: string,
   c: FinetuneConfig,
+  opts: FiniteOptions,
 ): Promise<FinetunedModel<S, E, St, H>> {
   const tok = await RobertaTokenizer.fromFolder(join(root, "encoder"));
-  const roberta = await RobertaModel.load(join(root, "encoder"), { lmHead: false });
+  const { allowNonFinite } = opts;
+  const roberta = await RobertaModel.load(join(root, "encoder"), { lmHead: false, allowNonFinite });
   const adapters: [string, AdapterModel][] = [], meta = new Map<string, AdapterMeta>();
   let enc: KAdapterEncoder | null = null, head: H | null = null;
   try {
@@ -204,7 +208,7 @@ async function rebuild<S extends SchemaName, E, St extends Store<E>, H extends T
       const r = await loadAdapter(join(root, "adapters", a.name), {
         hidden: d.hidden,
         layers: d.layers,
-      });
+      }, opts);
       adapters.push([a.name, r.adapter]);
       if (!a.untrained) meta.set(a.name, r.meta);
     }
@@ -214,9 +218,11 @@ async function rebuild<S extends SchemaName, E, St extends Store<E>, H extends T
       trainAdapters: c.trainAdapters,
       padTo: c.maxLength,
     });
-    if (enc.fusion.parameterCount() > 0) await loadWeights(join(root, FUSION_WEIGHTS), enc.fusion);
+    if (enc.fusion.parameterCount() > 0) {
+      await loadWeights(join(root, FUSION_WEIGHTS), enc.fusion, opts);
+    }
     head = kind.head(c.head.hidden, c.head.labels, c.head.dropout, 0);
-    await loadWeights(join(root, HEAD_WEIGHTS), head);
+    await loadWeights(join(root, HEAD_WEIGHTS), head, opts);
     enc.eval();
     head.eval();
     return new FinetunedModel(kind, c, enc, head, tok, meta);

@@ -10,6 +10,7 @@ const { values } = parseArgs({
     cases: { type: "string", default: "1000" },
     seed: { type: "string", default: "1" },
     "show-accepted": { type: "boolean", default: false },
+    verbose: { type: "boolean", default: false },
   },
 });
 const cases = Number(values.cases), seed = Number(values.seed);
@@ -19,6 +20,11 @@ let done = 0, bad = 0;
 try {
   const results = await runFuzz(inputs, cases, seed, (r) => {
     done++;
+    if (values.verbose) {
+      console.error(
+        `${done} ${r.verdict} ${(r.outcome.ms / 1000).toFixed(1)} s ${r.target} / ${r.variant}`,
+      );
+    }
     if (r.verdict !== "accepted" && r.verdict !== "refused") {
       bad++;
       console.log(`${r.verdict}: ${r.target} / ${r.variant}\n  ${r.outcome.text.slice(0, 600)}`);
