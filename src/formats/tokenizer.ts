@@ -105,12 +105,19 @@ export class RobertaTokenizer {
     let size = 0;
     for (const i of this.#tok.get_vocab(true).values()) size = Math.max(size, i + 1);
     this.vocabSize = size;
+    const configSource = join(dirname(source), "tokenizer_config.json");
     const post = isObject(tokenizerJson.post_processor) ? tokenizerJson.post_processor : {};
     const id = (key: string, fallback: string, fromPost?: unknown): number => {
       // The post-processor holds [token, id]; tokenizer_config a string or an AddedToken dict.
       if (Array.isArray(fromPost) && Number.isInteger(fromPost[1])) return fromPost[1];
       const v = config[key];
-      const name = typeof v === "string" ? v : isObject(v) ? String(v.content) : fallback;
+      const content = isObject(v) ? v.content : v;
+      if (content !== undefined && content !== null && typeof content !== "string") {
+        throw new TokenizerError(
+          `${configSource}: ${key} must be a token string or {"content": ...}, got ${brief(v)}`,
+        );
+      }
+      const name = typeof content === "string" ? content : fallback;
       const found = this.#tok.token_to_id(name);
       if (found === undefined) {
         throw new TokenizerError(`${source}: ${key} '${name}' is not in the vocabulary`);
@@ -122,7 +129,16 @@ export class RobertaTokenizer {
     this.padId = id("pad_token", "<pad>");
     this.maskId = id("mask_token", "<mask>");
     this.unkId = id("unk_token", "<unk>");
-    if (typeof config.model_max_length === "number") this.modelMaxLength = config.model_max_length;
+    // Hugging Face writes a huge sentinel (1e30) for "no limit".
+    const most = config.model_max_length;
+    if (most !== undefined && most !== null) {
+      if (typeof most !== "number" || !Number.isInteger(most) || most < 2) {
+        throw new TokenizerError(
+          `${configSource}: model_max_length must be an integer of at least 2, got ${brief(most)}`,
+        );
+      }
+      if (most <= 2 ** 31) this.modelMaxLength = most;
+    }
   }
 
   /** Loads tokenizer.json, and tokenizer_config.json beside it when present. */

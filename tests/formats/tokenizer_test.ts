@@ -185,6 +185,24 @@ Deno.test("files: written folder loads; missing and malformed files name the pat
     await Deno.remove(join(dir, "tokenizer_config.json"));
     assert.equal((await RobertaTokenizer.fromFile(path)).maskId, 360);
     assert.equal(new RobertaTokenizer(json, { mask_token: { content: "<mask>" } }).maskId, 360);
+    // Hugging Face's "no limit" sentinel; a limit that is no length; a token that is no string.
+    assert.equal(new RobertaTokenizer(json, { model_max_length: 1e30 }).modelMaxLength, undefined);
+    for (
+      const [config, said] of [
+        [
+          { model_max_length: 0.5 },
+          /tokenizer_config.json: model_max_length must be an integer of at least 2, got 0.5/,
+        ],
+        [{ model_max_length: [] }, /model_max_length must be/],
+        [{ mask_token: 0.5 }, /tokenizer_config.json: mask_token must be a token string/],
+        [{ unk_token: { content: 7 } }, /unk_token must be a token string/],
+      ] as const
+    ) {
+      assert.throws(
+        () => new RobertaTokenizer(json, config, path),
+        (e: Error) => e instanceof TokenizerError && said.test(e.message),
+      );
+    }
 
     const missing = join(dir, "nope", "tokenizer.json");
     await assert.rejects(

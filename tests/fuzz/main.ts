@@ -3,7 +3,7 @@
 import { parseArgs } from "node:util";
 import { initGpu } from "../../src/gpu/device.ts";
 import { makeInputs } from "./fixtures.ts";
-import { runFuzz, tally } from "./suite.ts";
+import { runFuzz, tally, TARGETS } from "./suite.ts";
 
 const { values } = parseArgs({
   options: {
@@ -11,9 +11,14 @@ const { values } = parseArgs({
     seed: { type: "string", default: "1" },
     "show-accepted": { type: "boolean", default: false },
     verbose: { type: "boolean", default: false },
+    only: { type: "string" },
   },
 });
 const cases = Number(values.cases), seed = Number(values.seed);
+// --only REGEX: the input kinds whose name matches (e.g. --only checkpoint).
+const targets = values.only
+  ? TARGETS.filter((t) => new RegExp(values.only!).test(t.kind))
+  : TARGETS;
 await initGpu();
 const inputs = await makeInputs();
 let done = 0, bad = 0;
@@ -32,8 +37,8 @@ try {
     if (r.verdict === "accepted" && values["show-accepted"]) {
       console.log(`accepted: ${r.target} / ${r.variant}`);
     }
-    if (done % 50 === 0) console.error(`${done}/${cases} cases, ${bad} failing`);
-  });
+    if (done % 50 === 0 && !values.verbose) console.error(`${done}/${cases} cases, ${bad} failing`);
+  }, targets);
   console.log(tally(results));
   console.log(`${cases} cases (seed ${seed}): ${bad} failing`);
   Deno.exitCode = bad ? 1 : 0;

@@ -201,10 +201,11 @@ export async function runFuzz(
   cases: number,
   seed: number,
   onCase: (r: CaseResult) => void = () => {},
+  targets: Target[] = TARGETS,
 ): Promise<CaseResult[]> {
   const rng = new Rng(seed), results: CaseResult[] = [];
   for (let c = 0; c < cases; c++) {
-    const t = TARGETS[c % TARGETS.length];
+    const t = targets[c % targets.length];
     const dir = join(i.root, `case-${c}`);
     await Deno.mkdir(dir);
     try {
