@@ -221,6 +221,12 @@ async function rebuild<S extends SchemaName, E, St extends Store<E>, H extends T
     if (enc.fusion.parameterCount() > 0) {
       await loadWeights(join(root, FUSION_WEIGHTS), enc.fusion, opts);
     }
+    if (c.head.hidden !== d.hidden) {
+      throw new RunError(
+        `${join(root, FINETUNE_CONFIG)}: head.hidden is ${c.head.hidden}, the encoder's ` +
+          `hidden size ${d.hidden}: the folder is damaged or mixed from two runs`,
+      );
+    }
     head = kind.head(c.head.hidden, c.head.labels, c.head.dropout, 0);
     await loadWeights(join(root, HEAD_WEIGHTS), head, opts);
     enc.eval();

@@ -52,6 +52,9 @@ export function checkFinetuneConfig(path: string, c: unknown): void {
   if (isObject(h)) {
     need(intIn(h.hidden, 1, 65536), "head.hidden", "an integer in [1, 65536]", h.hidden);
     need(intIn(h.labels, 1, 1_000_000), "head.labels", "an integer in [1, 1000000]", h.labels);
+    if (Array.isArray(labels) && intIn(h.labels, 1, 1_000_000) && h.labels !== labels.length) {
+      out.push(`head.labels is ${h.labels}, but labels lists ${labels.length}`);
+    }
     const d = h.dropout;
     need(typeof d === "number" && d >= 0 && d < 1, "head.dropout", "a number in [0, 1)", d);
   }

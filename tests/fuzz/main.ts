@@ -2,6 +2,7 @@
 // per input kind and every case that was not accepted or cleanly refused.
 import { parseArgs } from "node:util";
 import { initGpu } from "../../src/gpu/device.ts";
+import { liveTensors } from "../../src/tensor/tensor.ts";
 import { makeInputs } from "./fixtures.ts";
 import { runFuzz, tally, TARGETS } from "./suite.ts";
 
@@ -40,7 +41,7 @@ try {
     if (done % 50 === 0 && !values.verbose) console.error(`${done}/${cases} cases, ${bad} failing`);
   }, targets);
   console.log(tally(results));
-  console.log(`${cases} cases (seed ${seed}): ${bad} failing`);
+  console.log(`${cases} cases (seed ${seed}): ${bad} failing; ${liveTensors()} tensors live after`);
   Deno.exitCode = bad ? 1 : 0;
 } finally {
   await Deno.remove(inputs.root, { recursive: true });

@@ -42,6 +42,7 @@ Deno.test("checkFinetuneConfig accepts a written config and names each problem o
     ],
     [{ ...GOOD, tokenization: "bpe" }, /tokenization must be original or hf/],
     [[], /must be a JSON object/],
+    [{ ...GOOD, labels: ["no_relation"] }, /head.labels is 2, but labels lists 1/],
   ];
   for (const [c, expected] of cases) {
     assert.throws(
