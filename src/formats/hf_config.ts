@@ -1,7 +1,7 @@
 // config.json of a Hugging Face RoBERTa folder: the fields the encoder is built from, checked
 // (all problems reported at once), with the file's other fields kept so that a folder written
 // back still holds everything transformers reads (architectures, bos_token_id, ...).
-import { UserError } from "../errors.ts";
+import { brief, UserError } from "../errors.ts";
 import { join } from "node:path";
 import { parseJsonStrict } from "./json.ts";
 
@@ -79,7 +79,7 @@ export function parseConfig(json: unknown, where: string): RobertaConfig {
   const c: Record<string, unknown> = { ...DEFAULTS, ...json };
   const problems: string[] = [];
   const has = (k: string) => Object.hasOwn(json, k);
-  const show = (k: string) => JSON.stringify(c[k]);
+  const show = (k: string) => brief(c[k]);
   for (const k of COUNTS) {
     if (!has(k)) problems.push(`missing ${k}`);
     else if (!Number.isSafeInteger(c[k]) || (c[k] as number) < 1) {

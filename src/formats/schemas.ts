@@ -1,7 +1,7 @@
 // The documented dataset schemas (reference sections 4 and 6) and their checks. Readers accept
 // what Hugging Face `datasets` writes (int64, large_string, large_list); the writer uses the
 // narrow types. Every problem names file, row and field, so a bad row in millions is findable.
-import { UserError } from "../errors.ts";
+import { brief, UserError } from "../errors.ts";
 import * as A from "apache-arrow";
 import { convertHint } from "./convert_hint.ts";
 
@@ -232,7 +232,7 @@ function typeProblem(row: Record<string, unknown>, name: SchemaName): Problem | 
       return {
         field,
         reason: `${field} wrong type`,
-        detail: `${JSON.stringify(v)} is not ${kind}`,
+        detail: `${brief(v)} is not ${kind}`,
       };
     }
   }
