@@ -1,6 +1,6 @@
 // Shape and behaviour of a K-Adapter adapter model (kadapter-reference.md section 3), with the
 // released code's choices as defaults and the paper's as options.
-import { UserError } from "../errors.ts";
+import { brief, UserError } from "../errors.ts";
 import type { TransformerConfig } from "../nn/config.ts";
 
 export interface AdapterConfig {
@@ -124,7 +124,7 @@ export function adapterProblems(c: AdapterConfig, encoderLayers: number): string
   ];
   for (const [k, v] of sizes) {
     if (!Number.isSafeInteger(v) || (v as number) < 1) {
-      out.push(`${k} must be a positive integer, not ${JSON.stringify(v)}`);
+      out.push(`${k} must be a positive integer, not ${brief(v)}`);
     } else if ((v as number) > ADAPTER_BOUNDS[k]) {
       out.push(`${k} ${v} is above ${ADAPTER_BOUNDS[k]}, more than any adapter needs`);
     }
@@ -141,11 +141,11 @@ export function adapterProblems(c: AdapterConfig, encoderLayers: number): string
     const bad = list.filter((i) => !(Number.isInteger(i) && i >= 0 && i <= encoderLayers));
     if (bad.length) {
       out.push(
-        `adapter_list entries ${JSON.stringify(bad)} are not hidden states of a ` +
+        `adapter_list entries ${brief(bad)} are not hidden states of a ` +
           `${encoderLayers}-layer encoder (0 .. ${encoderLayers})`,
       );
     } else if (new Set(list).size !== list.length) {
-      out.push(`adapter_list ${JSON.stringify(list)} repeats a hidden state`);
+      out.push(`adapter_list ${brief(list)} repeats a hidden state`);
     }
   }
   return out;

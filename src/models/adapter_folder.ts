@@ -4,7 +4,7 @@
 // It is loadable without the training run. Loading checks every tensor (present, expected,
 // F32, exact shape) before uploading any: the released code silently kept random weights on a
 // shape mismatch.
-import { UserError } from "../errors.ts";
+import { brief, UserError } from "../errors.ts";
 import { dirname, join } from "node:path";
 import { recover, writeFolderAtomic, writeTextAtomic } from "../formats/atomic.ts";
 import { CONFIG_BOUNDS, ModelFolderError } from "../formats/hf_config.ts";
@@ -83,7 +83,7 @@ class Fields {
   #get<T>(key: string, ok: (v: unknown) => boolean, want: string): T {
     const v = this.json[key], at = this.prefix + key;
     if (!Object.hasOwn(this.json, key)) this.problems.push(`missing ${at}`);
-    else if (!ok(v)) this.problems.push(`${at} must be ${want}, not ${JSON.stringify(v)}`);
+    else if (!ok(v)) this.problems.push(`${at} must be ${want}, not ${brief(v)}`);
     return v as T;
   }
   count(key: string): number {
@@ -113,7 +113,7 @@ class Fields {
   }
   format(format: string): void {
     if (this.json.format !== format) {
-      this.problems.push(`format must be "${format}", not ${JSON.stringify(this.json.format)}`);
+      this.problems.push(`format must be "${format}", not ${brief(this.json.format)}`);
     }
   }
 }
@@ -162,7 +162,7 @@ function parseAdapterJson(
     if (typeof hash === "string" && SHA256_HEX.test(hash)) base.vocab_sha256 = hash;
     else if (hash !== undefined) {
       b.problems.push(
-        `base_model.vocab_sha256 must be 64 lowercase hex digits, not ${JSON.stringify(hash)}`,
+        `base_model.vocab_sha256 must be 64 lowercase hex digits, not ${brief(hash)}`,
       );
     }
     f.problems.push(...b.problems);
