@@ -21,6 +21,11 @@ export function errorText(e: unknown): string {
 
 /** A value as an error message shows it: JSON (or "nothing"), cut to `max` characters. */
 export function brief(v: unknown, max = 60): string {
-  const t = v === undefined ? "nothing" : JSON.stringify(v) ?? String(v);
+  let t: string;
+  try {
+    t = v === undefined ? "nothing" : JSON.stringify(v) ?? String(v);
+  } catch {
+    t = String(v); // a bigint, or a value JSON cannot show
+  }
   return t.length > max ? `${t.slice(0, max - 3)}...` : t;
 }

@@ -6,24 +6,55 @@ import * as A from "apache-arrow";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
+import { checkIpc, damagedHint } from "./arrow_ipc_check.ts";
+import { rowValues } from "./arrow_values.ts";
 import { convertHint } from "./convert_hint.ts";
 import { checkSchema, DataError, PROBLEM, type Rows, type SchemaName } from "./schemas.ts";
 
 const FILE_MAGIC = "ARROW1";
 
+// A save_to_disk metadata file (state.json, dataset_dict.json) as an object; not JSON, or
+// not an object, is a DataError naming it.
 async function readJson(path: string): Promise<Record<string, unknown>> {
-  return JSON.parse(await Deno.readTextFile(path));
+  const text = await Deno.readTextFile(path);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new DataError(path, "json", "(file)", "not JSON", `not JSON (${(e as Error).message})`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new DataError(path, "json", "(file)", "not an object", "expected a JSON object");
+  }
+  return value as Record<string, unknown>;
 }
+
+// What `datasets` writes as a shard or split name (data-00000-of-00001.arrow, train): one
+// path component, so a state.json cannot point kadapter outside the dataset folder.
+const plainName = (name: unknown): name is string =>
+  typeof name === "string" && name !== "" && name !== "." && name !== ".." &&
+  !/[/\\\0:]/.test(name);
 
 /** The split names of a DatasetDict folder, or null when `path` is not one. */
 export async function splits(path: string): Promise<string[] | null> {
+  const file = join(path, "dataset_dict.json");
+  let dict: Record<string, unknown>;
   try {
-    const dict = await readJson(join(path, "dataset_dict.json"));
-    return dict.splits as string[];
+    dict = await readJson(file);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return null;
     throw e;
   }
+  const names = dict.splits;
+  if (!Array.isArray(names) || names.length === 0) {
+    throw new DataError(file, "json", "splits", "not a list", "expected a list of split names");
+  }
+  const i = names.findIndex((n) => !plainName(n));
+  if (i >= 0) {
+    const detail = `${JSON.stringify(names[i])} is not a plain folder name inside ${path}`;
+    throw new DataError(file, "json", `splits[${i}]`, "not a plain name", detail);
+  }
+  return names as string[];
 }
 
 /** A file given as a dataset that is not Arrow (JSON, text): what it looks like, what to run. */
@@ -75,12 +106,26 @@ export async function datasetFiles(
     }
     return datasetFiles(join(path, split), undefined, schema);
   }
-  const state = await readJson(join(path, "state.json"));
-  const files = state._data_files as { filename: string }[] | undefined;
+  const stateFile = join(path, "state.json");
+  const files = (await readJson(stateFile))._data_files;
   if (!Array.isArray(files)) {
     throw new DataError(path, "state.json", "_data_files", "missing", "no list of data files");
   }
-  return files.map((f) => join(path, f.filename));
+  return files.map((f, i) => {
+    const name = (f as { filename?: unknown } | null)?.filename;
+    if (!plainName(name)) {
+      const detail = `${JSON.stringify(name) ?? "missing"} is not a plain file name inside ` +
+        `${path} (datasets writes names like data-00000-of-00001.arrow)`;
+      throw new DataError(
+        stateFile,
+        "json",
+        `_data_files[${i}].filename`,
+        "not a plain name",
+        detail,
+      );
+    }
+    return join(path, name);
+  });
 }
 
 async function isFileFormat(path: string): Promise<boolean> {
@@ -90,18 +135,55 @@ async function isFileFormat(path: string): Promise<boolean> {
   return n === head.length && new TextDecoder().decode(head) === FILE_MAGIC;
 }
 
-/** The record batches of one Arrow IPC file or stream, read lazily. */
-export async function* fileBatches(path: string): AsyncGenerator<A.RecordBatch> {
+/**
+ * The record batches of one Arrow IPC file or stream, read lazily. Its structure is checked
+ * first (arrow_ipc_check.ts); what apache-arrow still throws while parsing becomes a DataError
+ * naming the file and batch.
+ */
+export async function* fileBatches(
+  path: string,
+  schema?: SchemaName,
+): AsyncGenerator<A.RecordBatch> {
+  await checkIpc(path, schema);
+  let batch = 0;
+  const damaged = (e: unknown): never => {
+    if (e instanceof UserError || !(e instanceof Error)) throw e;
+    throw new DataError(
+      path,
+      `batch ${batch}`,
+      "ipc",
+      "damaged",
+      `${e.message}: ${damagedHint(schema)}`,
+    );
+  };
   // The file format needs random access (the footer is at the end): a Node FileHandle gives
   // apache-arrow that without reading the whole file; a stream is read front to back.
   const handle = (await isFileFormat(path)) ? await open(path) : null;
-  const reader = handle
-    ? await A.RecordBatchReader.from(handle)
-    : await A.RecordBatchReader.from((await Deno.open(path)).readable);
+  let reader: A.RecordBatchReader;
   try {
-    for await (const batch of reader) yield batch;
+    reader = handle
+      ? await A.RecordBatchReader.from(handle)
+      : await A.RecordBatchReader.from((await Deno.open(path)).readable);
+  } catch (e) {
+    await handle?.close();
+    return damaged(e);
+  }
+  try {
+    const it = reader[Symbol.asyncIterator]();
+    for (;; batch++) {
+      let next: IteratorResult<A.RecordBatch>;
+      try {
+        next = await it.next();
+      } catch (e) {
+        return damaged(e);
+      }
+      if (next.done) break;
+      yield next.value;
+    }
   } finally {
-    await reader.cancel();
+    try {
+      await reader.cancel();
+    } catch { /* a damaged file may fail to close; the error was reported already */ }
     await handle?.close();
   }
 }
@@ -113,15 +195,8 @@ export async function* readBatches(
   schema?: SchemaName,
 ): AsyncGenerator<{ file: string; batch: A.RecordBatch }> {
   for (const file of await datasetFiles(path, split, schema)) {
-    for await (const batch of fileBatches(file)) yield { file, batch };
+    for await (const batch of fileBatches(file, schema)) yield { file, batch };
   }
-}
-
-// Arrow values to plain JS: int64 arrives as bigint, lists as Vectors.
-function toJs(v: unknown): unknown {
-  if (typeof v === "bigint") return Number.isSafeInteger(Number(v)) ? Number(v) : v;
-  if (v instanceof A.Vector) return Array.from(v, toJs);
-  return v;
 }
 
 /**
@@ -144,8 +219,7 @@ export async function* readRows<S extends SchemaName>(
     const columns = batch.schema.fields.map((f) => [f.name, batch.getChild(f.name)!] as const);
     const rows: Rows[S][] = [];
     for (let i = 0; i < batch.numRows; i++, row++) {
-      const obj: Record<string, unknown> = {};
-      for (const [n, col] of columns) obj[n] = toJs(col.get(i));
+      const obj = rowValues(columns, i, name, file, row);
       const bad = PROBLEM[name](obj);
       if (bad) throw new DataError(file, `row ${row}`, bad.field, bad.reason, bad.detail);
       rows.push(obj as unknown as Rows[S]);
@@ -164,50 +238,13 @@ export async function countRows(
   schema?: SchemaName,
 ): Promise<number> {
   let total = 0;
-  for (const file of await datasetFiles(path, split, schema)) total += await countFileRows(file);
+  for (const file of await datasetFiles(path, split, schema)) {
+    total += await countFileRows(file, schema);
+  }
   return total;
 }
 
-async function countFileRows(path: string): Promise<number> {
-  using f = await Deno.open(path);
-  const size = (await f.stat()).size;
-  const read = (offset: number, n: number) => readExactly(f, path, offset, n);
-  let at = 0, end = size;
-  if (await isFileFormat(path)) {
-    // Magic, padding, then a stream; the footer and its int32 length and magic end the file.
-    const tail = await read(size - 10, 4);
-    end = size - 10 - new DataView(tail.buffer).getInt32(0, true);
-    at = 8;
-  }
-  let rows = 0;
-  while (at + 8 <= end) {
-    const prefix = new DataView((await read(at, 8)).buffer);
-    // Continuation marker 0xFFFFFFFF then length; pre-1.0 streams have the length alone.
-    const continued = prefix.getInt32(0, true) === -1;
-    const length = continued ? prefix.getInt32(4, true) : prefix.getInt32(0, true);
-    if (length === 0) break;
-    at += continued ? 8 : 4;
-    const message = A.Message.decode(await read(at, length));
-    if (message.isRecordBatch()) rows += Number(message.header().length);
-    at += length + message.bodyLength;
-  }
-  return rows;
-}
-
-async function readExactly(
-  f: Deno.FsFile,
-  path: string,
-  offset: number,
-  n: number,
-): Promise<Uint8Array> {
-  await f.seek(offset, Deno.SeekMode.Start);
-  const buf = new Uint8Array(n);
-  for (let got = 0; got < n;) {
-    const r = await f.read(buf.subarray(got));
-    if (r === null) {
-      throw new DataError(path, `byte ${offset}`, "ipc", "truncated", "file ends early");
-    }
-    got += r;
-  }
-  return buf;
+// The structure check walks every message's metadata and sums the record batch lengths.
+function countFileRows(path: string, schema?: SchemaName): Promise<number> {
+  return checkIpc(path, schema);
 }
