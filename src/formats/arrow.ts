@@ -5,7 +5,7 @@
 import * as A from "apache-arrow";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
-import { UserError } from "../errors.ts";
+import { brief, UserError } from "../errors.ts";
 import { checkIpc, damagedHint } from "./arrow_ipc_check.ts";
 import { rowValues } from "./arrow_values.ts";
 import { convertHint } from "./convert_hint.ts";
@@ -51,7 +51,7 @@ export async function splits(path: string): Promise<string[] | null> {
   }
   const i = names.findIndex((n) => !plainName(n));
   if (i >= 0) {
-    const detail = `${JSON.stringify(names[i])} is not a plain folder name inside ${path}`;
+    const detail = `${brief(names[i])} is not a plain folder name inside ${path}`;
     throw new DataError(file, "json", `splits[${i}]`, "not a plain name", detail);
   }
   return names as string[];
@@ -114,7 +114,8 @@ export async function datasetFiles(
   return files.map((f, i) => {
     const name = (f as { filename?: unknown } | null)?.filename;
     if (!plainName(name)) {
-      const detail = `${JSON.stringify(name) ?? "missing"} is not a plain file name inside ` +
+      const detail =
+        `${name === undefined ? "missing" : brief(name)} is not a plain file name inside ` +
         `${path} (datasets writes names like data-00000-of-00001.arrow)`;
       throw new DataError(
         stateFile,

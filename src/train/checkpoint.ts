@@ -117,10 +117,13 @@ function stateProblemsOf(s: Record<string, unknown>): string[] {
   }
   need(Array.isArray(s.dropout), "dropout", "a list of {seed, counter}", s.dropout);
   if (Array.isArray(s.dropout)) {
-    s.dropout.forEach((d, i) => {
-      const ok = isObject(d) && intIn(d.seed, U32) && intIn(d.counter, Number.MAX_SAFE_INTEGER);
-      need(ok, `dropout[${i}]`, "{seed, counter} of non-negative integers", d);
-    });
+    // The first bad stream is enough to say the file is damaged.
+    const i = s.dropout.findIndex((d) =>
+      !(isObject(d) && intIn(d.seed, U32) && intIn(d.counter, Number.MAX_SAFE_INTEGER))
+    );
+    if (i >= 0) {
+      need(false, `dropout[${i}]`, "{seed, counter} of non-negative integers", s.dropout[i]);
+    }
   }
   const b = s.best;
   const bestOk = b === null || (isObject(b) && typeof b.metric === "string" &&

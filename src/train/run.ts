@@ -129,7 +129,7 @@ export function priorStrings(prior: Prior | null, key: string): string[] | null 
   if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) {
     throw new RunError(
       `--resume: the checkpoint's settings hold no list of strings under "${key}" ` +
-        `(${JSON.stringify(v) ?? "nothing"}); the checkpoint is damaged or from another command`,
+        `(${brief(v)}); the checkpoint is damaged or from another command`,
     );
   }
   return v;
