@@ -58,14 +58,13 @@ export const COMMANDS: Record<string, Command> = {
 };
 
 function usage(): string {
-  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
   return [
     `kadapter ${config.version}: K-Adapter knowledge adapters on a frozen RoBERTa, on WebGPU`,
     "",
     "Usage: kadapter <command> [options]",
     "",
     "Commands:",
-    ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(width)}${c.spec.summary}`),
+    subcommandList(Object.keys(COMMANDS)),
     "",
     "Options:",
     "  -h, --help     show this help (kadapter <command> --help: the command's options)",
@@ -141,6 +140,7 @@ async function checkModelFolders(command: Command, values: Values): Promise<void
   }
 }
 
+/** Command names and their summaries, aligned. */
 function subcommandList(names: string[]): string {
   const width = Math.max(...names.map((n) => n.length)) + 2;
   return names.map((n) => `  ${n.padEnd(width)}${COMMANDS[n].spec.summary}`).join("\n");

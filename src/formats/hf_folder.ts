@@ -11,7 +11,7 @@ import { UserError } from "../errors.ts";
 import { writeTextAtomic } from "./atomic.ts";
 import { ModelFolderError, parseConfig, readConfig, type RobertaConfig } from "./hf_config.ts";
 import { robertaDims, robertaShapes } from "../models/roberta_config.ts";
-import { parseJsonStrict } from "./json.ts";
+import { isObject, parseJsonStrict } from "./json.ts";
 import {
   entryBytes,
   openSafetensors,
@@ -151,9 +151,6 @@ async function openPickle(dir: string, path: string): Promise<TorchBinFile> {
     ]);
   }
 }
-
-const isObject = (x: unknown): x is Record<string, unknown> =>
-  typeof x === "object" && x !== null && !Array.isArray(x);
 
 /** A shard file of either kind: its tensors by name, read through the file. */
 interface ShardFile extends WeightFile {

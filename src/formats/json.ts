@@ -1,6 +1,24 @@
 // JSON for files users bring (safetensors headers, config.json, shard indexes): JSON.parse
 // silently keeps the last of duplicate keys, so a file could say two things about one tensor.
-// This parse refuses duplicates at every depth.
+// This parse refuses duplicates at every depth. The checks of parsed files share the small
+// helpers below.
+import { brief } from "../errors.ts";
+
+/** A parsed JSON object: not null, not a list. */
+export const isObject = (x: unknown): x is Record<string, unknown> =>
+  typeof x === "object" && x !== null && !Array.isArray(x);
+
+/** An integer in [min, max]; safe, so a file's 2^60 is not one. */
+export const intIn = (x: unknown, min: number, max: number): boolean =>
+  Number.isSafeInteger(x) && (x as number) >= min && (x as number) <= max;
+
+/** The problems of a parsed file's fields, each as "field must be what, got value". */
+export class FieldProblems {
+  readonly list: string[] = [];
+  readonly need = (ok: boolean, field: string, what: string, value: unknown): void => {
+    if (!ok) this.list.push(`${field} must be ${what}, got ${brief(value)}`);
+  };
+}
 
 /** JSON.parse that throws a SyntaxError on a duplicate key in any object. */
 export function parseJsonStrict(text: string): unknown {

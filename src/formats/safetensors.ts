@@ -12,7 +12,7 @@
 // alignment, then names in order; header space-padded to 8 bytes) and writes atomically.
 import { readExact } from "./read_exact.ts";
 import { UserError } from "../errors.ts";
-import { parseJsonStrict } from "./json.ts";
+import { isObject, parseJsonStrict } from "./json.ts";
 import { writeAll, writeFileAtomic } from "./atomic.ts";
 import { readAhead } from "./read_ahead.ts";
 
@@ -64,8 +64,6 @@ function byteLength(shape: readonly number[], elementBytes: number): number {
 }
 
 const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
-const isObject = (x: unknown): x is Record<string, unknown> =>
-  typeof x === "object" && x !== null && !Array.isArray(x);
 
 // Names and values come from untrusted files: keep messages short whatever they hold.
 function show(x: unknown): string {

@@ -3,6 +3,7 @@
 import { Tokenizer } from "@huggingface/tokenizers";
 import { dirname, join } from "node:path";
 import { brief, UserError } from "../errors.ts";
+import { isObject } from "./json.ts";
 
 /** A tokenizer file that is malformed or not a RoBERTa (byte-level BPE) tokenizer. */
 export class TokenizerError extends UserError {}
@@ -41,9 +42,6 @@ export interface Batch {
 }
 
 type Json = Record<string, unknown>;
-
-const isObject = (x: unknown): x is Json =>
-  typeof x === "object" && x !== null && !Array.isArray(x);
 
 /** Packs sequences into a row-major [n, length] Int32Array, filling the rest with `fill`. */
 export function padSequences(seqs: ArrayLike<number>[], length: number, fill: number): Int32Array {

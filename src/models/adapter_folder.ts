@@ -8,7 +8,7 @@ import { brief, UserError } from "../errors.ts";
 import { dirname, join } from "node:path";
 import { recover, writeFolderAtomic, writeTextAtomic } from "../formats/atomic.ts";
 import { CONFIG_BOUNDS, ModelFolderError } from "../formats/hf_config.ts";
-import { parseJsonStrict } from "../formats/json.ts";
+import { isObject, parseJsonStrict } from "../formats/json.ts";
 import {
   type Tokenization,
   TOKENIZATIONS,
@@ -70,8 +70,6 @@ export class AdapterFolderError extends UserError {
 }
 
 type Json = Record<string, unknown>;
-const isObject = (x: unknown): x is Json =>
-  typeof x === "object" && x !== null && !Array.isArray(x);
 const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 1;
 
 /** Field checks that collect every problem of one JSON object. */

@@ -4,6 +4,7 @@
 // computing (each start/resume segment's span, so a pause between a Ctrl-C and a --resume does
 // not count). Scores are shown in percent throughout the reports.
 import { metricUnit } from "../train/plot.ts";
+import { isObject } from "../formats/json.ts";
 
 type Rec = Record<string, unknown>;
 
@@ -35,7 +36,6 @@ const ADAPTER_FLAGS: Record<string, string> = {
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const flagName = (k: string) => NAMES[k] ?? `--${kebab(k)}`;
-const isObject = (v: unknown): v is Rec => !!v && typeof v === "object" && !Array.isArray(v);
 
 /**
  * The settings of a start/resume record's `config` as [name, value] pairs: flag names, values as

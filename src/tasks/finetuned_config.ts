@@ -1,23 +1,16 @@
 // The checks of a fine-tuned folder's finetune_config.json before anything is built from it:
 // every field's type and range, adapter names that stay inside the folder, and head sizes
 // that bound what gets allocated. A damaged file is refused with each problem named.
-import { brief } from "../errors.ts";
 import { RunError } from "../train/run.ts";
 import { TOKENIZATIONS } from "../formats/tokenization.ts";
+import { FieldProblems, intIn, isObject } from "../formats/json.ts";
 
-const isObject = (x: unknown): x is Record<string, unknown> =>
-  typeof x === "object" && x !== null && !Array.isArray(x);
-const intIn = (x: unknown, min: number, max: number) =>
-  Number.isSafeInteger(x) && (x as number) >= min && (x as number) <= max;
 /** An adapter's folder name under adapters/: no separators, no `..`. */
 const ADAPTER_NAME = /^[A-Za-z0-9_.-]+$/;
 
 /** Throws a RunError naming `path` and every problem of the parsed config `c`. */
 export function checkFinetuneConfig(path: string, c: unknown): void {
-  const out: string[] = [];
-  const need = (ok: boolean, field: string, what: string, v: unknown) => {
-    if (!ok) out.push(`${field} must be ${what}, got ${brief(v)}`);
-  };
+  const { list: out, need } = new FieldProblems();
   if (!isObject(c)) throw new RunError(`${path}: must be a JSON object`);
   need(typeof c.task === "string", "task", "a task name", c.task);
   need(c.settings === undefined || isObject(c.settings), "settings", "an object", c.settings);

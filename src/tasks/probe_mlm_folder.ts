@@ -4,7 +4,7 @@
 // refuses an encoder or adapters other than those the layer was trained with.
 import { join } from "node:path";
 import { recover, writeFolderAtomic, writeTextAtomic } from "../formats/atomic.ts";
-import { parseJsonStrict } from "../formats/json.ts";
+import { isObject, parseJsonStrict } from "../formats/json.ts";
 import { loadState, saveState } from "../formats/state.ts";
 import type { BaseModelInfo } from "../models/encoder_identity.ts";
 import type { AdapterSummary } from "../models/named_adapters.ts";
@@ -36,8 +36,6 @@ export interface ProbeMlmMeta {
 }
 
 type Json = Record<string, unknown>;
-const isObject = (x: unknown): x is Json =>
-  typeof x === "object" && x !== null && !Array.isArray(x);
 
 /** Writes mlm_config.json and mlm.safetensors atomically (replacing an existing folder). */
 export async function saveProbeMlm(

@@ -2,7 +2,7 @@
 // loop state (data position, dropout counter, best metric). A checkpoint folder is written
 // whole into a temporary sibling, flushed, then swapped in, so `dir` always holds either the
 // previous complete checkpoint or the new complete one.
-import { brief, UserError } from "../errors.ts";
+import { UserError } from "../errors.ts";
 import { join } from "node:path";
 import type { AdamW } from "../nn/optim.ts";
 import { openSafetensors, type SafetensorsFile } from "../formats/safetensors.ts";
@@ -10,6 +10,7 @@ import { readInto, saveState, shapesOf, stateProblems } from "../formats/state.t
 import { leftoverTemps, recover, writeFolderAtomic, writeTextAtomic } from "../formats/atomic.ts";
 import type { Tensor } from "../tensor/mod.ts";
 import type { SamplerState } from "./sampler.ts";
+import { FieldProblems, intIn, isObject } from "../formats/json.ts";
 
 /** Interrupted saves next to a checkpoint folder. */
 export { leftoverTemps };
@@ -95,31 +96,29 @@ export async function readTrainState(dir: string): Promise<TrainState> {
   return state;
 }
 
-const isObject = (x: unknown): x is Record<string, unknown> =>
-  typeof x === "object" && x !== null && !Array.isArray(x);
-const intIn = (x: unknown, max: number) =>
-  Number.isSafeInteger(x) && (x as number) >= 0 && (x as number) <= max;
 const U32 = 2 ** 32 - 1, I31 = 2 ** 31 - 1;
 
 /** What is wrong in a state file's fields, each as `field: what it must be, got what`. */
 function stateProblemsOf(s: Record<string, unknown>): string[] {
-  const out: string[] = [];
-  const need = (ok: boolean, field: string, what: string, v: unknown) => {
-    if (!ok) out.push(`${field} must be ${what}, got ${brief(v)}`);
-  };
-  need(intIn(s.step, I31), "step", `an integer in [0, ${I31}]`, s.step);
+  const { list: out, need } = new FieldProblems();
+  need(intIn(s.step, 0, I31), "step", `an integer in [0, ${I31}]`, s.step);
   const sm = s.sampler;
   need(isObject(sm), "sampler", "an object {seed, epoch, position}", sm);
   if (isObject(sm)) {
     for (const k of ["seed", "epoch", "position"]) {
-      need(intIn(sm[k], k === "seed" ? U32 : I31), `sampler.${k}`, "a non-negative integer", sm[k]);
+      need(
+        intIn(sm[k], 0, k === "seed" ? U32 : I31),
+        `sampler.${k}`,
+        "a non-negative integer",
+        sm[k],
+      );
     }
   }
   need(Array.isArray(s.dropout), "dropout", "a list of {seed, counter}", s.dropout);
   if (Array.isArray(s.dropout)) {
     // The first bad stream is enough to say the file is damaged.
     const i = s.dropout.findIndex((d) =>
-      !(isObject(d) && intIn(d.seed, U32) && intIn(d.counter, Number.MAX_SAFE_INTEGER))
+      !(isObject(d) && intIn(d.seed, 0, U32) && intIn(d.counter, 0, Number.MAX_SAFE_INTEGER))
     );
     if (i >= 0) {
       need(false, `dropout[${i}]`, "{seed, counter} of non-negative integers", s.dropout[i]);
@@ -127,7 +126,7 @@ function stateProblemsOf(s: Record<string, unknown>): string[] {
   }
   const b = s.best;
   const bestOk = b === null || (isObject(b) && typeof b.metric === "string" &&
-    Number.isFinite(b.value) && intIn(b.step, I31) && (b.step as number) <= (s.step as number));
+    Number.isFinite(b.value) && intIn(b.step, 0, I31) && (b.step as number) <= (s.step as number));
   need(bestOk, "best", "null or {metric, value, step} with a finite value and a past step", b);
   need(isObject(s.config), "config", "an object", s.config);
   return out;

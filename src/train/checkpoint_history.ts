@@ -9,7 +9,7 @@ import { writeFolderAtomic } from "../formats/atomic.ts";
 const HISTORY = /^checkpoint-(\d+)$/;
 
 /** The history folders in `out`, oldest first. */
-export async function checkpointHistory(out: string): Promise<{ step: number; dir: string }[]> {
+async function checkpointHistory(out: string): Promise<{ step: number; dir: string }[]> {
   const found: { step: number; dir: string }[] = [];
   for await (const e of Deno.readDir(out)) {
     const m = e.isDirectory ? HISTORY.exec(e.name) : null;

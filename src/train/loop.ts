@@ -171,8 +171,11 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       ? `the last checkpoint (${ckptDir}, step ${saved}) is intact`
       : "no checkpoint was saved yet";
   // The loss and gradient norm can be finite while a parameter or moment is not (a parameter
-  // without gradient, an overflowing moment): nothing non-finite is ever written.
+  // without gradient, an overflowing moment): nothing non-finite is ever written. Checked once
+  // per step, though best/ and the checkpoint may both be saved at it.
+  let finiteAt = -1;
   const checkFinite = async () => {
+    if (finiteAt === opt.step) return;
     const t = nonFiniteCount([...o.params.map(([, p]) => p), ...opt.m, ...opt.v]);
     const n = await t.data().then((d) => d[0]).finally(() => t.dispose());
     if (n > 0) {
@@ -182,6 +185,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
           `check the data.`,
       );
     }
+    finiteAt = opt.step;
   };
   const save = async () => {
     await checkFinite();

@@ -9,6 +9,7 @@ import { readTrainState } from "./checkpoint.ts";
 import type { TrainOptions } from "./loop.ts";
 import { writeCurves } from "./plot.ts";
 import type { ProgressOptions } from "./progress.ts";
+import { isObject } from "../formats/json.ts";
 
 /** A run that cannot start as asked (settings, data, folders); the message says why. */
 export class RunError extends UserError {
@@ -115,9 +116,6 @@ export function recordedLater(prior: Record<string, unknown>): Record<string, un
   }
   return out;
 }
-
-const isObject = (x: unknown): x is Record<string, unknown> =>
-  typeof x === "object" && x !== null && !Array.isArray(x);
 
 /**
  * A list of strings the resumed run recorded under `key` (e.g. its label list), checked; null

@@ -124,7 +124,7 @@ export async function runTraining(spec: RunSpec): Promise<RunOutcome> {
 }
 
 /** Whether a metric chosen by name is a loss (lower is better), as the HF Trainer decides. */
-export function lowerIsBetterName(metric: string): boolean {
+function lowerIsBetterName(metric: string): boolean {
   return /loss|perplexity/.test(metric);
 }
 

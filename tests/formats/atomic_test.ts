@@ -11,21 +11,13 @@ import {
   writeFolderAtomic,
   writeTextAtomic,
 } from "../../src/formats/atomic.ts";
-
-async function withTemp(fn: (root: string) => Promise<void>): Promise<void> {
-  const root = await Deno.makeTempDir();
-  try {
-    await fn(root);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-}
+import { withTempDir } from "../temp_dir.ts";
 
 const names = async (dir: string) =>
   (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
 
 Deno.test("writeFolderAtomic: creates the folder and its parents", () =>
-  withTemp(async (root) => {
+  withTempDir(async (root) => {
     const dir = join(root, "a", "b", "out");
     await writeFolderAtomic(dir, (tmp) => Deno.writeTextFile(join(tmp, "x.txt"), "1"));
     assert.equal(await Deno.readTextFile(join(dir, "x.txt")), "1");
@@ -33,7 +25,7 @@ Deno.test("writeFolderAtomic: creates the folder and its parents", () =>
   }));
 
 Deno.test("writeTextAtomic: creates the file's folder and leaves no temporary", () =>
-  withTemp(async (root) => {
+  withTempDir(async (root) => {
     const path = join(root, "a", "b", "out.txt");
     await writeTextAtomic(path, "1");
     await writeTextAtomic(path, "2");
@@ -42,7 +34,7 @@ Deno.test("writeTextAtomic: creates the file's folder and leaves no temporary", 
   }));
 
 Deno.test("writeFolderAtomic: replaces an existing folder whole", () =>
-  withTemp(async (root) => {
+  withTempDir(async (root) => {
     const dir = join(root, "out");
     await writeFolderAtomic(dir, (tmp) => Deno.writeTextFile(join(tmp, "old.txt"), "old"));
     await writeFolderAtomic(dir, (tmp) => Deno.writeTextFile(join(tmp, "new.txt"), "new"));
@@ -51,7 +43,7 @@ Deno.test("writeFolderAtomic: replaces an existing folder whole", () =>
   }));
 
 Deno.test("writeFolderAtomic: a failing fill keeps the old folder and leaves no temporary", () =>
-  withTemp(async (root) => {
+  withTempDir(async (root) => {
     const dir = join(root, "out");
     await writeFolderAtomic(dir, (tmp) => Deno.writeTextFile(join(tmp, "old.txt"), "old"));
     await assert.rejects(
@@ -67,7 +59,7 @@ Deno.test("writeFolderAtomic: a failing fill keeps the old folder and leaves no 
   }));
 
 Deno.test("a refused write (disk full, not a folder) is an OutputError naming the path; the old output stays", () =>
-  withTemp(async (root) => {
+  withTempDir(async (root) => {
     const file = join(root, "out.txt"), dir = join(root, "out");
     await writeTextAtomic(file, "old");
     await writeFolderAtomic(dir, (tmp) => Deno.writeTextFile(join(tmp, "old.txt"), "old"));
@@ -113,7 +105,7 @@ Deno.test("a refused write (disk full, not a folder) is an OutputError naming th
   }));
 
 Deno.test("writeFolderAtomic: stale temporaries are removed, a cut swap repaired", () =>
-  withTemp(async (root) => {
+  withTempDir(async (root) => {
     const dir = join(root, "out");
     await writeFolderAtomic(dir, (tmp) => Deno.writeTextFile(join(tmp, "v1.txt"), "1"));
     // Cut between moving the old folder aside and renaming the new one in: only the aside

@@ -22,15 +22,7 @@ import {
 } from "../../src/formats/state.ts";
 import { cast, Tensor, tidy } from "../../src/tensor/mod.ts";
 import { hasF16, type Rng, test } from "../setup.ts";
-
-async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "../temp_dir.ts";
 
 /** f32 values with every kind of bit pattern: signed zeros, subnormals, infinities, NaNs. */
 function oddValues(rng: Rng, n: number): Float32Array {
@@ -51,7 +43,7 @@ function state(rng: Rng): State {
 }
 
 test("state: save then load is bit-exact, pieces included", async (rng) => {
-  await withTemp(async (dir) => {
+  await withTempDir(async (dir) => {
     const a = state(rng), b = state(rng), path = join(dir, "s.safetensors");
     const rows = [Tensor.from(oddValues(rng, 8), [2, 4]), Tensor.from(oddValues(rng, 4), [1, 4])];
     const rows2 = [
@@ -81,7 +73,7 @@ test("state: save then load is bit-exact, pieces included", async (rng) => {
 });
 
 test("state: files are byte-identical to the layout the old writers produced", async (rng) => {
-  await withTemp(async (dir) => {
+  await withTempDir(async (dir) => {
     const w = Tensor.from([1, -2, 0.5, 3, 4, 5], [2, 3]), bias = Tensor.from([-0, 7], [2]);
     const s: State = [["w", w], ["a.bias", bias]];
     try {
@@ -129,7 +121,7 @@ test("state: files are byte-identical to the layout the old writers produced", a
 });
 
 test("state: strict load names every missing, unexpected, wrong-shape, wrong-dtype tensor", async (rng) => {
-  await withTemp(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = join(dir, "bad.safetensors"), target = state(rng);
     const before = await Promise.all(target.map(([, t]) => bitsOf(t as Tensor)));
     try {

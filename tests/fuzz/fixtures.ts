@@ -62,6 +62,12 @@ export function facArgs(i: Inputs, out: string, extra: string[] = []): string[] 
   ];
 }
 
+/** A one-step fine-tuning run of `task` on the first 8 rows of `train`. */
+export function finetuneArgs(task: string, model: string, train: string, out: string): string[] {
+  return ["finetune", task, "--model", model, "--train", train, "--out", out]
+    .concat(["--limit", "8", "--batch", "4", "--steps", "1", "--max-length", "64"]);
+}
+
 export async function makeInputs(): Promise<Inputs> {
   const root = await Deno.makeTempDir({ prefix: "kadapter_fuzz_" });
   const p = (name: string) => join(root, name);
@@ -128,24 +134,7 @@ export async function makeInputs(): Promise<Inputs> {
     }]),
   );
   await must(facArgs(i, i.facRun));
-  await must([
-    "finetune",
-    "relation",
-    "--model",
-    i.model,
-    "--train",
-    i.relation,
-    "--out",
-    i.finetuned,
-    "--limit",
-    "8",
-    "--batch",
-    "4",
-    "--steps",
-    "1",
-    "--max-length",
-    "64",
-  ]);
+  await must(finetuneArgs("relation", i.model, i.relation, i.finetuned));
   return i;
 }
 

@@ -7,7 +7,7 @@
 import { dirname, join, relative } from "node:path";
 import { Rng } from "../../src/nn/init.ts";
 import { corruptions } from "./corrupt.ts";
-import { facArgs, type Inputs } from "./fixtures.ts";
+import { facArgs, finetuneArgs, type Inputs } from "./fixtures.ts";
 import { jsonVariant } from "./json_mutations.ts";
 import { type Outcome, runQuiet } from "./run.ts";
 
@@ -42,24 +42,7 @@ const finetune = (task: string, data: keyof Inputs): Target => ({
   kind: `${task} data (Arrow)`,
   base: (i) => i[data],
   file: "",
-  args: (i, copy, dir) => [
-    "finetune",
-    task,
-    "--model",
-    i.model,
-    "--train",
-    copy,
-    "--out",
-    join(dir, "run"),
-    "--limit",
-    "8",
-    "--batch",
-    "4",
-    "--steps",
-    "1",
-    "--max-length",
-    "64",
-  ],
+  args: (i, copy, dir) => finetuneArgs(task, i.model, copy, join(dir, "run")),
 });
 const checkpointFile = (file: string): Target => ({
   kind: `checkpoint: ${file}`,

@@ -27,6 +27,7 @@ import {
 import type { Module } from "../../src/nn/module.ts";
 import { Tensor } from "../../src/tensor/mod.ts";
 import { run, test } from "../setup.ts";
+import { withTempDir } from "../temp_dir.ts";
 
 const H = 16, ENCODER_LAYERS = 2, B = 2, S = 3;
 const tiny = (over: Partial<AdapterConfig> = {}) =>
@@ -58,14 +59,8 @@ const FAC_META: HeadMeta = {
   loss: "ce",
 };
 
-async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const root = await Deno.makeTempDir();
-  try {
-    await fn(join(root, "adapter"));
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-}
+const withTemp = (fn: (dir: string) => Promise<void>) =>
+  withTempDir((root) => fn(join(root, "adapter")));
 
 async function values(m: Module): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();

@@ -11,6 +11,7 @@ import { linearWarmupDecay } from "../../src/nn/schedule.ts";
 import { full, mul, Tensor } from "../../src/tensor/mod.ts";
 import { test } from "../setup.ts";
 import { type Batch, tinySetup } from "./tiny.ts";
+import { withTempDir } from "../temp_dir.ts";
 
 const quiet = { write: () => {}, tty: false };
 
@@ -43,17 +44,8 @@ async function run(out: string, p: number, o: Partial<TrainOptions<Batch>> = {})
   }
 }
 
-async function tmp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await Deno.makeTempDir();
-  try {
-    return await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 test("stop + resume gives the same losses and weights as one run (with dropout)", () =>
-  tmp(async (dir) => {
+  withTempDir(async (dir) => {
     const straight = await run(join(dir, "a"), 0.3);
     let n = 0;
     const first = await run(join(dir, "b"), 0.3, { stop: () => n++ >= 5 });
@@ -68,7 +60,7 @@ test("stop + resume gives the same losses and weights as one run (with dropout)"
   }));
 
 test("2 accumulated micro-batches of 4 equal one batch of 8", () =>
-  tmp(async (dir) => {
+  withTempDir(async (dir) => {
     const big = await run(join(dir, "a"), 0, { batchSize: 8, steps: 3 });
     const acc = await run(join(dir, "b"), 0, { batchSize: 4, accumulate: 2, steps: 3 });
     big.losses.forEach((l, i) => assert.ok(Math.abs(l - acc.losses[i]) < 1e-5, `loss ${i}`));
@@ -76,7 +68,7 @@ test("2 accumulated micro-batches of 4 equal one batch of 8", () =>
   }));
 
 test("a NaN loss stops with the step and leaves the last checkpoint loadable", () =>
-  tmp(async (dir) => {
+  withTempDir(async (dir) => {
     const s = tinySetup(5, 0);
     let calls = 0;
     const nanAt7 = (b: Batch): Tensor => {
@@ -115,7 +107,7 @@ test("a NaN loss stops with the step and leaves the last checkpoint loadable", (
   }));
 
 test("a non-finite parameter with a finite loss is never saved; the last checkpoint stays", () =>
-  tmp(async (dir) => {
+  withTempDir(async (dir) => {
     const s = tinySetup(5, 0);
     // A parameter the loss does not use: no gradient, so the loss and the norm stay finite.
     const unused = Tensor.from([1, 2, 3], [3]);
@@ -151,7 +143,7 @@ test("a non-finite parameter with a finite loss is never saved; the last checkpo
   }));
 
 test("logged learning rates follow linear warmup then decay; eval keeps the best", () =>
-  tmp(async (dir) => {
+  withTempDir(async (dir) => {
     let e = 0;
     const r = await run(dir, 0, {
       evalEvery: 4,
@@ -167,7 +159,7 @@ test("logged learning rates follow linear warmup then decay; eval keeps the best
   }));
 
 test("profile: a table from the second step on and a profile event in the log", () =>
-  tmp(async (dir) => {
+  withTempDir(async (dir) => {
     const lines: string[] = [];
     const progress = { write: (t: string) => void lines.push(t), tty: false };
     const r = await run(dir, 0, { steps: 4, profile: true, progress });

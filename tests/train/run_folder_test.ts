@@ -13,6 +13,7 @@ import { runConfig, RunError, type RunSettings } from "../../src/train/run.ts";
 import { type Job, runTraining } from "../../src/train/runner.ts";
 import { test } from "../setup.ts";
 import { tinySetup } from "./tiny.ts";
+import { withTempDir } from "../temp_dir.ts";
 
 interface Run {
   lines: string[];
@@ -70,17 +71,8 @@ async function run(
   });
 }
 
-async function tmp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await Deno.makeTempDir({ prefix: "kadapter_runfolder_" });
-  try {
-    return await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 test("a finished run resumes only to extend it; --overwrite starts afresh", () =>
-  tmp(async (dir) => {
+  withTempDir(async (dir) => {
     const out = join(dir, "run");
     assert.equal((await run(out)).step, 4);
     await assert.rejects(
@@ -105,7 +97,7 @@ test("a finished run resumes only to extend it; --overwrite starts afresh", () =
   }));
 
 test("--save-total-limit keeps the newest N checkpoints, the newest hard-linked", () =>
-  tmp(async (dir) => {
+  withTempDir(async (dir) => {
     const out = join(dir, "run");
     await run(out, { steps: 6, checkpointEvery: 2, saveTotalLimit: 2 });
     const kept = [...Deno.readDirSync(out)].map((e) => e.name).filter((n) => /^checkpoint/.test(n));
@@ -121,7 +113,7 @@ test("--save-total-limit keeps the newest N checkpoints, the newest hard-linked"
   }));
 
 test("--best-metric picks best/ by the named metric, losses lower-is-better", () =>
-  tmp(async (dir) => {
+  withTempDir(async (dir) => {
     const hi = await run(join(dir, "hi"), { steps: 8 });
     assert.deepEqual(hi.best, { metric: "score", value: 0.7, step: 8 });
     const lo = await run(join(dir, "lo"), { steps: 8, bestMetric: "dev_loss" });
@@ -138,7 +130,7 @@ test("--best-metric picks best/ by the named metric, losses lower-is-better", ()
   }));
 
 test("evaluations print as a table with the best so far", () =>
-  tmp(async (dir) => {
+  withTempDir(async (dir) => {
     const r: Run = { lines: [], notes: [] };
     await run(join(dir, "run"), {}, r);
     const evals = r.lines.join("").split("\n").filter((l) => /eval|\| /.test(l));
@@ -149,7 +141,7 @@ test("evaluations print as a table with the best so far", () =>
   }));
 
 test("a preset warmup over half a short run is cut to 10%, with a note; a given one is kept", () =>
-  tmp(async (dir) => {
+  withTempDir(async (dir) => {
     const r: Run = { lines: [], notes: [] };
     await run(join(dir, "a"), { steps: 20, warmup: 1200, presetWarmup: true }, r);
     assert.ok(
@@ -166,7 +158,7 @@ test("a preset warmup over half a short run is cut to 10%, with a note; a given 
   }));
 
 test("the log marks a restart and a resume; currentRun keeps the run as it stands", () =>
-  tmp(async (dir) => {
+  withTempDir(async (dir) => {
     const out = join(dir, "run");
     await Deno.mkdir(out);
     const dead = [{ event: "start", step: 0 }, { event: "train", step: 1, loss: 9 }];
@@ -199,7 +191,7 @@ test("the log marks a restart and a resume; currentRun keeps the run as it stand
   }));
 
 test("--report-to tensorboard writes an event file under OUT/tensorboard", () =>
-  tmp(async (dir) => {
+  withTempDir(async (dir) => {
     const out = join(dir, "run");
     await run(out, { reportTo: ["tensorboard"] });
     const files = [...Deno.readDirSync(join(out, "tensorboard"))].map((e) => e.name);

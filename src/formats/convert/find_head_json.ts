@@ -7,6 +7,7 @@
 // drops a record it cannot read; here each problem names its record and field.
 import type { Problem } from "../schemas.ts";
 import { type Item, jsonObjects } from "./source.ts";
+import { isObject } from "../json.ts";
 
 export async function* findHeadJson(path: string): AsyncGenerator<Item> {
   for await (const item of jsonObjects(path)) {
@@ -20,8 +21,6 @@ export async function* findHeadJson(path: string): AsyncGenerator<Item> {
 }
 
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  v !== null && typeof v === "object" && !Array.isArray(v);
 const wrong = (field: string, v: unknown, expected: string): Problem => ({
   field,
   reason: `${field.replace(/\[\d+\]/g, "[]")} wrong type`,
