@@ -1,24 +1,22 @@
-// One fac (facAdapter pretraining) training step at roberta-large shapes with random weights,
-// as `train fac` runs it (src/train/loop.ts): the frozen encoder's forward, the adapter and
-// the fac head with the loss, backward, then AdamW with clipping, in one tidy scope. The step
-// is split in two with a sync between: the frozen forward, then everything else (the
-// InfusionModel reads the hidden states the first part left). Reports ms per step, examples/s,
-// the share of each part, and the GPU memory the whole step needs.
-import { pool, sizeClass } from "../src/gpu/pool.ts";
-import { sync } from "../src/gpu/queue.ts";
+// The fac suite: one fac (facAdapter pretraining) training step (fac_step.ts) at roberta-large
+// shapes with random weights, split in two with a sync between: the frozen forward, then
+// everything else. Reports ms per step, examples/s, the share of each part, and the GPU
+// memory the whole step needs.
+import { sizeClass } from "../src/gpu/pool.ts";
 import { parseConfig } from "../src/formats/hf_config.ts";
 import { adapterConfig, adapterParamCount } from "../src/models/adapter_config.ts";
-import { AdapterModel } from "../src/models/kadapter.ts";
-import { FacHead, facLoss } from "../src/models/kadapter_heads.ts";
 import { RobertaModel } from "../src/models/roberta.ts";
-import { presetConfig, PRESETS, robertaDims, robertaShapes } from "../src/models/roberta_config.ts";
+import {
+  presetConfig,
+  PRESETS,
+  type RobertaDims,
+  robertaDims,
+  robertaShapes,
+} from "../src/models/roberta_config.ts";
 import { FrozenRoberta } from "../src/models/roberta_frozen.ts";
 import { bindingRows } from "../src/nn/embedding.ts";
-import { AdamW } from "../src/nn/optim.ts";
-import type { PaddedBatch } from "../src/tasks/examples.ts";
-import { InfusionModel } from "../src/tasks/infusion.ts";
-import { backward, keep, type Tensor, tidy } from "../src/tensor/mod.ts";
 import { BYTES } from "../src/tensor/tensor.ts";
+import { type FacStepper, facStepper, type FacStepSpec } from "./fac_step.ts";
 
 /** roberta-large's vocabulary: its table is counted in the memory figure at this size. */
 export const REAL_VOCAB = 50265;
@@ -50,6 +48,10 @@ export function facEncoderModel(preset: "base" | "large"): RobertaModel {
   return new RobertaModel(parseConfig(presetConfig(preset, VOCAB), preset), 0).eval();
 }
 
+/** facEncoderModel's dims, without building it. */
+export const facDims = (preset: "base" | "large"): RobertaDims =>
+  robertaDims(parseConfig(presetConfig(preset, VOCAB), preset));
+
 const isNorm = (name: string) => /(LayerNorm|layer_norm)\.(weight|bias)$/.test(name);
 
 /**
@@ -72,23 +74,6 @@ export function facWeightBytes(preset: "base" | "large", dtype: "f32" | "f16"): 
   return bytes;
 }
 
-/** Random full-length sequences (<s> then ids in [3, VOCAB)), markers at 1 and 5. */
-function randomFacBatch(batch: number, seq: number) {
-  const inputIds = new Int32Array(batch * seq);
-  for (let i = 0; i < inputIds.length; i++) {
-    inputIds[i] = i % seq === 0 ? 0 : 3 + Math.floor(Math.random() * (VOCAB - 3));
-  }
-  const b: PaddedBatch = {
-    inputIds,
-    attentionMask: new Int32Array(batch * seq).fill(1),
-    batch,
-    seqLen: seq,
-    indices: Array.from({ length: batch }, (_, i) => i),
-  };
-  const labels = Array.from({ length: batch }, () => Math.floor(Math.random() * FAC_LABELS));
-  return { b, subj: new Array(batch).fill(1), obj: new Array(batch).fill(5), labels };
-}
-
 export interface FacResult {
   /** Frozen forward, then adapter + head + loss + backward + AdamW, ms (best timed step). */
   frozenMs: number;
@@ -103,6 +88,19 @@ export interface FacResult {
   loss: number;
 }
 
+/** The released adapter on an encoder of `d`, full-length rows of `seq`, markers at 1, 5. */
+export function facSpec(d: RobertaDims, batch: number, seq: number): FacStepSpec {
+  return {
+    adapter: adapterConfig(d.hidden, d.layers),
+    labels: FAC_LABELS,
+    lengths: new Array(batch).fill(seq),
+    subj: new Array(batch).fill(1),
+    obj: new Array(batch).fill(5),
+    padTo: seq,
+    split: true,
+  };
+}
+
 /** Warm-up steps (shader compilation) then `timed` steps; the fastest timed step is kept. */
 export async function facStep(
   model: RobertaModel,
@@ -111,59 +109,15 @@ export async function facStep(
   log: (s: string) => void = () => {},
 ): Promise<FacResult> {
   const encoder = FrozenRoberta.fromModel(model, { f16: c.dtype === "f16" });
-  const L = encoder.dims.layers, H = encoder.dims.hidden;
-  const before = pool.stats.bytesInUse;
-  const aConfig = adapterConfig(H, L);
-  const adapter = new AdapterModel(aConfig, 1);
-  const head = new FacHead({ hidden: H, labels: FAC_LABELS, dropout: 0.1, layerNormEps: 1e-5 }, 2);
-  const opt = new AdamW([...adapter.namedParameters(), ...head.namedParameters()], {
-    lr: 5e-5,
-    maxGradNorm: 1,
-  });
-  const trainBytes = pool.stats.bytesInUse - before;
-  // The hidden states InfusionModel keeps; the first part computes them, the second replays.
-  const keepList = [...new Set([...aConfig.adapterList, L])];
-  let states: Tensor[] = [];
-  const replay: FrozenRoberta = Object.create(encoder);
-  replay.hiddenStates = (_b, opts) => {
-    if (JSON.stringify(opts?.keep) !== JSON.stringify(keepList)) {
-      throw new Error(`bench: InfusionModel asked for states ${opts?.keep}, not ${keepList}`);
-    }
-    return states;
-  };
-  const infusion = new InfusionModel(replay, adapter, c.seq);
-  const run = async () => {
-    const { b, subj, obj, labels } = randomFacBatch(c.batch, c.seq);
-    pool.resetPeaks();
-    const resident = pool.stats.bytesInUse;
-    const t0 = performance.now();
-    states = encoder.hiddenStates(b, { keep: keepList });
-    await sync();
-    const t1 = performance.now();
-    const loss = tidy(() => {
-      const f = infusion.features(b);
-      const l = facLoss(head.forward(f.last, f.adapter, subj, obj), labels);
-      backward(l);
-      return keep(l);
-    });
-    const norm = opt.update(5e-5);
-    opt.zeroGrad();
-    await sync();
-    const t2 = performance.now();
-    states.forEach((s) => s.dispose());
-    states = [];
-    const stepPeak = pool.stats.peakBytesInUse - resident;
-    const value = (await loss.data())[0];
-    loss.dispose();
-    norm.dispose();
-    return { frozenMs: t1 - t0, restMs: t2 - t1, stepPeak, loss: value };
-  };
+  const spec = facSpec(encoder.dims, c.batch, c.seq);
+  let stepper: FacStepper | null = null;
   try {
-    const warm = await run();
+    stepper = facStepper(encoder, spec);
+    const warm = await stepper.step();
     log(`  warm-up step ${(warm.frozenMs + warm.restMs).toFixed(0)} ms, loss ${warm.loss}`);
     let best = null, stepPeakBytes = warm.stepPeak;
     for (let i = 0; i < timed; i++) {
-      const r = await run();
+      const r = await stepper.step();
       log(`  step ${(r.frozenMs + r.restMs).toFixed(0)} ms (frozen ${r.frozenMs.toFixed(0)})`);
       stepPeakBytes = Math.max(stepPeakBytes, r.stepPeak);
       if (!best || r.frozenMs + r.restMs < best.frozenMs + best.restMs) best = r;
@@ -171,17 +125,14 @@ export async function facStep(
     return {
       frozenMs: best!.frozenMs,
       restMs: best!.restMs,
-      trainBytes,
+      trainBytes: stepper.trainBytes,
       stepPeakBytes,
-      totalBytes: facWeightBytes(c.preset, c.dtype) + trainBytes + stepPeakBytes,
-      adapterParams: adapterParamCount(aConfig),
+      totalBytes: facWeightBytes(c.preset, c.dtype) + stepper.trainBytes + stepPeakBytes,
+      adapterParams: adapterParamCount(spec.adapter),
       loss: best!.loss,
     };
   } finally {
-    states.forEach((s) => s.dispose());
-    opt.dispose();
-    adapter.dispose();
-    head.dispose();
+    stepper?.dispose();
     encoder.dispose();
   }
 }

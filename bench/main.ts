@@ -2,8 +2,10 @@
 // kadapter against TensorFlow.js (WebGPU backend) and jax-js (webgpu device) on the same
 // adapter, f16 matmul, the row-wise ops, the frozen encoder's forward, and a fac training
 // step, and a full fine-tuning step (encoder + frozen adapters + head). Suites: matmul, ops,
-// encoder, fac, finetune (default: all). `--no-baseline` skips the fine-tuning suite's plain
-// RoBERTa rows. Progress goes to stderr, the Markdown tables to stdout.
+// encoder, fac, finetune (default: all), and torch (only when named: kadapter against PyTorch,
+// bench/torch.ts; --torch-python PATH (default /usr/bin/python3), --torch-threads N (default
+// 1), --torch-device cpu|cuda). `--no-baseline` skips the fine-tuning suite's plain RoBERTa
+// rows. Progress goes to stderr, the Markdown tables to stdout.
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { fmtBytes, gpu, initGpu } from "../src/gpu/device.ts";
@@ -22,6 +24,7 @@ import { BENCH_LAYERS, benchModel, encoderRun, modelCases } from "./model.ts";
 import { opCases } from "./ops.ts";
 import { jaxjs, type Peer, tfjs } from "./peers.ts";
 import { fmt, gflops, randomData, ratio, table, tryBestMs } from "./timing.ts";
+import { torchSuite } from "./torch.ts";
 
 const { values: flags, positionals } = parseArgs({
   options: {
@@ -29,14 +32,26 @@ const { values: flags, positionals } = parseArgs({
     "no-peers": { type: "boolean" },
     "fac-batch": { type: "string" },
     "no-baseline": { type: "boolean" },
+    "torch-python": { type: "string" },
+    "torch-threads": { type: "string" },
+    "torch-device": { type: "string" },
   },
   allowPositionals: true,
 });
-const SUITES = ["matmul", "ops", "encoder", "fac", "finetune"];
+const SUITES = ["matmul", "ops", "encoder", "fac", "finetune", "torch"];
 for (const s of positionals) {
   if (!SUITES.includes(s)) throw new Error(`unknown suite ${s}; the suites are ${SUITES}`);
 }
-const suite = (name: string) => positionals.length === 0 || positionals.includes(name);
+const suite = (name: string) =>
+  (positionals.length === 0 && name !== "torch") || positionals.includes(name);
+const torchThreads = Number(flags["torch-threads"] ?? 1);
+if (!(Number.isInteger(torchThreads) && torchThreads > 0)) {
+  throw new Error(`--torch-threads ${torchThreads}`);
+}
+const torchDevice = flags["torch-device"] ?? "cpu";
+if (torchDevice !== "cpu" && torchDevice !== "cuda") {
+  throw new Error(`--torch-device ${torchDevice}: cpu or cuda`);
+}
 const facBatch = Number(flags["fac-batch"] ?? 64);
 if (!(Number.isInteger(facBatch) && facBatch > 0)) throw new Error(`--fac-batch ${facBatch}`);
 // --quick (or KADAPTER_BENCH_QUICK=1) keeps the 1024^3 products and skips the 4096-token ones.
@@ -123,7 +138,9 @@ if (suite("ops")) {
     opRows.push([op.name, `[${rows}, ${cols}] f32`, fmt(ms), fmt(ms && op.bytes / ms / 1e6)]);
   }
   x.dispose();
-  console.log("\nrow-wise ops, kadapter (GB/s counts one read and one write of the tensor)\n");
+  console.log(
+    "\nrow-wise ops, kadapter (GB/s counts one read of each operand and one write of the output)\n",
+  );
   console.log(table(["op", "shape", "ms", "GB/s"], opRows));
 }
 
@@ -265,5 +282,14 @@ if (suite("finetune")) {
     "total GPU memory",
     "<= 16 GiB",
   ], ftRows));
+}
+// ---- kadapter against PyTorch ---------------------------------------------------------------
+if (suite("torch")) {
+  await torchSuite({
+    quick,
+    python: flags["torch-python"] ?? "/usr/bin/python3",
+    threads: torchThreads,
+    device: torchDevice,
+  });
 }
 gpu().device.destroy();

@@ -1,11 +1,12 @@
-// Row-wise ops at the transformer's activation shape: softmax and layer norm.
+// Row-wise ops at the transformer's activation shape: softmax, layer norm, and an add of two
+// such tensors (the residual).
 import { sync } from "../src/gpu/queue.ts";
-import { layerNorm, ones, softmax, type Tensor, tidy, zeros } from "../src/tensor/mod.ts";
+import { add, layerNorm, ones, softmax, type Tensor, tidy, zeros } from "../src/tensor/mod.ts";
 import type { Run } from "./timing.ts";
 
 export interface OpCase {
   name: string;
-  /** Bytes read and written once each (the traffic floor). */
+  /** Bytes of each operand read once and the output written once (the traffic floor). */
   bytes: number;
   prepare(x: Tensor): Run;
 }
@@ -38,6 +39,14 @@ export function opCases(rows: number, cols: number): OpCase[] {
             beta.dispose();
           },
         };
+      },
+    },
+    {
+      name: "add",
+      bytes: 3 * rows * cols * 4,
+      prepare: (x) => {
+        const y = tidy(() => add(x, ones([rows, cols])));
+        return { run: timed(() => add(x, y)), dispose: () => y.dispose() };
       },
     },
   ];

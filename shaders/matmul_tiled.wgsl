@@ -6,11 +6,12 @@
 // (see LOOP_CAP in src/tensor/kernels/matmul.ts).
 // P: 0 M, 1 N, 2 K, 3 A offset, 4 A batch stride, 5 A row stride, 6 A k stride,
 //    7 B offset, 8 B batch stride, 9 B k stride, 10 B col stride, 11 bias offset,
-//    12 alpha, 13 C batch stride.
+//    12 alpha, 13 C batch stride. The GELU epilogue may store v in Pre, C = gelu(v).
 @group(0) @binding(1) var<storage, read> A: array<{{TA}}>;
 @group(0) @binding(2) var<storage, read> B: array<{{TB}}>;
 {{DECL_BIAS}}
 @group(0) @binding({{OUT_BINDING}}) var<storage, read_write> C: array<{{TC}}>;
+{{DECL_PRE}}
 
 var<workgroup> As: array<f32, {{BM}} * 16>;
 var<workgroup> Bs: array<f32, 16 * {{BN}}>;
@@ -70,6 +71,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         var v = alpha * acc[i * {{TN}}u + j];
         {{ADD_BIAS}}
         {{ADD_OLD}}
+        {{GELU}}
         C[offC + r * N + c] = {{TC}}(v);
       }
     }

@@ -81,8 +81,10 @@ async function encodeAndCheck(f16: boolean) {
       const e = batch.attentionMask[Math.floor(i / 64)] ? expected[i] : 0;
       worst = Math.max(worst, Math.abs(got[i] - e));
     }
-    // f16: see the f16 test in tests/models/roberta_test.ts.
-    assert.ok(worst <= (f16 ? 2e-2 : 0), `hidden_states.${k}: largest difference ${worst}`);
+    // f16: see the f16 test in tests/models/roberta_test.ts. f32: the CLI's batches of 2 and
+    // this batch of 3 may take different product kernels (split-K is chosen per shape), so
+    // sums are ordered differently: equal to f32 rounding, not bit for bit.
+    assert.ok(worst <= (f16 ? 2e-2 : 2e-6), `hidden_states.${k}: largest difference ${worst}`);
     w.dispose();
   }
   assert.equal(file.tensors.size, 3 + want.length);

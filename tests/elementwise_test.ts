@@ -6,7 +6,7 @@ import type { Tensor } from "../src/tensor/mod.ts";
 import * as ref from "./reference.ts";
 import type { Nd } from "./reference.ts";
 import { gradcheck } from "./gradcheck.ts";
-import { assertClose, type Rng, run, test, type Tol, up } from "./setup.ts";
+import { assertClose, f16round, type Rng, run, test, type Tol, up } from "./setup.ts";
 
 interface Unary {
   name: string;
@@ -169,6 +169,52 @@ test("elementwise: strided (transposed, sliced) operands", async (rng) => {
   assertClose(z, e, exact, "mul of views");
 });
 
+test("elementwise: vec4 path (dense, row-broadcast, scalar) and its fallbacks, f32 and f16", async (rng) => {
+  // [a shape, b shape]: dense pairs and rows repeated along the output take the vec4 kernel;
+  // sizes not divisible by 4, other broadcasts and unaligned offsets fall back to the strided one.
+  const cases: [number[], number[]][] = [
+    [[64, 1024], [64, 1024]],
+    [[64, 1024], [1024]],
+    [[1024], [64, 1024]],
+    [[4, 6, 8], [1, 6, 8]],
+    [[64, 1024], [1]],
+    [[1], [3, 4]],
+    [[2, 4, 1, 8], [2, 1, 3, 8]],
+    [[7, 5], [7, 5]],
+    [[6, 4], [6, 1]],
+  ];
+  for (const [as, bs] of cases) {
+    const a = rng.randn(as), b = rng.randn(bs);
+    for (const variant of ["vec4", "scalar"] as const) {
+      op.setElementVariant(variant);
+      try {
+        const [s, d, h] = await run(() => {
+          const at = up(a), bt = up(b);
+          return [
+            op.add(at, bt),
+            op.div(at, op.mulScalar(bt, 0.5)),
+            op.cast(op.mul(op.cast(at, "f16"), op.cast(bt, "f16")), "f32"),
+          ];
+        });
+        const what = `[${as}] with [${bs}], ${variant}`;
+        assertClose(s, ref.add(a, b), exact, `add ${what}`);
+        assertClose(d, ref.div(a, ref.map1(b, (v) => v * 0.5)), exact, `div ${what}`);
+        assertClose(h, f16round(ref.mul(f16round(a), f16round(b))), exact, `f16 mul ${what}`);
+      } finally {
+        op.setElementVariant(null);
+      }
+    }
+  }
+  // Views: an offset of 3 elements, and one of 4 (a slice of whole rows).
+  const x = rng.randn([1027]), y = rng.randn([9, 4]);
+  const [o3, o4] = await run(() => [
+    op.neg(op.slice(up(x), 0, 3, 1027)),
+    op.add(op.slice(up(y), 0, 1, 9), op.slice(up(y), 0, 0, 8)),
+  ]);
+  assertClose(o3, ref.map1(ref.slice(x, 0, 3, 1027), (v) => -v), exact, "offset 3");
+  assertClose(o4, ref.add(ref.slice(y, 0, 1, 9), ref.slice(y, 0, 0, 8)), exact, "offset 4");
+});
+
 test("elementwise: a tensor added to itself gets both gradient contributions", async (rng) => {
   await gradcheck({
     inputs: [rng.randn([2, 3])],
@@ -193,17 +239,19 @@ test("elementwise: mapRaw with a custom expression and scalar", async (rng) => {
 });
 
 test("elementwise: full, zeros, ones, cast i32 -> f32", async (rng) => {
-  const ids = rng.ints(9, -1000, 1000);
-  const [f, z, o, c] = await run(() => [
+  const ids = rng.ints(9, -1000, 1000), ids12 = rng.ints(12, -1000, 1000);
+  const [f, z, o, c, c12] = await run(() => [
     op.full([3, 5], -2.25),
     op.zeros([300]),
     op.ones([2, 2, 2]),
     op.cast(op.Tensor.from(ids, [9], "i32"), "f32"),
+    op.cast(op.Tensor.from(ids12, [3, 4], "i32"), "f32"), // the vec4 path
   ]);
   assertClose(f, new Array(15).fill(-2.25), exact, "full");
   assertClose(z, new Array(300).fill(0), exact, "zeros");
   assertClose(o, new Array(8).fill(1), exact, "ones");
   assertClose(c, ids, exact, "cast");
+  assertClose(c12, ids12, exact, "cast, vec4");
 });
 
 test("elementwise: shapes that do not broadcast are rejected", () => {

@@ -6,6 +6,7 @@ import type { Tensor } from "../src/tensor/mod.ts";
 import * as ref from "./reference.ts";
 import type { Nd } from "./reference.ts";
 import { gradcheck } from "./gradcheck.ts";
+import { gpu } from "../src/gpu/device.ts";
 import { assertClose, type Rng, run, test, up } from "./setup.ts";
 
 const meanAbs = (x: Nd) => x.data.reduce((s, v) => s + Math.abs(v), 0) / x.data.length;
@@ -178,6 +179,78 @@ test("matmul: every kernel variant at K = 20,000", async (rng) => {
     } finally {
       op.setMatmulVariant(null);
     }
+  }
+});
+
+// Split-K runs K's slices side by side (the batch grid) into f32 partial products and sums
+// them in a second pass: every slice count, an uneven last slice, bias and alpha.
+test("matmul: split-K at [64x5000]^T @ [5000x64], every slice count, with bias and alpha", async (rng) => {
+  const c = makeCase(rng, { m: 64, k: 5000, n: 64, ta: true });
+  const bias = rng.randn([64]);
+  const e = ref.matmul(c.a, c.b);
+  const eb = ref.add(ref.map1(e, (v) => 0.5 * v), bias);
+  if (gpu().isSoftware) assert.ok(op.matmulPlan(64, 64, 5000).splits > 1, "the plan splits K");
+  for (const s of [1, 2, 3, 4, 7, 16]) {
+    op.setSplitK(s);
+    try {
+      const [y, yb] = await run(
+        () => [op.matmul(...c.gpu()), op.matmulRaw(...c.gpu(), up(bias), 0.5)],
+      );
+      assertClose(y, e, mmTol(c.a, c.b, 5000), `${s} slices`);
+      assertClose(yb, eb, mmTol(c.a, c.b, 5000), `${s} slices, bias and alpha`);
+    } finally {
+      op.setSplitK(null);
+    }
+  }
+  // K % 4 != 0 (the scalar kernel) and every register-blocked variant.
+  const odd = makeCase(rng, { m: 36, k: 2001, n: 8, ta: true });
+  for (const v of op.VARIANTS.filter((v) => v.kind === "reg")) {
+    op.setMatmulVariant(v);
+    op.setSplitK(3);
+    try {
+      const [y] = await run(() => [op.matmul(...odd.gpu())]);
+      assertClose(y, ref.matmul(odd.a, odd.b), mmTol(odd.a, odd.b, 2001), `K = 2001, ${v.name}`);
+    } finally {
+      op.setMatmulVariant(null);
+      op.setSplitK(null);
+    }
+  }
+});
+
+// Slices longer than the loop cap allows are cut further: 2 slices asked, 3 run (the scalar
+// kernel's slices stop at 65,532 values of K).
+test("matmul: split-K where the loop cap also splits, K = 140,001", async (rng) => {
+  const c = makeCase(rng, { m: 12, k: 140001, n: 8, ta: true });
+  const e = ref.matmul(c.a, c.b);
+  for (const s of [2, null]) {
+    op.setSplitK(s);
+    try {
+      const [y] = await run(() => [op.matmul(...c.gpu())]);
+      assertClose(y, e, mmTol(c.a, c.b, 140001), `slices ${s ?? "planned"}`);
+    } finally {
+      op.setSplitK(null);
+    }
+  }
+});
+
+// The fac training step's products (~930 token rows; hidden 64, FFN 128): forward
+// x @ W^T, dx = g @ W, and the weight gradients g^T x contracting over the tokens.
+const FAC_SHAPES: (Case & { plan: string })[] = [
+  { m: 930, k: 64, n: 64, tb: true, plan: "reg32x32/1" },
+  { m: 930, k: 64, n: 128, tb: true, plan: "reg32x32/1" },
+  { m: 930, k: 128, n: 64, plan: "reg32x32/1" },
+  { m: 64, k: 930, n: 64, ta: true, plan: "reg32x32/2" },
+  { m: 128, k: 930, n: 64, ta: true, plan: "reg32x32/2" },
+  { m: 64, k: 930, n: 128, ta: true, plan: "reg32x32/2" },
+];
+
+test("matmul: the fac step's small products, the planned variants", async (rng) => {
+  for (const c of FAC_SHAPES) {
+    const p = op.matmulPlan(c.m, c.n, c.k);
+    if (gpu().isSoftware) assert.equal(`${p.variant.name}/${p.splits}`, c.plan, label(c));
+    const { a, b, gpu: g } = makeCase(rng, c);
+    const [y] = await run(() => [op.matmul(...g())]);
+    assertClose(y, ref.matmul(a, b), mmTol(a, b, c.k), label(c));
   }
 });
 

@@ -106,3 +106,37 @@ test("softmax: backward at [64,1024] vs y * (g - sum(g * y))", async (rng) => {
     assert.ok(worst <= 1, `softmax backward: element ${at} off by ${worst.toFixed(2)}x its bound`);
   });
 });
+
+test("softmax: vec4 and scalar row loads, masks splat along rows, unaligned views", async (rng) => {
+  await forEachRowMode(async () => {
+    for (const variant of [null, "scalar"] as const) {
+      op.setRowVariant(variant);
+      try {
+        // A mask constant along each row ([.., 1]), and a dense mask read through an
+        // offset of 1 (vec4 impossible: scalar loads); an x view at offset 2.
+        const x = rng.randn([2, 3, 8], 2), mr = rng.randn([2, 3, 1]);
+        const big = rng.randn([49]), xs = rng.randn([50]);
+        const [a, b, c] = await run(() => [
+          op.softmax(up(x), up(mr)),
+          op.softmax(up(x), op.reshape(op.slice(up(big), 0, 1, 49), [2, 3, 8])),
+          op.softmax(op.reshape(op.slice(up(xs), 0, 2, 50), [3, 16])),
+        ]);
+        const what = `${variant ?? "vec4"} loads`;
+        assertClose(a, ref.softmax(x, mr), TOL, `row-constant mask, ${what}`);
+        const bm = ref.reshape(ref.slice(big, 0, 1, 49), [2, 3, 8]);
+        assertClose(b, ref.softmax(x, bm), TOL, `mask at offset 1, ${what}`);
+        const xr = ref.reshape(ref.slice(xs, 0, 2, 50), [3, 16]);
+        assertClose(c, ref.softmax(xr), TOL, `x at offset 2, ${what}`);
+        await gradcheck({
+          inputs: [rng.randn([2, 8])],
+          gpu: (t) => op.softmax(t),
+          ref: (t) => ref.softmax(t),
+          rng,
+          what: `gradient, ${what}`,
+        });
+      } finally {
+        op.setRowVariant(null);
+      }
+    }
+  });
+});

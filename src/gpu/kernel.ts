@@ -12,9 +12,59 @@ export interface Kernel {
   name: string;
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
+  /**
+   * The storage bindings (1, 2, ...) as "r"/"w" access letters: kernels with the same
+   * signature share a declared layout, and so their bind groups (src/gpu/bind_groups.ts).
+   */
+  signature: string;
 }
 
 const cache = new Map<string, Kernel>();
+const layouts = new Map<string, { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout }>();
+
+const DECL = /@group\(0\)\s*@binding\((\d+)\)\s*var<(\w+)(?:\s*,\s*(\w+))?>/g;
+
+/**
+ * The storage bindings' access letters, read from the declarations: group 0 holds the
+ * parameters at binding 0 (the prelude's) and storage buffers at 1, 2, ..., as dispatch()
+ * binds them.
+ */
+export function bindingSignature(code: string): string {
+  const access: string[] = [];
+  for (const [decl, b, space, mode] of code.replace(/\/\/.*$/gm, "").matchAll(DECL)) {
+    const i = Number(b);
+    if (i === 0 ? space !== "uniform" : space !== "storage" || access[i - 1]) {
+      throw new Error(`kernel binding "${decl}": group 0 takes P, then storage buffers 1, 2, ...`);
+    }
+    if (i > 0) access[i - 1] = mode === "read_write" ? "w" : "r";
+  }
+  const gap = [...access.keys()].find((i) => !access[i]);
+  if (gap !== undefined) throw new Error(`kernel storage binding ${gap + 1} is not declared`);
+  return access.join("");
+}
+
+function layoutFor(signature: string) {
+  let l = layouts.get(signature);
+  if (!l) {
+    const device = gpu().device;
+    const entries: GPUBindGroupLayoutEntry[] = [{
+      binding: 0,
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type: "uniform", hasDynamicOffset: true },
+    }];
+    [...signature].forEach((a, i) =>
+      entries.push({
+        binding: i + 1,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: a === "w" ? "storage" : "read-only-storage" },
+      })
+    );
+    const group = device.createBindGroupLayout({ entries, label: `bindings ${signature}` });
+    l = { group, pipeline: device.createPipelineLayout({ bindGroupLayouts: [group] }) };
+    layouts.set(signature, l);
+  }
+  return l;
+}
 
 /** Substitutes {{NAME}} placeholders; every placeholder must be defined. */
 export function specialise(source: string, defs: Defs): string {
@@ -51,15 +101,17 @@ function compile(name: string, key: string, source: string, defs: Defs): Kernel 
     throw new GpuError(`kernel ${name} needs shader-f16, which this GPU does not offer`);
   }
   const code = (usesF16 ? "enable f16;\n" : "") + prelude + specialise(source, defs);
+  const signature = bindingSignature(code);
   const k = scoped(`compiling kernel ${key}`, () => {
     const device = gpu().device;
     const module = device.createShaderModule({ code, label: key });
+    const layout = layoutFor(signature);
     const pipeline = device.createComputePipeline({
-      layout: "auto",
+      layout: layout.pipeline,
       compute: { module, entryPoint: "main" },
       label: key,
     });
-    return { key, name, pipeline, layout: pipeline.getBindGroupLayout(0) };
+    return { key, name, pipeline, layout: layout.group, signature };
   });
   cache.set(key, k);
   return k;

@@ -1,6 +1,7 @@
 // Buffer pool: freed GPU buffers are kept by size class and handed out again, so a training
 // step allocates nothing once the pool is warm. It accounts bytes in use and allocated.
 import { fmtBytes, gpu, GpuError, scoped } from "./device.ts";
+import { forgetBuffer } from "./bind_groups.ts";
 
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
@@ -23,6 +24,8 @@ export interface PoolStats {
 
 class BufferPool {
   #free = new Map<number, GPUBuffer[]>();
+  #ids = new WeakMap<GPUBuffer, number>();
+  #nextId = 0;
   stats: PoolStats = {
     bytesInUse: 0,
     bytesAllocated: 0,
@@ -48,6 +51,7 @@ class BufferPool {
         })`,
         () => gpu().device.createBuffer({ size, usage: USAGE, label }),
       );
+      this.#ids.set(buf, this.#nextId++);
       this.stats.bytesAllocated += size;
       this.stats.buffersAllocated++;
       this.stats.peakBytesAllocated = Math.max(
@@ -60,11 +64,27 @@ class BufferPool {
     return buf;
   }
 
+  /**
+   * Free lists are kept in descending order of allocation, so acquire hands out the oldest
+   * free buffer of the class: which buffer a tensor gets then depends on which are free, not
+   * on the order they were freed in, so a training step binds the same buffers every time and
+   * finds its bind groups cached (src/gpu/bind_groups.ts).
+   */
   release(buf: GPUBuffer): void {
     this.stats.bytesInUse -= buf.size;
     const list = this.#free.get(buf.size);
-    if (list) list.push(buf);
-    else this.#free.set(buf.size, [buf]);
+    if (!list) {
+      this.#free.set(buf.size, [buf]);
+      return;
+    }
+    const id = this.#ids.get(buf)!;
+    let lo = 0, hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#ids.get(list[mid])! > id) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, buf);
   }
 
   /** Destroys every free buffer (after a peak, or before retrying a failed allocation). */
@@ -73,6 +93,7 @@ class BufferPool {
       for (const b of list) {
         this.stats.bytesAllocated -= b.size;
         this.stats.buffersAllocated--;
+        forgetBuffer(b);
         b.destroy();
       }
     }

@@ -2,6 +2,7 @@
 // together; the CPU waits for the GPU only when data is read back.
 import { fmtBytes, gpu, GpuError, raiseGpuErrors } from "./device.ts";
 import type { Kernel } from "./kernel.ts";
+import { bindGroupFor } from "./bind_groups.ts";
 import { profiledDispatch, resolveStamps } from "./profile.ts";
 
 const SLOT_WORDS = 64; // 256 bytes: the uniform offset alignment on every adapter
@@ -82,14 +83,11 @@ export function dispatch(
     p = pass = encoder!.beginComputePass({ timestampWrites: prof.writes });
   }
   words.set(paramWords, slot * SLOT_WORDS);
-  const entries: GPUBindGroupEntry[] = [
-    { binding: 0, resource: { buffer: params!, offset: slot * SLOT_WORDS * 4, size: 256 } },
-  ];
-  bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b.buffer } }));
+  const offset = slot * SLOT_WORDS * 4;
   slot++;
-  const bindGroup = g.device.createBindGroup({ layout: k.layout, entries, label: k.key });
   p.setPipeline(k.pipeline);
-  p.setBindGroup(0, bindGroup);
+  // The parameters' slot is the bind group's dynamic offset, so bind groups are reused.
+  p.setBindGroup(0, bindGroupFor(k, params!, bindings.map((b) => b.buffer)), [offset]);
   p.dispatchWorkgroups(x, y, z);
   if (prof?.kind === "timestamp") {
     p.end();

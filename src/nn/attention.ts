@@ -1,14 +1,6 @@
 // BERT/RoBERTa multi-head self-attention: `attention.self` (query/key/value) and
 // `attention.output` (dense, dropout, residual, LayerNorm), with HF parameter names.
-import {
-  type DropoutRng,
-  matmul,
-  permute,
-  reshape,
-  softmax,
-  type Tensor,
-  transpose,
-} from "../tensor/mod.ts";
+import { attention, type DropoutRng, type Tensor } from "../tensor/mod.ts";
 import type { TransformerConfig } from "./config.ts";
 import { Dropout } from "./dropout.ts";
 import type { Rng } from "./init.ts";
@@ -50,23 +42,12 @@ export class SelfAttention extends Module {
     this.dropout = this.child("dropout", new Dropout(cfg.attentionDropout, drop));
   }
 
-  /** [batch, seq, hidden] -> [batch, heads, seq, head_dim], as a view. */
-  #split(x: Tensor): Tensor {
-    const [b, s, h] = x.shape;
-    return permute(reshape(x, [b, s, this.heads, h / this.heads]), [0, 2, 1, 3]);
-  }
-
   /** x [batch, seq, hidden], mask [batch, 1, 1, seq] additive (or null) -> context. */
   forward(x: Tensor, mask: Tensor | null): Tensor {
-    const [b, s, h] = x.shape;
-    const q = this.#split(this.query.forward(x));
-    const k = this.#split(this.key.forward(x));
-    const v = this.#split(this.value.forward(x));
-    // Scaled in the product: f16 scores are rounded once, after the 1/sqrt(head_dim).
-    const scores = matmul(q, transpose(k), 1 / Math.sqrt(h / this.heads));
-    const probs = this.dropout.forward(softmax(scores, mask));
-    const ctx = matmul(probs, v);
-    return reshape(permute(ctx, [0, 2, 1, 3]), [b, s, h]);
+    const d = this.dropout;
+    const drop = d.training && d.p > 0 ? { p: d.p, rng: d.rng } : null;
+    const q = this.query.forward(x), k = this.key.forward(x), v = this.value.forward(x);
+    return attention(q, k, v, this.heads, 1 / Math.sqrt(x.shape[2] / this.heads), mask, drop);
   }
 }
 

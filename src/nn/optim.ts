@@ -1,7 +1,7 @@
 // AdamW with global gradient-norm clipping. The norm and the clip factor stay on the GPU,
 // so a step needs no readback; the norm is returned for logging and NaN checks.
 import {
-  adamwUpdate,
+  adamwUpdateAll,
   keep,
   mapRaw,
   sumOfSquares,
@@ -29,7 +29,7 @@ export interface AdamWOptions {
 export const defaultNoDecay = (name: string) =>
   name.endsWith("bias") || /layer_?norm\.weight$/i.test(name);
 
-/** sqrt(sum of squares) over all gradients, as a [1] tensor (one dispatch per gradient). */
+/** sqrt(sum of squares) over all gradients, as a [1] tensor (src/tensor/kernels/reduce.ts). */
 export function globalGradNorm(grads: Tensor[]): Tensor {
   return tidy(() => mapRaw("sqrt", "sqrt(a)", sumOfSquares(grads)));
 }
@@ -76,18 +76,14 @@ export class AdamW {
     const bc1 = 1 - beta1 ** this.step, bc2 = 1 - beta2 ** this.step;
     const withGrad = this.params.map((p, i) => [p, i] as const).filter(([p]) => p.grad);
     const norm = keep(globalGradNorm(withGrad.map(([p]) => p.grad!)));
-    for (const [p, i] of withGrad) {
-      adamwUpdate(p, p.grad!, this.m[i], this.v[i], norm, {
-        lr,
-        beta1,
-        beta2,
-        eps,
-        weightDecay: this.decays[i] ? weightDecay : 0,
-        bc1,
-        bc2,
-        maxGradNorm,
-      });
-    }
+    const items = withGrad.map(([p, i]) => ({
+      p,
+      g: p.grad!,
+      m: this.m[i],
+      v: this.v[i],
+      weightDecay: this.decays[i] ? weightDecay : 0,
+    }));
+    adamwUpdateAll(items, norm, { lr, beta1, beta2, eps, bc1, bc2, maxGradNorm });
     return norm;
   }
 

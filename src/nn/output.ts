@@ -1,6 +1,14 @@
 // The block that closes attention and feed-forward alike (HF's BertSelfOutput and
-// BertOutput): dense -> dropout -> add residual -> LayerNorm (post-LN).
-import { add, type DropoutRng, type Tensor } from "../tensor/mod.ts";
+// BertOutput): dense -> dropout -> add residual -> LayerNorm (post-LN), the last three as
+// one fused op (residualLayerNorm) unless setResidualNormFused(false) asks for the
+// separate ones.
+import {
+  add,
+  type DropoutRng,
+  residualLayerNorm,
+  residualNormFused,
+  type Tensor,
+} from "../tensor/mod.ts";
 import type { TransformerConfig } from "./config.ts";
 import { Dropout } from "./dropout.ts";
 import type { Rng } from "./init.ts";
@@ -21,6 +29,13 @@ export class ResidualOutput extends Module {
   }
 
   forward(x: Tensor, residual: Tensor): Tensor {
-    return this.LayerNorm.forward(add(this.dropout.forward(this.dense.forward(x)), residual));
+    const h = this.dense.forward(x);
+    const same = h.dtype === residual.dtype && h.shape.join() === residual.shape.join();
+    if (!residualNormFused() || !same) {
+      return this.LayerNorm.forward(add(this.dropout.forward(h), residual));
+    }
+    const { p, rng, training } = this.dropout;
+    const ln = this.LayerNorm;
+    return residualLayerNorm(h, residual, ln.weight, ln.bias, ln.eps, training ? { p, rng } : null);
   }
 }

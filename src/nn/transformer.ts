@@ -1,6 +1,6 @@
 // The post-LN BERT/RoBERTa encoder layer: attention, then the feed-forward block
 // (intermediate.dense -> exact GELU -> output.dense -> dropout -> residual -> LayerNorm).
-import { checkpoint, type DropoutRng, gelu, type Tensor } from "../tensor/mod.ts";
+import { checkpoint, type DropoutRng, linearGelu, type Tensor } from "../tensor/mod.ts";
 import { Attention } from "./attention.ts";
 import type { TransformerConfig } from "./config.ts";
 import type { Rng } from "./init.ts";
@@ -16,7 +16,8 @@ class Intermediate extends Module {
     this.dense = this.child("dense", new Linear(cfg.hidden, cfg.intermediate, rng, cfg.initRange));
   }
   forward(x: Tensor): Tensor {
-    return gelu(this.dense.forward(x));
+    // dense then GELU, fused into one product (see linearGelu).
+    return linearGelu(x, this.dense.weight, this.dense.bias);
   }
 }
 

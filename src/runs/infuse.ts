@@ -3,6 +3,7 @@
 // runner (train/runner.ts). The run folder gets metrics.jsonl, curves.svg, checkpoint/ (for
 // --resume), best/ (best dev score) and adapter/ (the last weights), the latter two as
 // adapter folders (adapter_config.json + adapter.safetensors, the head beside them).
+import { join } from "node:path";
 import type { Tokenization } from "../formats/tokenization.ts";
 import { RobertaTokenizer } from "../formats/tokenizer.ts";
 import type { SchemaName } from "../formats/schemas.ts";
@@ -12,14 +13,24 @@ import { type BaseModelInfo, baseModelInfo } from "../models/encoder_identity.ts
 import { AdapterModel } from "../models/kadapter.ts";
 import { FacHead, type HeadConfig, LinHead } from "../models/kadapter_heads.ts";
 import { checkMaxLength } from "../models/fit.ts";
+import { readsPadding } from "../models/released_layout.ts";
 import { FrozenRoberta } from "../models/roberta_frozen.ts";
 import type { Example, Examples } from "../tasks/examples.ts";
 import { facTask, relationSet } from "../tasks/fac.ts";
 import { type Infused, InfusionModel } from "../tasks/infusion.ts";
+import { cacheLayout, cacheStates } from "../tasks/infusion_cache.ts";
 import { type LinLoss, linTask } from "../tasks/lin.ts";
 import { type Encoding, loadSplit, skippedText, type Task } from "../tasks/task.ts";
 import { priorStrings, runConfig, RunError, type RunSettings, sayer } from "../train/run.ts";
 import { type Job, type RunOutcome, runTraining } from "../train/runner.ts";
+import {
+  cacheBytes,
+  cachedTokens,
+  type CacheDtype,
+  type CacheLayout,
+  megabytes,
+  memoryLimit,
+} from "../train/feature_cache.ts";
 
 export type InfusionTask = "fac" | "lin";
 
@@ -48,7 +59,18 @@ export interface InfuseOptions extends RunSettings {
   f16: boolean;
   /** The adapter's name in its folder (default: the task). */
   name?: string;
+  /**
+   * Compute the frozen encoder's states of the train (and dev) examples once, kept in memory
+   * or in files under out/feature_cache/ (default "off": the encoder runs every step).
+   */
+  cacheFeatures?: CacheMode;
+  /** How the cache stores the states (default f16: half the size, within f16 rounding). */
+  cacheDtype?: CacheDtype;
+  /** Bytes a memory cache may take (default: half the memory available, or 2 GB). */
+  cacheLimit?: number;
 }
+
+export type CacheMode = "off" | "memory" | "disk";
 
 export interface InfuseResult extends RunOutcome {
   adapterDir: string;
@@ -78,6 +100,9 @@ export async function infuse(o: InfuseOptions): Promise<InfuseResult> {
     headDropout: o.headDropout,
     trainSplit: o.trainSplit ?? null,
     f16: o.f16,
+    // What changes the numbers (f16 rounding) stays on --resume; where it is kept may change.
+    featureCache: (o.cacheFeatures ?? "off") === "off" ? "off" : o.cacheDtype ?? "f16",
+    featureCacheStorage: (o.cacheFeatures ?? "off") === "off" ? null : o.cacheFeatures,
   };
   const r = await runTraining({
     settings: o,
@@ -171,6 +196,7 @@ async function infusionJob<S extends SchemaName, H extends FacHead | LinHead>(
       ? async () => (await task.evaluate(m, devData, o.evalBatch)).metrics
       : undefined,
     bestMetric: task.bestMetric,
+    prepare: (total) => prepareCache(o, m.model, trainData.ex, devData?.ex ?? null, total),
     describe: (total) =>
       `${o.task}: adapter ${adapter.parameterCount().toLocaleString("en-US")} + head ` +
       `${head.parameterCount().toLocaleString("en-US")} trainable parameters; encoder ` +
@@ -193,9 +219,66 @@ async function infusionJob<S extends SchemaName, H extends FacHead | LinHead>(
         },
       }),
     dispose: () => {
+      m.model.closeCaches();
       head.dispose();
       adapter.dispose();
       encoder.dispose();
     },
   };
+}
+
+/**
+ * --cache-features: says what the cache costs, refuses a memory cache over the limit, then
+ * fills it: the training examples, and the dev examples when they are evaluated more than
+ * once. Rebuilt at every start (--resume too); a disk cache is deleted when the run ends.
+ */
+async function prepareCache(
+  o: InfuseOptions,
+  model: InfusionModel,
+  train: Examples,
+  dev: Examples | null,
+  total: number,
+): Promise<void> {
+  const mode = o.cacheFeatures ?? "off", dtype = o.cacheDtype ?? "f16", say = sayer(o);
+  if (mode === "off") return;
+  // The loop's evaluations: every evalEvery steps (default: each epoch) and at the end.
+  const every = o.evalEvery ?? Math.floor(train.length / o.batch);
+  const splits = { train, ...(dev && every > 0 && Math.ceil(total / every) > 1 ? { dev } : {}) };
+  const names = Object.keys(splits) as (keyof typeof splits)[];
+  const layouts = names.map((name) => cacheLayout(model, splits[name]!, dtype));
+  const sum = (f: (l: CacheLayout) => number) => layouts.reduce((a, l) => a + f(l), 0);
+  const bytes = sum(cacheBytes), { states, hidden } = layouts[0];
+  const n = (x: number) => x.toLocaleString("en-US"), dir = join(o.out, "feature_cache");
+  const padded = readsPadding([model.adapter]) ? ` (${model.padTo} per example: mask all)` : "";
+  say(
+    `caching encoder states: ${n(sum((l) => l.lengths.length))} examples ` +
+      `(${names.join(" + ")}), ${n(sum(cachedTokens))} tokens${padded}, ` +
+      `${states} states of ${hidden} = ${megabytes(bytes)} ` +
+      `${mode === "memory" ? "in memory" : `in ${dir}`} (${dtype})`,
+  );
+  if (total * o.batch < train.length) {
+    say(
+      `note: the run draws ${total * o.batch} examples, fewer than the ${train.length} the ` +
+        `cache computes first; it pays over more than one epoch`,
+    );
+  }
+  if (mode === "memory") {
+    const limit = memoryLimit(o.cacheLimit);
+    if (bytes > limit.bytes) {
+      throw new RunError(
+        `the feature cache needs ${megabytes(bytes)}, over ${limit.source} ` +
+          `(${megabytes(limit.bytes)}): pass --cache-features disk, or a larger --cache-limit`,
+      );
+    }
+  }
+  // What an earlier run left (a cache is rebuilt at every start).
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  for (const [k, name] of names.entries()) {
+    const path = mode === "disk" ? join(dir, `${name}.${dtype}`) : null;
+    await cacheStates(model, splits[name]!, layouts[k], {
+      path,
+      batch: o.evalBatch,
+      progress: o.progress,
+    });
+  }
 }

@@ -83,7 +83,7 @@ export function encodeFac(
 }
 
 function facLogits(m: Infused<FacHead>, ex: Examples, indices: number[], padId: number): Tensor {
-  const f = m.model.features(padBatch(ex, indices, padId));
+  const f = m.model.features(padBatch(ex, indices, padId), ex);
   const at = (k: string) => indices.map((i) => ex.value(i, k));
   return m.head.forward(f.last, f.adapter, at("subj"), at("obj"));
 }

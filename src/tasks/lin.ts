@@ -43,7 +43,7 @@ export function encodeLin(
 
 function linLogits(m: Infused<LinHead>, ex: Examples, indices: number[], padId: number) {
   const b = padBatch(ex, indices, padId);
-  const f = m.model.features(b);
+  const f = m.model.features(b, ex);
   return { b, logits: m.head.forward(f.last, f.adapter, f.mask) };
 }
 

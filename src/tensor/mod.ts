@@ -15,8 +15,13 @@ export {
   setMatmulVariant,
   VARIANTS,
 } from "./kernels/matmul_variants.ts";
+export { matmulPlan, setSplitK } from "./kernels/matmul_variants.ts";
 export { setRowMode } from "./kernels/rowwise.ts";
+export { setRowVariant } from "./kernels/rowwise.ts";
+export { setElementVariant } from "./kernels/elementwise.ts";
 export { adamwUpdate } from "./kernels/adamw.ts";
+export { type AdamWItem, adamwUpdateAll } from "./kernels/adamw.ts";
+export { setMultiTensor } from "./kernels/multi_tensor.ts";
 // Differentiable ops.
 export * from "./ops/elementwise.ts";
 export * from "./ops/reduce.ts";
@@ -24,6 +29,8 @@ export * from "./ops/shape.ts";
 export * from "./ops/matmul.ts";
 export * from "./ops/softmax.ts";
 export * from "./ops/layernorm.ts";
+export * from "./ops/residual_norm.ts";
 export * from "./ops/index.ts";
 export * from "./ops/dropout.ts";
 export * from "./ops/loss.ts";
+export * from "./ops/attention.ts";

@@ -18,9 +18,18 @@ export class RunError extends UserError {
 /**
  * Recorded settings a resumed run may change: the length of the run (resuming with more
  * steps or epochs extends it), and what does not change the weights' trajectory (where dev
- * and test data are, the memory-saving recompute). Every other recorded setting must stay.
+ * and test data are, the memory-saving recompute, where a feature cache is kept). Every other
+ * recorded setting must stay.
  */
-const MAY_CHANGE = new Set(["steps", "epochs", "recompute", "dev", "test", "devLimit"]);
+const MAY_CHANGE = new Set([
+  "steps",
+  "epochs",
+  "recompute",
+  "dev",
+  "test",
+  "devLimit",
+  "featureCacheStorage",
+]);
 
 /** The files and folders a run writes in its folder, which --overwrite deletes. */
 const RUN_ENTRIES = [

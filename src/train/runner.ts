@@ -40,6 +40,8 @@ export interface Job {
   lowerIsBetter?: boolean;
   /** The status line naming what trains, given the run's total steps. */
   describe(totalSteps: number): string;
+  /** Work once the run is sure to start, before its first step (e.g. a feature cache). */
+  prepare?(totalSteps: number): Promise<void>;
   /** Writes the command's export (atomically) to `dir`: best/ and the final output. */
   save(dir: string, at: SavePoint, extra?: Record<string, unknown>): Promise<void>;
   /**
@@ -95,6 +97,7 @@ export async function runTraining(spec: RunSpec): Promise<RunOutcome> {
       dev,
     });
     say(job.describe(total));
+    await job.prepare?.(total);
     const result = await train<number[]>({
       ...shared,
       params: job.params,

@@ -1,12 +1,22 @@
 // Elementwise kernel launches with broadcasting, and constant tensors; nothing here records a
 // gradient (ops/elementwise.ts records the differentiable ops built on mapRaw).
-import { elementKernel } from "../../gpu/kernel.ts";
+import { elementKernel, kernel } from "../../gpu/kernel.ts";
 import { dispatch, f32bits } from "../../gpu/queue.ts";
 import { type DType, Tensor } from "../tensor.ts";
 import { fillBuffer } from "./fill.ts";
-import src from "../../../shaders/elementwise.wgsl" with { type: "text" };
+import mathSrc from "../../../shaders/elementwise_math.wgsl" with { type: "text" };
+import stridedSrc from "../../../shaders/elementwise.wgsl" with { type: "text" };
+import vec4Src from "../../../shaders/elementwise_vec4.wgsl" with { type: "text" };
 
 const MAX_RANK = 6;
+/** vec4s per invocation of the dense path. */
+const V = 4;
+
+let forced: "scalar" | "vec4" | null = null;
+/** Forces the strided kernel ("scalar") or allows the vec4 path (tests, benchmarks). */
+export function setElementVariant(v: "scalar" | "vec4" | null): void {
+  forced = v;
+}
 
 /** numpy broadcasting of two shapes. */
 export function broadcastShapes(a: readonly number[], b: readonly number[]): number[] {
@@ -54,6 +64,73 @@ function resultType(...ts: Tensor[]): DType {
   return ts.every((t) => t.dtype === "f16") ? "f16" : "f32";
 }
 
+/** How the vec4 path reads an input: dense, a dense row repeated along the output, a scalar. */
+interface Vec4Read {
+  kind: "dense" | "period" | "scalar";
+  offset: number;
+  period: number;
+}
+
+/** The vec4 read of `t` broadcast to `shape`, or null when it needs the strided kernel. */
+function vec4Read(t: Tensor, shape: readonly number[]): Vec4Read | null {
+  if (t.size === 1) return { kind: "scalar", offset: t.offset, period: 0 };
+  if (!t.isContiguous() || t.offset % 4 !== 0 || t.size % 4 !== 0) return null;
+  const first = t.shape.findIndex((d) => d !== 1);
+  const dims = t.shape.slice(first);
+  const lead = shape.length - dims.length;
+  if (lead < 0 || dims.some((d, i) => d !== shape[lead + i])) return null;
+  const size = shape.reduce((x, y) => x * y, 1);
+  return { kind: t.size === size ? "dense" : "period", offset: t.offset / 4, period: t.size / 4 };
+}
+
+// f16 inputs load as pairs of u32 (unpack4h): on llvmpipe a 16-bit component costs more
+// than a 32-bit one, and the unpacking is exact.
+function vec4Decl(r: Vec4Read, binding: number, name: string, type: DType): [string, string] {
+  const p = binding === 1 ? 1 : 2;
+  const packed = type === "f16" && r.kind !== "scalar";
+  const elem = r.kind === "scalar" ? type : packed ? "vec2<u32>" : `vec4<${type}>`;
+  const decl = `@group(0) @binding(${binding}) var<storage, read> ${name}: array<${elem}>;`;
+  const at = r.kind === "dense" ? `pu(${p}u) + q` : `pu(${p}u) + q % pu(${p + 2}u)`;
+  const load = r.kind === "scalar"
+    ? `vec4<f32>(f32(${name}[pu(${p}u)]))`
+    : packed
+    ? `unpack4h(${name}[${at}])`
+    : `vec4<f32>(${name}[${at}])`;
+  return [decl, load];
+}
+
+/** The dense vec4 kernel when every operand allows it (see elementwise_vec4.wgsl). */
+function mapVec4(
+  expr: string,
+  a: Tensor,
+  b: Tensor | null,
+  c: number,
+  out: Tensor,
+): boolean {
+  if (forced === "scalar" || out.size % 4 !== 0 || out.size === 0) return false;
+  const ra = vec4Read(a, out.shape), rb = b ? vec4Read(b, out.shape) : null;
+  if (!ra || (b && !rb)) return false;
+  const [declA, loadA] = vec4Decl(ra, 1, "A", a.dtype);
+  const [declB, loadB] = rb ? vec4Decl(rb, 2, "B", b!.dtype) : ["", "vec4<f32>(0.0)"];
+  const k = kernel("elementwise_v4", mathSrc + vec4Src, {
+    TO: out.dtype,
+    EXPR: expr,
+    V,
+    OUT_BINDING: b ? 3 : 2,
+    DECL_A: declA,
+    DECL_B: declB,
+    LOAD_A: loadA,
+    LOAD_B: loadB,
+  });
+  const bind = [{ buffer: a.buffer, what: "input a" }];
+  if (b) bind.push({ buffer: b.buffer, what: "input b" });
+  bind.push({ buffer: out.buffer, what: "output" });
+  const n4 = out.size / 4;
+  const params = [n4, ra.offset, rb?.offset ?? 0, ra.period, rb?.period ?? 0, f32bits(c)];
+  dispatch(k, bind, params, Math.ceil(n4 / (256 * V)));
+  return true;
+}
+
 /** Runs a map `expr` (in a, b, c) and returns a new dense tensor; records no gradient. */
 export function mapRaw(
   name: string,
@@ -65,8 +142,9 @@ export function mapRaw(
 ): Tensor {
   const shape = b ? broadcastShapes(a.shape, b.shape) : [...a.shape];
   const out = Tensor.empty(shape, outType, name);
+  if (mapVec4(expr, a, b, c, out)) return out;
   const strided = !sameDense(a, shape) || (b !== null && !sameDense(b, shape));
-  const k = elementKernel("elementwise", src, {
+  const k = elementKernel("elementwise", mathSrc + stridedSrc, {
     TA: a.dtype,
     TO: outType,
     EXPR: expr,

@@ -1,12 +1,15 @@
 // Reduction kernels over one axis, recording no gradient: reduceRaw (sum or max, the axis
-// kept with size 1), sumTo, which undoes broadcasting in backward passes, and sumOfSquares.
-import { elementKernel } from "../../gpu/kernel.ts";
-import { dispatch, f32bits } from "../../gpu/queue.ts";
+// kept with size 1), sumTo, which undoes broadcasting in backward passes, and sums over
+// many tensors (sumOfSquares, nonFiniteCount), many tensors per dispatch where allowed.
+import { elementKernel, generatedKernel } from "../../gpu/kernel.ts";
+import { type Binding, dispatch, f32bits } from "../../gpu/queue.ts";
 import { numel, Tensor } from "../tensor.ts";
 import { contiguousRaw, reshapeRaw } from "./shape.ts";
 import { full } from "./elementwise.ts";
 import { rowDispatch } from "./rowwise.ts";
+import { branches, tensorGroups } from "./multi_tensor.ts";
 import rowsSrc from "../../../shaders/reduce_rows.wgsl" with { type: "text" };
+import multiSrc from "../../../shaders/reduce_multi.wgsl" with { type: "text" };
 import colsSrc from "../../../shaders/reduce_cols.wgsl" with { type: "text" };
 
 /**
@@ -15,6 +18,8 @@ import colsSrc from "../../../shaders/reduce_cols.wgsl" with { type: "text" };
  */
 const COL_CHUNK = 4096;
 const ROW_CHUNK = 1 << 20;
+/** Elements one invocation of reduce_multi sums (a workgroup: 256 times as many). */
+const RUN = 256;
 
 const OPS = {
   sum: { OP: "a + b", INIT: "0.0", WG_REDUCE: "wg_sum" },
@@ -114,18 +119,63 @@ export function nonFiniteCount(xs: Tensor[]): Tensor {
   return sumMapped(xs, "f32((bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u)", "non-finite");
 }
 
-/** The sum of `expr` of every element `v` of `xs`: one pass per tensor, then one over those. */
+/**
+ * The sum of `expr` of every element `v` of `xs`: partial sums (per tensor, or per run of a
+ * group of tensors), then one pass over those.
+ */
 function sumMapped(xs: Tensor[], expr: string, what: string): Tensor {
+  for (const x of xs) {
+    if (!x.isContiguous() || x.dtype !== "f32") throw new Error(`${what} needs dense f32`);
+  }
+  const groups = tensorGroups(xs.length, 1, 1, 3, 4);
+  if (groups) return sumMulti(xs, groups, expr, what);
   const slots = xs.reduce((s, x) => s + Math.ceil(x.size / ROW_CHUNK), 0);
   const partial = Tensor.empty([Math.max(1, slots)], "f32", what);
   let at = 0;
-  for (const x of xs) {
-    if (!x.isContiguous() || x.dtype !== "f32") throw new Error(`${what} needs dense f32`);
-    at += rowsInto(x, 1, x.size, partial, at, "sum", expr, 1);
-  }
+  for (const x of xs) at += rowsInto(x, 1, x.size, partial, at, "sum", expr, 1);
   const total = slots === 0 ? full([1], 0) : reduceRaw(partial, 0, "sum", 1);
   partial.dispose();
   return total;
+}
+
+function sumMulti(xs: Tensor[], groups: number[][], expr: string, what: string): Tensor {
+  const wgsOf = (x: Tensor) => Math.ceil(x.size / (256 * RUN));
+  const slots = 256 * xs.reduce((s, x) => s + wgsOf(x), 0);
+  if (slots === 0) return full([1], 0);
+  const partial = Tensor.empty([slots], "f32", what);
+  let at = 0;
+  for (const group of groups) {
+    const bindings: Binding[] = [{ buffer: partial.buffer, what: "partial sums" }];
+    const words = [0, 256 * at, 0, 0];
+    let wgs = 0;
+    for (const i of group) {
+      bindings.push({ buffer: xs[i].buffer, what: "input" });
+      words.push(wgs, xs[i].size, xs[i].offset);
+      wgs += wgsOf(xs[i]);
+    }
+    words[0] = wgs;
+    dispatch(multiKernel(group.length, expr), bindings, words, wgs);
+    at += wgs;
+  }
+  const total = reduceRaw(partial, 0, "sum", 1);
+  partial.dispose();
+  return total;
+}
+
+function multiKernel(k: number, expr: string) {
+  return generatedKernel("reduce_multi", `reduce_multi${k}:${expr}`, () => {
+    const decls = Array.from(
+      { length: k },
+      (_, t) => `@group(0) @binding(${2 + t}) var<storage, read> X${t}: array<f32>;`,
+    ).join("\n");
+    const body = (t: number, b: number) =>
+      `    let end = min(pu(${b + 1}u), (w + 1u) * ${256 * RUN}u);
+    for (var e = w * ${256 * RUN}u + li; e < end; e += 256u) {
+      let v = X${t}[pu(${b + 2}u) + e];
+      acc += ${expr};
+    }`;
+    return { source: multiSrc, defs: { DECLS: decls, BRANCHES: branches(k, 4, 3, body) } };
+  });
 }
 
 /** Sums g over the axes that broadcasting added, giving a tensor of `shape` (no autograd). */

@@ -4,7 +4,7 @@ import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
 import { contiguous, reshape } from "./shape.ts";
 import { sum } from "./reduce.ts";
-import { rowDispatch } from "../kernels/rowwise.ts";
+import { rowDispatch, rowWidth, vec4Rows } from "../kernels/rowwise.ts";
 import fwdSrc from "../../../shaders/layernorm.wgsl" with { type: "text" };
 import bwdSrc from "../../../shaders/layernorm_grad.wgsl" with { type: "text" };
 
@@ -19,12 +19,11 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   const xc = contiguous(x);
   const y = Tensor.empty(x.shape, x.dtype, "layer norm");
   const stats = Tensor.empty([rows, 2], "f32", "layer norm stats");
-  const defs = { T: x.dtype, TP: gamma.dtype };
   rowDispatch(
     "layernorm",
     fwdSrc,
     n,
-    defs,
+    rowWidth(vec4Rows(n, [xc.offset, gamma.offset, beta.offset]), x.dtype, gamma.dtype),
     [
       { buffer: xc.buffer, what: "input" },
       { buffer: gamma.buffer, what: "gamma" },
@@ -43,7 +42,7 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
       "layernorm_grad",
       bwdSrc,
       n,
-      defs,
+      rowWidth(vec4Rows(n, [xc.offset, gc.offset, gamma.offset]), x.dtype, gamma.dtype),
       [
         { buffer: xc.buffer, what: "input" },
         { buffer: gc.buffer, what: "gradient" },
