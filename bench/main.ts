@@ -2,7 +2,7 @@
 // kadapter against TensorFlow.js (WebGPU backend) and jax-js (webgpu device) on the same
 // adapter, f16 matmul, the row-wise ops, the frozen encoder's forward, and a fac training
 // step, and a full fine-tuning step (encoder + frozen adapters + head). Suites: matmul, ops,
-// encoder, fac, finetune (default: all), and torch (only when named: kadapter against PyTorch,
+// encoder, fac, finetune, ceiling (default: all), and torch (only when named: kadapter against PyTorch,
 // bench/torch.ts; --torch-python PATH (default /usr/bin/python3), --torch-threads N (default
 // 1), --torch-device cpu|cuda). `--no-baseline` skips the fine-tuning suite's plain RoBERTa
 // rows. Progress goes to stderr, the Markdown tables to stdout.
@@ -25,6 +25,7 @@ import { opCases } from "./ops.ts";
 import { jaxjs, type Peer, tfjs } from "./peers.ts";
 import { fmt, gflops, randomData, ratio, table, tryBestMs } from "./timing.ts";
 import { torchSuite } from "./torch.ts";
+import { ceilingSuite } from "./ceiling.ts";
 
 const { values: flags, positionals } = parseArgs({
   options: {
@@ -38,7 +39,7 @@ const { values: flags, positionals } = parseArgs({
   },
   allowPositionals: true,
 });
-const SUITES = ["matmul", "ops", "encoder", "fac", "finetune", "torch"];
+const SUITES = ["ceiling", "matmul", "ops", "encoder", "fac", "finetune", "torch"];
 for (const s of positionals) {
   if (!SUITES.includes(s)) throw new Error(`unknown suite ${s}; the suites are ${SUITES}`);
 }
@@ -282,6 +283,11 @@ if (suite("finetune")) {
     "total GPU memory",
     "<= 16 GiB",
   ], ftRows));
+}
+// ---- what any kernel can reach on this adapter ----------------------------------------------
+if (suite("ceiling")) {
+  console.error("ceiling: FMA, storage reads, a streaming copy, one dispatch");
+  console.log(`\n${await ceilingSuite()}`);
 }
 // ---- kadapter against PyTorch ---------------------------------------------------------------
 if (suite("torch")) {

@@ -9,19 +9,7 @@
 @group(0) @binding(6) var<storage, read_write> dS: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dQ: array<vec4<{{T}}>>;
 
-@compute @workgroup_size({{WG}})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let inv = wg_linear(wid, nwg) * {{WG}}u + li;
-  if (inv >= pu(0u)) { return; }
-  let s = pu(1u);
-  let bh = inv / pu(3u);
-  let r0 = (inv % pu(3u)) * {{R}}u;
-  let bi = bh / pu(2u);
-  let hd = (bh % pu(2u)) * {{C}}u;
-  let hc = pu(2u) * {{C}}u;
-  let scale = pf(4u);
-  let base = drop_base();
+fn body(s: u32, bh: u32, r0: u32, bi: u32, hd: u32, hc: u32, scale: f32, base: u32) {
   let kb = pu(14u) + bi * pu(15u) + hd;
   let vb = pu(17u) + bi * pu(18u) + hd;
   let gb = pu(23u) + bi * s * hc + hd;

@@ -18,6 +18,19 @@ fn pcg(v: u32) -> u32 {
 
 fn drop_base() -> u32 { return pcg(pcg(pu(7u)) ^ pu(8u)); }
 
+// The entry point of every fused attention kernel: which (batch, head) and row block this
+// invocation owns, then the kernel's body. s: sequence length, bh: batch * heads + head,
+// r0: the block's first row, bi: batch, hd: the head's first element in h, hc: h.
+@compute @workgroup_size({{WG}})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let inv = wg_linear(wid, nwg) * {{WG}}u + li;
+  if (inv >= pu(0u)) { return; }
+  let bh = inv / pu(3u);
+  body(pu(1u), bh, (inv % pu(3u)) * {{R}}u, bh / pu(2u), (bh % pu(2u)) * {{C}}u,
+       pu(2u) * {{C}}u, pf(4u), drop_base());
+}
+
 /** A probability after dropout, rounded as the dropout kernel rounds its output. */
 fn dropped(p: f32, i: u32, base: u32) -> f32 {
   if (pu(6u) == 0u) { return p; }

@@ -14,19 +14,7 @@ fn mask_at(bi: u32, j: u32) -> f32 {
   return f32(Mask[pu(20u) + bi * pu(21u) + j * pu(22u)]);
 }
 
-@compute @workgroup_size({{WG}})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let inv = wg_linear(wid, nwg) * {{WG}}u + li;
-  if (inv >= pu(0u)) { return; }
-  let s = pu(1u);
-  let bh = inv / pu(3u);
-  let r0 = (inv % pu(3u)) * {{R}}u;
-  let bi = bh / pu(2u);
-  let hd = (bh % pu(2u)) * {{C}}u;
-  let hc = pu(2u) * {{C}}u;
-  let scale = pf(4u);
-  let base = drop_base();
+fn body(s: u32, bh: u32, r0: u32, bi: u32, hd: u32, hc: u32, scale: f32, base: u32) {
   let qb = pu(11u) + bi * pu(12u) + hd;
   let kb = pu(14u) + bi * pu(15u) + hd;
   let vb = pu(17u) + bi * pu(18u) + hd;
