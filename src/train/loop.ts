@@ -14,10 +14,13 @@ import { deviceName } from "../gpu/device.ts";
 import { sync } from "../gpu/queue.ts";
 import {
   backward,
+  concat,
   type DropoutRng,
   full,
   keep,
+  noGrad,
   nonFiniteCount,
+  reshape,
   type Tensor,
   tidy,
 } from "../tensor/mod.ts";
@@ -210,13 +213,15 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
   const drain = async () => {
     const batch = pending;
     pending = [];
+    if (batch.length === 0) return;
     try {
-      // Read together, the values wait for the GPU once, not once per tensor.
-      const values = await Promise.all(
-        batch.map((p) => Promise.all([...p.micro, p.norm].map((t) => t.data()))),
-      );
-      for (const [i, p] of batch.entries()) {
-        const v = values[i].map((d) => d[0]);
+      // Gathered into one buffer, the interval's values come back in one readback.
+      const scalars = batch.flatMap((p) => [...p.micro, p.norm]);
+      const all = tidy(() => noGrad(() => concat(scalars.map((t) => reshape(t, [1])), 0)));
+      const values = await all.data().finally(() => all.dispose());
+      let at = 0;
+      for (const p of batch) {
+        const v = [...values.subarray(at, at += p.micro.length + 1)];
         let loss = 0;
         for (const l of v.slice(0, -1)) loss += l / p.micro.length;
         const gradNorm = v.at(-1)!;
